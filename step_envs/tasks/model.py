@@ -33,6 +33,16 @@ class Task:
     base_dir: Path | None = None
     """Where the task's own files live: relative paths in setup steps resolve against it."""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    template: str = ""
+    """The template this instance was generated from ("" for a fixed task); the instance id is `<template>/<seed>`."""
+    seed: int | None = None
+    """The seed the template's parameters were drawn with (None for a fixed task)."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """The drawn parameters, for reports and debugging."""
+
+    @property
+    def feasible(self) -> bool:
+        return not self.infeasible
 
     @property
     def infeasible(self) -> bool:
