@@ -11,6 +11,10 @@ from step_envs.providers.base import Endpoint, ProviderError
 from step_envs.server.app import TOKEN_HEADER
 
 
+class A11yError(RuntimeError):
+    """The accessibility tree could not be read (no AT-SPI in the session, or it timed out)."""
+
+
 class ControllerClient:
     """Talks to one environment's controller. Transport failures raise :class:`ProviderError` (an
     environment failure, never a task failure); application-level failures come back as values."""
@@ -92,8 +96,14 @@ class ControllerClient:
             return None
         return response.json()["directory_tree"]
 
-    def accessibility_tree(self) -> str:
-        return self._request("GET", "/accessibility").json()["AT"]
+    def accessibility_tree(self, max_depth: int = 50, max_width: int = 1024, timeout: float = 10.0) -> str:
+        """The AT-SPI tree as OSWorld-style XML; raises :class:`A11yError` when it cannot be read."""
+        response = self._request("GET", "/accessibility", timeout=timeout + 15,
+                                 params={"max_depth": max_depth, "max_width": max_width, "timeout": timeout})
+        body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+        if response.status_code != 200 or not isinstance(body.get("AT"), str):
+            raise A11yError(f"/accessibility answered {response.status_code}: {body.get('error', response.text[:300])}")
+        return body["AT"]
 
     def screenshot_png(self) -> bytes:
         return self._request("GET", "/screenshot").content

@@ -20,7 +20,7 @@ from gymnasium import spaces
 
 from step_envs.checkers import CheckContext, Score, evaluate
 from step_envs.desktop.actions import ACTION_TYPES, BUTTONS, MAX_ACTION_CHARS, PARSERS, ParsedAction
-from step_envs.desktop.client import ControllerClient
+from step_envs.desktop.client import A11yError, ControllerClient
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.desktop.timings import Timings
 from step_envs.providers import make_provider
@@ -87,9 +87,10 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         """Start the desktop on first use; afterwards restore it, or replace it if it died."""
         t0 = time.monotonic()
         if self.provider is None:
+            kwargs = {"width": self.width, "height": self.height, **({"a11y": True} if self.a11y_tree else {}),
+                      **self._provider_kwargs}
             self.provider = (self._provider_spec if isinstance(self._provider_spec, Provider) else
-                             make_provider(self._provider_spec, width=self.width, height=self.height,
-                                           **self._provider_kwargs))
+                             make_provider(self._provider_spec, **kwargs))
         if self.client is not None and after_env_error and not self.provider.alive():
             self.client.close()
             self.client = None
@@ -118,7 +119,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             timings["setup"] = time.monotonic() - t0
             t0 = time.monotonic()
             self.client.act("", settle_max=self.settle_max)  # let the last window finish painting
-            self._obs = self._observe()
+            self._obs = self._observe(info)
             timings["observe"] = time.monotonic() - t0
         except (ProviderError, SetupError) as exc:
             self._fail_env(f"reset failed: {exc}", info)
@@ -137,11 +138,15 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             obs["a11y_tree"] = ""
         return obs
 
-    def _observe(self) -> dict[str, Any]:
+    def _observe(self, info: dict[str, Any]) -> dict[str, Any]:
         assert self.client is not None and self.task is not None
         obs = {"screenshot": self.client.screenshot(), "instruction": self.task.instruction}
         if self.a11y_tree:
-            obs["a11y_tree"] = self.client.accessibility_tree()[:MAX_A11Y_CHARS]
+            try:
+                obs["a11y_tree"] = self.client.accessibility_tree()[:MAX_A11Y_CHARS]
+            except A11yError as exc:  # an observation without its tree, not a failed step
+                obs["a11y_tree"] = ""
+                info["a11y_error"] = str(exc)
         return obs
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
@@ -170,7 +175,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
                 info["action_error"] = parsed.error
             timings["act_total"] = time.monotonic() - t0
             t0 = time.monotonic()
-            self._obs = self._observe()
+            self._obs = self._observe(info)
             timings["observe"] = time.monotonic() - t0
         except ProviderError as exc:
             self._fail_env(f"step {self._steps} failed: {exc}", info)

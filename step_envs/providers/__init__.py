@@ -1,13 +1,14 @@
-"""Where environments live: ``local`` (an X session on this host); docker and ray come next."""
+"""Where environments live: ``local`` (an X session on this host), ``docker`` (one container per desktop)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from step_envs.providers.base import Endpoint, Provider, ProviderError
+from step_envs.providers.docker import DockerProvider
 from step_envs.providers.local import LocalProvider
 
-PROVIDERS: dict[str, type[Provider]] = {"local": LocalProvider}
+PROVIDERS: dict[str, type[Provider]] = {"local": LocalProvider, "docker": DockerProvider}
 
 
 def make_provider(name: str, **kwargs: Any) -> Provider:
@@ -16,4 +17,4 @@ def make_provider(name: str, **kwargs: Any) -> Provider:
     return PROVIDERS[name](**kwargs)
 
 
-__all__ = ["PROVIDERS", "Endpoint", "LocalProvider", "Provider", "ProviderError", "make_provider"]
+__all__ = ["PROVIDERS", "DockerProvider", "Endpoint", "LocalProvider", "Provider", "ProviderError", "make_provider"]

@@ -30,7 +30,8 @@ from step_envs.server.app import TOKEN_HEADER
 
 SESSION_USER = "step-gym"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-HOME_SKELETON = Path(__file__).resolve().parents[2] / "envs" / "desktop" / "home"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+HOME_SKELETON = PACKAGE_ROOT / "envs" / "desktop" / "home"
 _live: weakref.WeakSet[LocalProvider] = weakref.WeakSet()
 
 
@@ -62,14 +63,30 @@ def session_user(name: str = SESSION_USER) -> pwd.struct_passwd | None:
         return pwd.getpwnam(name)
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 class LocalProvider(Provider):
     name = "local"
 
     def __init__(self, width: int = 1280, height: int = 720, run_as_user: bool = True,
-                 start_timeout: float = 30.0, panel: bool = True, desktop: bool = True) -> None:
+                 start_timeout: float = 30.0, panel: bool = True, desktop: bool = True, a11y: bool = False,
+                 server_host: str = "127.0.0.1", server_port: int = 0, token: str | None = None,
+                 wipe_dirs: tuple[str, ...] = ()) -> None:
+        """``a11y`` turns on AT-SPI for the session's apps (for ``/accessibility``; apps start slower).
+        ``server_host`` / ``server_port`` / ``token``: where the controller listens and its token (a free
+        127.0.0.1 port and a fresh token by default). ``wipe_dirs``: shared directories (``/tmp``, ...) from which
+        ``restore()`` deletes everything the session user wrote; only safe when this is the only session of
+        that user, as in a container."""
         self.width, self.height = width, height
         self.start_timeout = start_timeout
-        self.panel, self.desktop = panel, desktop
+        self.panel, self.desktop, self.a11y = panel, desktop, a11y
+        self.server_host, self.server_port, self._token = server_host, server_port, token
+        self.wipe_dirs = wipe_dirs
         self._user = session_user() if run_as_user else None
         self.session_id = secrets.token_hex(8)
         self.dir: Path | None = None
@@ -78,6 +95,7 @@ class LocalProvider(Provider):
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._infra: set[int] = set()
         self._infra_windows: set[str] = set()
+        self._infra_files: set[Path] = set()
         self._reaper: subprocess.Popen[bytes] | None = None
 
     # --- paths and environment ---------------------------------------------------------------------
@@ -101,9 +119,14 @@ class LocalProvider(Provider):
             "HOME": str(self.home), "USER": user, "LOGNAME": user, "SHELL": "/bin/bash",
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "XDG_RUNTIME_DIR": str(self.dir / "run"),
             "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.dir / 'run' / 'bus'}",
-            "NO_AT_BRIDGE": "1", "GTK_OVERLAY_SCROLLING": "0", MARKER: self.session_id,
+            "GTK_OVERLAY_SCROLLING": "0", MARKER: self.session_id,
             "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(self.dir / "tmp"),
+            "PYTHONPATH": str(PACKAGE_ROOT),  # the server runs from this checkout, installed or not
         }
+        if self.a11y:  # GTK's bridge is on unless NO_AT_BRIDGE; Qt needs asking
+            env["QT_ACCESSIBILITY"] = "1"
+        else:
+            env["NO_AT_BRIDGE"] = "1"
         if self.display:
             env["DISPLAY"] = self.display
         return env
@@ -189,14 +212,14 @@ class LocalProvider(Provider):
         if self.desktop:
             self._spawn("xfdesktop", ["xfdesktop", "--disable-wm-check"])
 
-        token = secrets.token_urlsafe(24)
+        token = self._token or secrets.token_urlsafe(24)
         token_file = self.dir / "run" / "token"
         token_file.write_text(token)
         self._chown(token_file)
         token_file.chmod(0o600)
         port_file = self.dir / "run" / "port"
-        self._spawn("server", [sys.executable, "-m", "step_envs.server", "--port", "0", "--port-file",
-                               str(port_file), "--token-file", str(token_file)])
+        self._spawn("server", [sys.executable, "-m", "step_envs.server", "--host", self.server_host, "--port",
+                               str(self.server_port), "--port-file", str(port_file), "--token-file", str(token_file)])
         self._wait(port_file.exists, deadline, "the controller server", "server")
         url = f"http://127.0.0.1:{int(port_file.read_text())}"
         self._wait(lambda: self._healthy(url), deadline, "the controller server", "server")
@@ -206,6 +229,7 @@ class LocalProvider(Provider):
         # everything alive now is the session's furniture; anything started later is an app (see restore)
         self._infra = session_pids(self.session_id)
         self._infra_windows = set(self._windows())
+        self._infra_files = {child for root in self.wipe_dirs if Path(root).is_dir() for child in Path(root).iterdir()}
 
     def _wait_painted(self, url: str, token: str, deadline: float) -> None:
         """Mapped is not painted: wait until the screen is drawn (not uniform) and still for 100 ms."""
@@ -280,11 +304,19 @@ class LocalProvider(Provider):
         for wid in leftover:
             subprocess.run(["wmctrl", "-i", "-c", wid], env=self._session_env(), capture_output=True, timeout=5)
         for child in self.home.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
+            _remove(child)
+        self._wipe_user_files()
         self._seed_home()
+
+    def _wipe_user_files(self) -> None:
+        """Delete what the session user left in the shared writable dirs (``wipe_dirs``)."""
+        uid = self._user.pw_uid if self._user is not None else os.getuid()
+        for root in map(Path, self.wipe_dirs):
+            with contextlib.suppress(OSError):
+                for child in root.iterdir():
+                    with contextlib.suppress(OSError):
+                        if child.lstat().st_uid == uid and child not in self._infra_files:
+                            _remove(child)
 
     def _worker_pid(self) -> int:
         assert self.endpoint is not None
@@ -293,9 +325,12 @@ class LocalProvider(Provider):
             return int(health["worker_pid"])
         return -1
 
+    def processes_alive(self) -> bool:
+        """Every session process (Xvfb, D-Bus, window manager, panel, desktop, server) still runs."""
+        return bool(self._procs) and all(p.poll() is None for p in self._procs.values())
+
     def alive(self) -> bool:
-        return (self.endpoint is not None and all(p.poll() is None for p in self._procs.values())
-                and self._healthy(self.endpoint.url))
+        return self.endpoint is not None and self.processes_alive() and self._healthy(self.endpoint.url)
 
     def stop(self) -> None:
         if self.dir is None:

@@ -13,6 +13,7 @@ import platform
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,34 @@ from step_envs.server.worker import ActionWorker
 
 TOKEN_HEADER = "X-Step-Token"
 COMMAND_TIMEOUT_S = 120
+
+
+A11Y_SCRIPT = Path(__file__).with_name("a11y.py")
+# the server's interpreter first (the image's venv sees Debian's pyatspi), then the system one (a host venv may not)
+A11Y_PYTHONS = [sys.executable, "/usr/bin/python3"]
+
+
+def accessibility_tree(max_depth: int, max_width: int, timeout: float) -> tuple[str | None, str | None]:
+    """Run the AT-SPI dumper in a child process with a time limit: ``(xml, None)`` or ``(None, error)``.
+
+    The dumper stops walking at ``timeout`` itself (and marks the tree truncated); the child is killed 5 s
+    later if an application hangs it."""
+    error = "no Python with pyatspi found (install python3-pyatspi)"
+    for python in dict.fromkeys(A11Y_PYTHONS):
+        if not os.path.exists(python):
+            continue
+        try:
+            proc = subprocess.run([python, str(A11Y_SCRIPT), "--max-depth", str(max_depth), "--max-width",
+                                   str(max_width), "--budget", str(timeout)], capture_output=True, text=True,
+                                  timeout=timeout + 5, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            return None, f"the accessibility tree did not come within {timeout + 5:g} s"
+        if proc.returncode == 0:
+            return proc.stdout, None
+        error = proc.stderr.strip()[-500:] or f"the dumper exited with {proc.returncode}"
+        if proc.returncode != 3:  # 3: this interpreter has no pyatspi, try the next
+            break
+    return None, error
 
 
 def _expand(path: str) -> str:
@@ -136,8 +165,16 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
 
     @app.get("/accessibility")
     def accessibility() -> Any:
-        # AT-SPI arrives with the desktop image; until then an empty, well-formed tree
-        return jsonify({"AT": '<desktop-frame xmlns:st="https://accessibility.ubuntu.example.org/ns/state"/>'})
+        """OSWorld's route: ``{"AT": xml}``. Query args ``max_depth``, ``max_width``, ``timeout`` (seconds)."""
+        try:
+            limits = {key: float(request.args.get(key, default)) for key, default in
+                      (("max_depth", 50), ("max_width", 1024), ("timeout", 10))}
+        except ValueError:
+            return jsonify(error="max_depth, max_width and timeout must be numbers"), 400
+        xml, error = accessibility_tree(int(limits["max_depth"]), int(limits["max_width"]), limits["timeout"])
+        if error:
+            return jsonify(AT=None, error=error), 500
+        return jsonify(AT=xml)
 
     @app.post("/list_directory")
     def list_directory() -> Any:

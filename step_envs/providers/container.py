@@ -1,0 +1,120 @@
+"""The entrypoint of the desktop image: one desktop session per container, and a control port to restore it.
+
+    python -m step_envs.providers.container --port 5000 --control-port 5001   (token in $STEP_ENVS_TOKEN)
+
+It runs the same session as the local provider (Xvfb, D-Bus, xfwm4, panel, desktop, controller server) as the
+unprivileged ``step-gym`` user, and serves ``POST /restore`` (kill the apps, close their windows, re-seed HOME,
+delete what the session user left in /tmp, /var/tmp and /dev/shm) and ``GET /health`` on the control port, with
+the same token. If the desktop dies the process exits, so the container stops and the host sees it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hmac
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from step_envs.providers.base import ProviderError
+from step_envs.providers.local import LocalProvider
+from step_envs.server.app import TOKEN_HEADER
+
+WIPE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def make_handler(provider: LocalProvider, token: str) -> type[BaseHTTPRequestHandler]:
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # quiet: container logs stay readable
+            pass
+
+        def _reply(self, status: int, body: dict[str, object]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _authorized(self) -> bool:
+            if hmac.compare_digest(self.headers.get(TOKEN_HEADER, ""), token):
+                return True
+            self._reply(401, {"error": f"missing or wrong {TOKEN_HEADER} header"})
+            return False
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path != "/health":
+                self._reply(404, {"error": "not found"})
+            elif self._authorized():
+                self._reply(200 if provider.alive() else 503, {"alive": provider.alive(), "display": provider.display})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/restore":
+                self._reply(404, {"error": "not found"})
+                return
+            if not self._authorized():
+                return
+            started = time.monotonic()
+            with lock:
+                try:
+                    provider.restore()
+                except (ProviderError, OSError) as exc:
+                    self._reply(500, {"error": str(exc)})
+                    return
+            self._reply(200, {"ok": True, "elapsed": time.monotonic() - started})
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m step_envs.providers.container", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address both servers bind (0.0.0.0 in bridge mode)")
+    parser.add_argument("--port", type=int, default=5000, help="the controller server's port")
+    parser.add_argument("--control-port", type=int, default=5001, help="the restore/health port")
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--a11y", action="store_true", help="turn on AT-SPI for the session's apps")
+    parser.add_argument("--start-timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    token = os.environ.get("STEP_ENVS_TOKEN", "")
+    if not token:
+        parser.error("set STEP_ENVS_TOKEN: the controller and control port need a token")
+
+    provider = LocalProvider(width=args.width, height=args.height, start_timeout=args.start_timeout,
+                             a11y=args.a11y, server_host=args.host, server_port=args.port, token=token,
+                             wipe_dirs=WIPE_DIRS)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        provider.start()
+    except ProviderError as exc:
+        print(f"step-gym: the desktop did not start: {exc}", file=sys.stderr, flush=True)
+        provider.stop()
+        return 1
+    control = ThreadingHTTPServer((args.host, args.control_port), make_handler(provider, token))
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    print(f"step-gym: desktop {provider.display} ready, controller on port {args.port}, control on "
+          f"{args.control_port}", flush=True)
+    code = 0
+    while not stop.wait(1.0):
+        if not provider.processes_alive():
+            print("step-gym: a session process died; exiting so the container stops", file=sys.stderr, flush=True)
+            code = 1
+            break
+    with contextlib.suppress(Exception):
+        control.shutdown()
+    provider.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
