@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tasks", type=int, default=5, help="how many tasks, one per domain (default 5)")
     demo.add_argument("--provider", default="local", help="where the desktop runs (default: local)")
     demo.set_defaults(func=cmd_demo)
+
+    from step_envs.cli_docker import add_commands as add_docker_commands
+
+    add_docker_commands(sub)
     return parser
 
 
