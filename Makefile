@@ -7,7 +7,7 @@ BASE_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || comm
 APT_PACKAGES := $(shell grep -v '^\#' envs/desktop/apt-packages.txt)
 STAMP := $(VENV)/.installed
 
-.PHONY: install apt demo test lint clean
+.PHONY: install apt docker images demo test lint clean
 
 install: apt $(STAMP)
 
@@ -25,10 +25,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# A Docker engine (Debian's docker.io + dockerd in the background when none answers) and the desktop images
+# (cached: a rebuild with no change takes seconds).
+docker: install
+	@bash envs/desktop/image/ensure-engine.sh
+
+images: docker
+	$(VENV)/bin/step-envs image build --variant all
+
 demo: install
 	$(VENV)/bin/step-envs demo
 
-test: install
+test: install images
 	$(VENV)/bin/ruff check step_envs step_train tests benchmarks
 	$(VENV)/bin/pytest -q
 

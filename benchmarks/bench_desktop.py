@@ -1,7 +1,8 @@
 """Desktop env latency: session start, reset of a simple task, step (action + 1280x720 observation), and the
 floor: one raw screen grab.
 
-    .venv/bin/python benchmarks/bench_desktop.py [--steps 100] [--resets 50]
+    .venv/bin/python benchmarks/bench_desktop.py [--steps 100] [--resets 50] [--provider local|docker]
+        [--variant full|slim]
 """
 
 from __future__ import annotations
@@ -47,11 +48,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--resets", type=int, default=50)
+    parser.add_argument("--provider", choices=["local", "docker"], default="local")
+    parser.add_argument("--variant", choices=["full", "slim"], default="full", help="docker image variant")
     args = parser.parse_args()
+    provider_kwargs = {"variant": args.variant} if args.provider == "docker" else {}
 
-    print(f"machine: {platform.node()}  {os.cpu_count()} cores  python {platform.python_version()}")
+    print(f"machine: {platform.node()}  {os.cpu_count()} cores  python {platform.python_version()}  "
+          f"provider {args.provider} {provider_kwargs}")
     t0 = time.perf_counter()
-    env = DesktopEnv(task=SIMPLE_TASK, max_steps=args.steps + 1)
+    env = DesktopEnv(task=SIMPLE_TASK, max_steps=args.steps + 1, provider=args.provider,
+                     provider_kwargs=provider_kwargs)
     env.reset()
     print(f"session start + first reset: {time.perf_counter() - t0:.2f} s")
     try:
@@ -91,7 +97,8 @@ def main() -> None:
             editor_resets.append(time.perf_counter() - t0)
         print(f"reset, text-editor task (launch mousepad):       {pct(editor_resets)}")
 
-        os.environ["DISPLAY"] = env.provider.display
+        # a host-network container's display is reachable from here too (abstract socket, same net namespace)
+        os.environ["DISPLAY"] = env.client.health()["display"]
         grabber = ScreenGrabber()
         grabber.grab_bgra()
         raw, rgb = [], []

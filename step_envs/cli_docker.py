@@ -19,7 +19,7 @@ def cmd_image_build(args: argparse.Namespace) -> int:
         for variant in variants:
             with console.status(f"building {image_tag(variant)}") as status:
                 result = build_image(variant, tag=args.tag,
-                                     log=lambda line: status.update(f"[bold]{variant}[/bold] {line[:110]}"))
+                                     log=lambda line, v=variant: status.update(f"[bold]{v}[/bold] {line[:110]}"))
             state = "unchanged (cache hit)" if result.cached else "built"
             console.print(f"{result.tag}: {state} in {result.seconds:.1f} s, {result.size_bytes / 1e6:.0f} MB, "
                           f"base {result.base}")

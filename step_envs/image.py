@@ -212,8 +212,10 @@ def build_context(variant: str, log: Log = print) -> io.BytesIO:
 # --- the build -------------------------------------------------------------------------------------------
 
 
-def build_image(variant: str = "full", tag: str | None = None, log: Log = print, client: Any = None) -> BuildResult:
-    """Build (or find cached) the desktop image; `log` gets one line per build step."""
+def build_image(variant: str = "full", tag: str | None = None, log: Log = print, client: Any = None,
+                nocache: bool = False) -> BuildResult:
+    """Build (or find cached) the desktop image; `log` gets one line per build step. ``nocache`` rebuilds
+    every step (the base image and the wheel cache are kept)."""
     tag = tag or image_tag(variant)
     client = client or docker_client()
     started = time.monotonic()
@@ -225,7 +227,8 @@ def build_image(variant: str = "full", tag: str | None = None, log: Log = print,
     errors: list[str] = []
     tail: list[str] = []
     for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, buildargs={"BASE": base},
-                                  network_mode="host", rm=True, forcerm=True, decode=True):
+                                  network_mode="host", rm=True, forcerm=True, decode=True,
+                                  nocache=nocache):
         if "error" in chunk:
             errors.append(str(chunk["error"]))
         text = str(chunk.get("stream", "")).rstrip()
