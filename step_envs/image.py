@@ -10,6 +10,7 @@ network (the engine here may have no bridge).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -241,6 +242,9 @@ def build_image(variant: str = "full", tag: str | None = None, log: Log = print,
     if errors or not image_id:
         raise ImageBuildError(f"building {tag} failed: {' '.join(errors)}\n" + "\n".join(tail))
     image = client.images.get(tag)
+    if previous and previous != image.id:  # the image this tag replaced: drop it unless something still uses it
+        with contextlib.suppress(Exception):
+            client.images.remove(previous)
     return BuildResult(tag=tag, image_id=image.id, base=base, seconds=time.monotonic() - started,
                        cached=image.id == previous, size_bytes=int(image.attrs.get("Size", 0)))
 

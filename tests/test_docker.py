@@ -73,7 +73,7 @@ def test_restore_leaves_the_writable_layer_as_it_started(provider: DockerProvide
     baseline = _diff(provider)
     client = ControllerClient(provider.endpoint)
     dirty = ("echo x > ~/Desktop/left.txt; mkdir -p /tmp/junk/a; echo y > /tmp/junk/a/f; echo z > /var/tmp/v; "
-             "echo w > /dev/shm/s; (sleep 600 &) ; xfce4-terminal & sleep 1")
+             "echo w > /dev/shm/s; (sleep 600 >/dev/null 2>&1 &); (xfce4-terminal >/dev/null 2>&1 &); sleep 1")
     client.execute(["bash", "-c", dirty])
     assert _diff(provider) - baseline, "the episode should have left traces"
     started = time.monotonic()

@@ -1,4 +1,5 @@
-"""Where environments live: ``local`` (an X session on this host), ``docker`` (one container per desktop)."""
+"""Where environments live: ``local`` (an X session on this host), ``docker`` (one container per desktop),
+``ray`` (a session run by a Ray actor; `EnvPool(provider="ray")` spreads whole envs over a Ray cluster)."""
 
 from __future__ import annotations
 
@@ -17,4 +18,11 @@ def make_provider(name: str, **kwargs: Any) -> Provider:
     return PROVIDERS[name](**kwargs)
 
 
-__all__ = ["PROVIDERS", "DockerProvider", "Endpoint", "LocalProvider", "Provider", "ProviderError", "make_provider"]
+# last: the Ray module builds on make_provider (its actors run a local or docker provider on their node);
+# it imports Ray itself only when used
+from step_envs.providers.ray import RayProvider  # noqa: E402
+
+PROVIDERS["ray"] = RayProvider
+
+
+__all__ = ["PROVIDERS", "DockerProvider", "RayProvider", "Endpoint", "LocalProvider", "Provider", "ProviderError", "make_provider"]

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     provider = LocalProvider(width=args.width, height=args.height, start_timeout=args.start_timeout,
                              a11y=args.a11y, server_host=args.host, server_port=args.port, token=token,
-                             wipe_dirs=WIPE_DIRS)
+                             exclusive_user=True, wipe_dirs=WIPE_DIRS)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

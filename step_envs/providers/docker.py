@@ -155,6 +155,7 @@ class DockerProvider(Provider):
                     "--start-timeout", str(self.start_timeout)]
         if self.a11y:
             command.append("--a11y")
+        # init=True: Docker's init is PID 1 and reaps the orphans an agent leaves (the supervisor does not)
         limits: dict[str, Any] = {"shm_size": self.shm_size, "pids_limit": self.pids_limit}
         if self.mem_limit:
             limits.update(mem_limit=self.mem_limit, memswap_limit=self.mem_limit)
@@ -165,7 +166,7 @@ class DockerProvider(Provider):
         name = f"step-gym-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             self.container = self.client.containers.run(
-                self.image, command=command, name=name, detach=True, labels=labels,
+                self.image, command=command, name=name, detach=True, labels=labels, init=True,
                 environment={"STEP_ENVS_TOKEN": self._token}, **network, **limits)
         except docker.errors.APIError as exc:
             hint = " (this engine has no bridge network: use network='host')" if self.network == "bridge" else ""

@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 
 from step_envs.providers.base import Endpoint, Provider, ProviderError
-from step_envs.providers.procs import MARKER, kill_pids, kill_session, session_pids
+from step_envs.providers.procs import MARKER, kill_pids, kill_session, session_pids, user_pids
 from step_envs.server.app import TOKEN_HEADER
 
 SESSION_USER = "step-gym"
@@ -76,17 +76,21 @@ class LocalProvider(Provider):
     def __init__(self, width: int = 1280, height: int = 720, run_as_user: bool = True,
                  start_timeout: float = 30.0, panel: bool = True, desktop: bool = True, a11y: bool = False,
                  server_host: str = "127.0.0.1", server_port: int = 0, token: str | None = None,
-                 wipe_dirs: tuple[str, ...] = ()) -> None:
+                 exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = ()) -> None:
         """``a11y`` turns on AT-SPI for the session's apps (for ``/accessibility``; apps start slower).
         ``server_host`` / ``server_port`` / ``token``: where the controller listens and its token (a free
-        127.0.0.1 port and a fresh token by default). ``wipe_dirs``: shared directories (``/tmp``, ...) from which
-        ``restore()`` deletes everything the session user wrote; only safe when this is the only session of
-        that user, as in a container."""
+        127.0.0.1 port and a fresh token by default). ``exclusive_user``: this is the only session of its user
+        (a container): every process of that user belongs to it, which matters where the environment marker
+        cannot be read (without CAP_SYS_PTRACE, root cannot read another user's /proc/PID/environ).
+        ``wipe_dirs``: shared directories (``/tmp``, ...) from which ``restore()`` deletes everything the session
+        user wrote; needs ``exclusive_user``."""
+        if wipe_dirs and not exclusive_user:
+            raise ValueError("wipe_dirs deletes every file of the session user: it needs exclusive_user=True")
         self.width, self.height = width, height
         self.start_timeout = start_timeout
         self.panel, self.desktop, self.a11y = panel, desktop, a11y
         self.server_host, self.server_port, self._token = server_host, server_port, token
-        self.wipe_dirs = wipe_dirs
+        self.wipe_dirs, self.exclusive_user = wipe_dirs, exclusive_user
         self._user = session_user() if run_as_user else None
         self.session_id = secrets.token_hex(8)
         self.dir: Path | None = None
@@ -123,8 +127,8 @@ class LocalProvider(Provider):
             "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(self.dir / "tmp"),
             "PYTHONPATH": str(PACKAGE_ROOT),  # the server runs from this checkout, installed or not
         }
-        if self.a11y:  # GTK's bridge is on unless NO_AT_BRIDGE; Qt needs asking
-            env["QT_ACCESSIBILITY"] = "1"
+        if self.a11y:  # GTK's bridge is on unless NO_AT_BRIDGE; Qt needs asking; LibreOffice's needs its GTK UI
+            env.update(QT_ACCESSIBILITY="1", SAL_USE_VCLPLUGIN="gtk3")
         else:
             env["NO_AT_BRIDGE"] = "1"
         if self.display:
@@ -227,7 +231,7 @@ class LocalProvider(Provider):
         self.endpoint = Endpoint(url=url, token=token, width=self.width, height=self.height)
         self._wait_painted(url, token, deadline)
         # everything alive now is the session's furniture; anything started later is an app (see restore)
-        self._infra = session_pids(self.session_id)
+        self._infra = self._pids()
         self._infra_windows = set(self._windows())
         self._infra_files = {child for root in self.wipe_dirs if Path(root).is_dir() for child in Path(root).iterdir()}
 
@@ -296,7 +300,7 @@ class LocalProvider(Provider):
         if self.dir is None:
             raise ProviderError("session not started")
         worker_pid = self._worker_pid()
-        kill_pids(session_pids(self.session_id) - self._infra - {worker_pid}, grace_s=0.5, signals=(signal.SIGKILL,))
+        kill_pids(self._pids() - self._infra - {worker_pid}, grace_s=0.5, signals=(signal.SIGKILL,))
         leftover = {wid: pid for wid, pid in self._windows().items() if wid not in self._infra_windows}
         owners = {pid for pid in leftover.values() if pid > 0}
         core = {proc.pid for proc in self._procs.values()}
@@ -317,6 +321,14 @@ class LocalProvider(Provider):
                     with contextlib.suppress(OSError):
                         if child.lstat().st_uid == uid and child not in self._infra_files:
                             _remove(child)
+
+    def _pids(self) -> set[int]:
+        """The session's processes: those carrying its marker, and with ``exclusive_user`` every process of
+        the session user."""
+        pids = session_pids(self.session_id)
+        if self.exclusive_user:
+            pids |= user_pids(self._user.pw_uid if self._user is not None else os.getuid())
+        return pids
 
     def _worker_pid(self) -> int:
         assert self.endpoint is not None

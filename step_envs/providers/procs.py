@@ -30,6 +30,23 @@ def session_pids(session_id: str) -> set[int]:
     return found
 
 
+def user_pids(uid: int) -> set[int]:
+    """Every process running as ``uid`` (the real uid, from /proc/PID/status, which anyone may read)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{entry}/status") as handle:
+                for line in handle:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.add(int(entry))
+                        break
+    found.discard(os.getpid())
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:

@@ -1,0 +1,265 @@
+"""Ray: environments on the nodes of a Ray cluster, one actor per environment.
+
+- `RayEnvHandle` (what ``EnvPool(provider="ray")`` uses): the actor runs a whole `DesktopEnv` on its node, on
+  that node's ``local`` session or ``docker`` container, so the controller's HTTP stays on the node's loopback
+  and only actions and observations cross the network (observations through Ray's object store).
+- `RayProvider` (``make_provider("ray")``, ``DesktopEnv(provider="ray")``): a desktop session started by an
+  actor pinned to *this* node, since the controller answers on loopback only. To use other nodes, use the pool.
+
+Ray is imported only here, and only when one of these is used: ``import step_envs`` stays light. Without an
+address (and no ``RAY_ADDRESS``), a one-node cluster is started on loopback only and stopped when its last
+user leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+from typing import Any
+
+from step_envs.pool.handles import EnvHandle, ProviderEnvHandle, StepResult
+from step_envs.providers import make_provider
+from step_envs.providers.base import Endpoint, Provider, ProviderError
+from step_envs.tasks import Task
+
+START_TIMEOUT_S = 180.0
+CALL_TIMEOUT_S = 30.0
+# Ray advertises (and binds its servers to) the host's routable address unless clusters are off: then loopback
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+DEFAULT_ACTOR_OPTIONS = {"num_cpus": 0, "scheduling_strategy": "SPREAD", "max_concurrency": 4}
+
+
+class RaySession:
+    """This process's membership in a Ray cluster; a cluster we started ourselves stops with its last user."""
+
+    _lock = threading.Lock()
+    _owned_users = 0
+
+    def __init__(self, owned: bool) -> None:
+        self.owned = owned
+        self._left = False
+
+    @classmethod
+    def join(cls, address: str | None = None) -> RaySession:
+        """Use the cluster this process joined, else join ``address`` (or ``$RAY_ADDRESS``), else start a
+        one-node cluster bound to 127.0.0.1."""
+        with cls._lock:
+            local = address is None and not os.environ.get("RAY_ADDRESS")
+            if local and "ray" not in sys.modules:
+                os.environ.setdefault(LOOPBACK_ENV, "0")
+            import ray
+
+            if ray.is_initialized():
+                if cls._owned_users == 0:
+                    return cls(owned=False)
+            elif local:
+                if os.environ.get(LOOPBACK_ENV) != "0":
+                    raise ProviderError(f"Ray was imported before the pool could keep it on loopback: set "
+                                        f"{LOOPBACK_ENV}=0 before importing ray, or start a cluster and pass "
+                                        "ray_address=")
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+                         logging_level=logging.WARNING)
+            else:
+                ray.init(address=address, logging_level=logging.WARNING)
+            cls._owned_users += 1
+            return cls(owned=True)
+
+    def leave(self) -> None:
+        """Stop using the cluster; shuts Ray down in this process when we joined or started it last."""
+        if self._left or not self.owned:
+            return
+        self._left = True
+        with RaySession._lock:
+            RaySession._owned_users -= 1
+            if RaySession._owned_users == 0:
+                import ray
+
+                ray.shutdown()
+
+
+def _node() -> dict[str, Any]:
+    import ray
+
+    return {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
+            "actor_pid": os.getpid()}
+
+
+class _EnvWorker:
+    """Runs inside the actor: one `DesktopEnv` on a provider of the actor's node."""
+
+    def __init__(self, node_provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any]) -> None:
+        self.handle = ProviderEnvHandle(node_provider, env_kwargs, provider_kwargs)
+
+    def start(self) -> dict[str, Any]:
+        self.handle.start()
+        return self.describe()
+
+    def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self.handle.reset(task, seed, max_steps)
+
+    def step(self, action: Any) -> StepResult:
+        return self.handle.step(action)
+
+    def alive(self) -> bool:
+        return self.handle.alive()
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.handle.describe(), **_node()}
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class _SessionWorker:
+    """Runs inside the actor: one provider (a desktop session) of the actor's node."""
+
+    def __init__(self, node_provider: str, kwargs: dict[str, Any]) -> None:
+        self.provider = make_provider(node_provider, **kwargs)
+
+    def start(self) -> Endpoint:
+        return self.provider.start()
+
+    def restore(self) -> None:
+        self.provider.restore()
+
+    def alive(self) -> bool:
+        return self.provider.alive()
+
+    def stop(self) -> None:
+        self.provider.stop()
+
+
+_remote_classes: dict[type, Any] = {}
+
+
+def _remote(cls: type) -> Any:
+    import ray
+
+    if cls not in _remote_classes:
+        _remote_classes[cls] = ray.remote(cls)
+    return _remote_classes[cls]
+
+
+class RayEnvHandle(EnvHandle):
+    """An env of the pool that lives in a Ray actor (on whichever node Ray places it)."""
+
+    def __init__(self, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any], node_provider: str = "local",
+                 actor_options: dict[str, Any] | None = None) -> None:
+        self.env_kwargs, self.provider_kwargs = env_kwargs, provider_kwargs
+        self.node_provider = node_provider
+        self.actor_options = {**DEFAULT_ACTOR_OPTIONS, **(actor_options or {})}
+        self.actor: Any = None
+        self.where: dict[str, Any] = {}
+
+    def start(self) -> None:
+        import ray
+
+        self.actor = _remote(_EnvWorker).options(**self.actor_options).remote(
+            self.node_provider, self.env_kwargs, self.provider_kwargs)
+        where = ray.get(self.actor.start.remote(), timeout=START_TIMEOUT_S)
+        self.where = {**where, "provider": "ray", "node_provider": where.get("provider")}
+
+    def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        import ray
+
+        return ray.get(self.actor.reset.remote(task, seed, max_steps))
+
+    def step(self, action: Any) -> StepResult:
+        import ray
+
+        return ray.get(self.actor.step.remote(action))
+
+    def alive(self) -> bool:
+        import ray
+
+        return self.actor is not None and bool(ray.get(self.actor.alive.remote(), timeout=CALL_TIMEOUT_S))
+
+    def kill(self) -> None:
+        import ray
+
+        if self.actor is not None:
+            ray.kill(self.actor, no_restart=True)  # the session's reaper sees the actor go and ends the session
+
+    def close(self) -> None:
+        import ray
+
+        if self.actor is None:
+            return
+        try:
+            ray.get(self.actor.close.remote(), timeout=CALL_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - a dead or hung actor is killed below all the same
+            pass
+        ray.kill(self.actor, no_restart=True)
+        self.actor = None
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.where)
+
+
+class RayProvider(Provider):
+    """A desktop session run by a Ray actor on this node (its controller answers on this node's loopback)."""
+
+    name = "ray"
+
+    def __init__(self, width: int = 1280, height: int = 720, node_provider: str = "local",
+                 ray_address: str | None = None, **provider_kwargs: Any) -> None:
+        self.node_provider = node_provider
+        self.kwargs = {"width": width, "height": height, **provider_kwargs}
+        self.ray_address = ray_address
+        self.session: RaySession | None = None
+        self.actor: Any = None
+        self.endpoint: Endpoint | None = None
+
+    def start(self) -> Endpoint:
+        if self.endpoint is not None:
+            return self.endpoint
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.session = RaySession.join(self.ray_address)
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        self.actor = _remote(_SessionWorker).options(num_cpus=0, max_concurrency=4, scheduling_strategy=here).remote(
+            self.node_provider, self.kwargs)
+        try:
+            self.endpoint = ray.get(self.actor.start.remote(), timeout=START_TIMEOUT_S)
+        except Exception as exc:
+            self.stop()
+            raise ProviderError(f"the Ray actor could not start a {self.node_provider} session: {exc}") from exc
+        return self.endpoint
+
+    def _call(self, method: str) -> Any:
+        import ray
+
+        if self.actor is None:
+            raise ProviderError("session not started")
+        try:
+            return ray.get(getattr(self.actor, method).remote(), timeout=CALL_TIMEOUT_S)
+        except Exception as exc:
+            raise ProviderError(f"the session's Ray actor failed in {method}: {exc}") from exc
+
+    def restore(self) -> None:
+        self._call("restore")
+
+    def alive(self) -> bool:
+        try:
+            return self.endpoint is not None and bool(self._call("alive"))
+        except ProviderError:
+            return False
+
+    def stop(self) -> None:
+        if self.actor is not None:
+            import ray
+
+            try:
+                ray.get(self.actor.stop.remote(), timeout=CALL_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - killed below all the same
+                pass
+            ray.kill(self.actor, no_restart=True)
+            self.actor = None
+        if self.session is not None:
+            self.session.leave()
+            self.session = None
+        self.endpoint = None
