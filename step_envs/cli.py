@@ -1,4 +1,4 @@
-"""`step-envs`: list tasks and Gymnasium ids, run the demo."""
+"""`step-envs`: list tasks and Gymnasium ids, benchmark agents (`bench`), run the demo."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from step_envs.tasks import Task, builtin_tasks, load_dir
+from step_envs.bench.cli import add_bench_options, add_bench_parser, cmd_demo
+from step_envs.tasks import Task, TaskError, builtin_tasks, load_dir, load_suite
 
 
-def _tasks(source: str | None) -> list[Task]:
+def _tasks(source: str | None, suite: str | None = None) -> list[Task]:
+    if suite:
+        return load_suite(suite)
     return load_dir(source) if source else list(builtin_tasks().values())
 
 
@@ -26,20 +28,72 @@ def _console() -> Console:
 
 
 def cmd_tasks_list(args: argparse.Namespace) -> int:
-    tasks = _tasks(args.dir)
+    try:
+        tasks = _tasks(args.dir, args.suite)
+    except TaskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         for task in tasks:
-            print(json.dumps({"id": task.id, "domain": task.domain, "difficulty": task.difficulty,
-                              "feasible": not task.infeasible, "gym_id": f"step_envs/{task.id}-v0",
+            # a template instance has no id of its own: gym.make("step_envs/Desktop-v0", task="<template>/<seed>")
+            gym_id = None if task.template else f"step_envs/{task.id}-v0"
+            print(json.dumps({"id": task.id, "template": task.template, "app": task.domain, "domain": task.domain,
+                              "difficulty": task.difficulty, "feasible": not task.infeasible, "gym_id": gym_id,
                               "instruction": task.instruction}))
         return 0
-    table = Table(title=f"{len(tasks)} desktop tasks")
-    for column in ("id", "domain", "difficulty", "feasible"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("instruction", no_wrap=True, overflow="ellipsis", max_width=70)
+    table = Table(title=f"{len(tasks)} tasks" + (f" in suite {args.suite}" if args.suite else ""))
+    for column in ("id", "template", "app", "difficulty", "feasible"):
+        table.add_column(column, no_wrap=True, min_width=len(column) if column != "id" else 24)
+    table.add_column("instruction", no_wrap=True, overflow="ellipsis", max_width=50)
     for task in tasks:
-        table.add_row(task.id, task.domain, task.difficulty, "no" if task.infeasible else "yes", task.instruction)
+        table.add_row(task.id, task.template or "(fixed)", task.domain, task.difficulty,
+                      "no" if task.infeasible else "yes", task.instruction)
     _console().print(table)
+    return 0
+
+
+def cmd_tasks_check_osworld(args: argparse.Namespace) -> int:
+    """Which OSWorld tasks under DIR run here: a table per domain, then how often each reason stops a task."""
+    from collections import Counter
+
+    from step_envs.tasks import Reason, TaskError, load_osworld
+
+    try:
+        loaded = load_osworld(args.dir, file_cache=args.file_cache)
+    except TaskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        for item in loaded:
+            print(json.dumps({"id": item.id, "domain": item.domain, "path": str(item.path),
+                              "supported": item.supported, "unsupported": [str(r) for r in item.unsupported]}))
+        return 0
+    console = _console()
+    if not loaded:
+        console.print(f"[red]no OSWorld task files under {args.dir}[/red] (looked for */<id>.json with an "
+                      "'instruction' and an 'evaluator')")
+        return 1
+    domains = Table(title="OSWorld tasks by domain")
+    for column in ("domain", "tasks", "supported", "unsupported", "supported %"):
+        domains.add_column(column, justify="left" if column == "domain" else "right", no_wrap=True)
+    for domain in sorted({t.domain for t in loaded}):
+        items = [t for t in loaded if t.domain == domain]
+        ok = sum(t.supported for t in items)
+        domains.add_row(domain, str(len(items)), str(ok), str(len(items) - ok), f"{100 * ok / len(items):.0f}")
+    console.print(domains)
+    console.print(f"{sum(t.supported for t in loaded)}/{len(loaded)} tasks under {args.dir} run here")
+    def key(reason: Reason) -> tuple[str, str]:  # options are told apart by what they ask for
+        return reason.kind, f"{reason.name}: {reason.detail}" if reason.kind == "option" else reason.name
+
+    counts = Counter(k for t in loaded for k in {key(r) for r in t.unsupported})
+    if counts:
+        reasons = Table(title="why tasks cannot run here (a task can have several reasons)")
+        for column in ("kind", "name", "tasks"):
+            reasons.add_column(column, justify="right" if column == "tasks" else "left", no_wrap=True)
+        for (kind, name), count in counts.most_common():
+            reasons.add_row(kind, name, str(count))
+        console.print(reasons)
+        console.print("each task's reasons: [bold]step-envs tasks check-osworld DIR --json[/bold]")
     return 0
 
 
@@ -74,44 +128,6 @@ def run_solution(env: Any, task: Task) -> dict[str, Any]:
     return row
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from step_envs.desktop.env import DesktopEnv
-
-    console = _console()
-    by_domain: dict[str, Task] = {}
-    for task in _tasks(None):
-        if not task.infeasible:
-            by_domain.setdefault(task.domain, task)
-    tasks = list(by_domain.values())[: args.tasks]
-    if not tasks:
-        console.print("[red]no built-in tasks found[/red] (looked under envs/tasks/desktop)")
-        return 1
-    rows = []
-    env = DesktopEnv(provider=args.provider, max_steps=50)
-    try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
-            bar = progress.add_task("starting the desktop", total=len(tasks))
-            for task in tasks:
-                progress.update(bar, description=f"solution agent on {task.id}")
-                rows.append(run_solution(env, task))
-                progress.advance(bar)
-    finally:
-        env.close()
-    table = Table(title=f"solution agent, {args.provider} provider")
-    for column in ("task", "domain", "steps", "reset s", "episode s", "score"):
-        table.add_column(column, no_wrap=True, justify="left" if column in ("task", "domain") else "right")
-    table.add_column("checker's reason", no_wrap=True, overflow="ellipsis", max_width=50)
-    for row in rows:
-        score = "env_error" if row["env_error"] else f"{row['score']:.2f}"
-        table.add_row(row["task"], row["domain"], str(row["steps"]), f"{row['reset_s']:.2f}",
-                      f"{row.get('episode_s', 0):.2f}", score, (row["reason"] or "").replace("\n", " "))
-    console.print(table)
-    solved = sum(1 for row in rows if row["score"] == 1.0)
-    console.print(f"solved {solved}/{len(rows)}; list every task with [bold]step-envs tasks list[/bold]")
-    return 0 if solved == len(rows) else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="step-envs", description="Desktop environments for computer-use agents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,16 +135,30 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = sub.add_parser("tasks", help="work with task suites").add_subparsers(dest="tasks_command", required=True)
     listing = tasks.add_parser("list", help="print the tasks as a table (or JSON lines)")
     listing.add_argument("--dir", help="a directory of task JSON files (default: the built-in tasks)")
+    listing.add_argument("--suite", help="a named suite (smoke, desktop-core, widgets, all), a task folder or a "
+                                         "suite file; instances of templates have ids <template>/<seed>")
     listing.add_argument("--json", action="store_true", help="one JSON object per line per task")
     listing.set_defaults(func=cmd_tasks_list)
+    osworld = tasks.add_parser(
+        "check-osworld", help="which OSWorld task files run here: supported/unsupported per domain, and why",
+        description="Load OSWorld task JSON files as they are (a file, or a tree like evaluation_examples/examples/"
+                    "<domain>/<id>.json) and report which run here and, for the others, why not: network setup "
+                    "(downloads, web pages, logins), or getters, metrics and options not implemented.")
+    osworld.add_argument("dir", help="an OSWorld task file or a folder of them")
+    osworld.add_argument("--file-cache", help="a local mirror of OSWorld's remote files (<domain>/<id>/<file>): "
+                                              "downloads found there need no network")
+    osworld.add_argument("--json", action="store_true", help="one JSON object per task with its reasons")
+    osworld.set_defaults(func=cmd_tasks_check_osworld)
 
     ids = sub.add_parser("ids", help="print every Gymnasium id registered by `import step_envs`")
     ids.set_defaults(func=cmd_ids)
 
-    demo = sub.add_parser("demo", help="replay the solutions of a few built-in tasks and print the results")
-    demo.add_argument("--tasks", type=int, default=5, help="how many tasks, one per domain (default 5)")
-    demo.add_argument("--provider", default="local", help="where the desktop runs (default: local)")
+    demo = sub.add_parser("demo", help="bench the solution and random agents on the smoke suite (what make demo runs)",
+                          description="Run `bench` on a suite with the solution agent, then the random agent, each "
+                                      "into a fresh directory under --out; print both tables and the reports' paths.")
+    add_bench_options(demo, demo=True)
     demo.set_defaults(func=cmd_demo)
+    add_bench_parser(sub)
 
     from step_envs.cli_docker import add_commands as add_docker_commands
 

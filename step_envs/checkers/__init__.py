@@ -3,7 +3,7 @@
 Importing the package registers every getter and metric (the modules below register on import).
 """
 
-from step_envs.checkers import docs, files, general, getters, table  # noqa: F401 - register their checkers
+from step_envs.checkers import docs, files, general, getters, slides, structured, table  # noqa: F401 - register their checkers
 from step_envs.checkers.evaluate import evaluate
 from step_envs.checkers.registry import (
     GETTERS,

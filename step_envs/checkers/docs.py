@@ -1,16 +1,21 @@
-"""Metrics on text documents (python-docx), with the rules of OSWorld's ``metrics/docs.py``."""
+"""Metrics on text documents (python-docx): their text, tables and formatting, with OSWorld's ``metrics/docs.py``
+rules."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
 
 import docx
+from docx.document import Document as DocxDocument
+from docx.enum.text import WD_PARAGRAPH_ALIGNMENT
+from docx.oxml.ns import qn
 
-from step_envs.checkers.general import first_difference, similarity, verdict
+from step_envs.checkers.general import first_difference, rules_of, similarity, verdict
 from step_envs.checkers.office import converted
-from step_envs.checkers.registry import NO_RESULT, Score, metric
+from step_envs.checkers.registry import NO_RESULT, Score, metric, short
 
 
 def paragraph_texts(path: str) -> list[str]:
@@ -68,3 +73,141 @@ def compare_docx_files(result: str | None, expected: str | None, ignore_blanks: 
     if fuzzy_match_threshold is not None:
         ratios = [float(ratio >= fuzzy_match_threshold) for ratio in ratios]
     return Score(sum(ratios) / len(ratios), first_difference(got, want, "paragraph"))
+
+
+def open_docx(path: str) -> DocxDocument:
+    """A ``.docx`` opened by python-docx; formatting metrics read Word's format only (as OSWorld's do)."""
+    if Path(path).suffix.lower() != ".docx":
+        raise ValueError(f"{Path(path).name}: formatting is read from .docx files")
+    return docx.Document(path)
+
+
+def _same_text(result: str, expected: str) -> Score | None:
+    """None when the two documents hold the same text (``compare_docx_files``' default), else its zero score."""
+    score = compare_docx_files(result, expected)
+    return None if score.value == 1.0 else Score(0.0, f"the text differs: {score.reason}")
+
+
+@metric("compare_line_spacing")
+def compare_line_spacing(result: str | None, expected: str | None, **options: Any) -> Score:
+    """1 when the documents hold the same text and every paragraph has the same line spacing, else 0."""
+    if result is None or expected is None:
+        return NO_RESULT
+    if (differs := _same_text(result, expected)) is not None:
+        return differs
+    got, want = open_docx(result).paragraphs, open_docx(expected).paragraphs
+    if len(got) != len(want):
+        return Score(0.0, f"{len(got)} paragraphs != {len(want)}")
+    for index, (a, b) in enumerate(zip(got, want, strict=True)):
+        if a.paragraph_format.line_spacing != b.paragraph_format.line_spacing:
+            return Score(0.0, f"paragraph {index + 1}: line spacing {a.paragraph_format.line_spacing} != "
+                              f"{b.paragraph_format.line_spacing}")
+    return Score(1.0, f"same line spacing in all {len(got)} paragraphs")
+
+
+@metric("has_page_numbers_in_footers")
+def has_page_numbers_in_footers(result: str | None, expected: Any = None, **options: Any) -> Score:
+    """1 when the first footer paragraph of every section shows a digit (a page number), else 0."""
+    if result is None:
+        return NO_RESULT
+    for index, section in enumerate(open_docx(result).sections):
+        paragraphs = section.footer.paragraphs
+        text = paragraphs[0].text if paragraphs else ""
+        if not any(char.isdigit() for char in text):
+            return Score(0.0, f"section {index + 1}: footer {text!r} shows no page number")
+    return Score(1.0, "every section's footer shows a page number")
+
+
+@metric("compare_font_names")
+def compare_font_names(result: str | None, rules: Any, **options: Any) -> Score:
+    """1 when every run of every paragraph is set in ``rules["font_name"]``, else 0."""
+    if result is None:
+        return NO_RESULT
+    font = rules_of(rules, "{'font_name': ...}").get("font_name")
+    for paragraph in open_docx(result).paragraphs:
+        for run in paragraph.runs:
+            if run.font.name != font:
+                return Score(0.0, f"run {short(run.text)} is in {run.font.name!r}, not {font!r}")
+    return Score(1.0, f"every run is in {font!r}")
+
+
+@metric("compare_docx_tables")
+def compare_docx_tables(result: str | None, expected: str | None, **options: Any) -> Score:
+    """1 when both documents have as many tables, each of the same size and the same (stripped) cell texts."""
+    if result is None or expected is None:
+        return NO_RESULT
+    got, want = open_docx(result).tables, open_docx(expected).tables
+    if len(got) != len(want):
+        return Score(0.0, f"{len(got)} tables != {len(want)}")
+    for number, (a, b) in enumerate(zip(got, want, strict=True), start=1):
+        if (len(a.rows), len(a.columns)) != (len(b.rows), len(b.columns)):
+            return Score(0.0, f"table {number}: {len(a.rows)}x{len(a.columns)} != {len(b.rows)}x{len(b.columns)}")
+        for row, column in itertools.product(range(len(a.rows)), range(len(a.columns))):
+            left, right = a.cell(row, column).text.strip(), b.cell(row, column).text.strip()
+            if left != right:
+                return Score(0.0, f"table {number} row {row + 1} column {column + 1}: {left!r} != {right!r}")
+    return Score(1.0, f"all {len(got)} tables match")
+
+
+@metric("is_first_line_centered")
+def is_first_line_centered(result: str | None, expected: Any = None, **options: Any) -> Score:
+    """1 when the document's first paragraph is centred, else 0."""
+    if result is None:
+        return NO_RESULT
+    paragraphs = open_docx(result).paragraphs
+    if not paragraphs:
+        return Score(0.0, "the document has no paragraph")
+    alignment = paragraphs[0].paragraph_format.alignment
+    return verdict(alignment == WD_PARAGRAPH_ALIGNMENT.CENTER, "first line centred",
+                   f"first line aligned {alignment}")
+
+
+@metric("contains_page_break")
+def contains_page_break(result: str | None, rules: Any = None, **options: Any) -> Score:
+    """1 when the document has a page break (exactly ``rules["page_break_count"]`` when given), else 0."""
+    if result is None:
+        return NO_RESULT
+    wanted = rules.get("page_break_count") if isinstance(rules, dict) else None
+    breaks = sum(1 for paragraph in open_docx(result).paragraphs for run in paragraph.runs
+                 for br in run.element.findall(qn("w:br")) if br.get(qn("w:type")) == "page")
+    if wanted is not None:
+        return verdict(breaks == wanted and breaks > 0, f"{breaks} page breaks", f"{breaks} page breaks, not {wanted}")
+    return verdict(breaks > 0, f"{breaks} page breaks", "no page break")
+
+
+@metric("compare_subscript_contains")
+def compare_subscript_contains(result: str | None, expected: str | None, **options: Any) -> Score:
+    """1 when some run is subscript in both documents at the same paragraph and run position, else 0."""
+    if result is None or expected is None:
+        return NO_RESULT
+    for a, b in zip(open_docx(result).paragraphs, open_docx(expected).paragraphs, strict=False):
+        for run_a, run_b in zip(a.runs, b.runs, strict=False):
+            if run_a.font.subscript and run_b.font.subscript:
+                return Score(1.0, f"{run_a.text!r} is subscript in both")
+    return Score(0.0, "no run is subscript where the expected document has one")
+
+
+@metric("compare_init_lines")
+def compare_init_lines(result: str | None, expected: str | None, **options: Any) -> Score:
+    """1 when the paragraphs both documents have (the shorter one's count) are equal, else 0."""
+    if result is None or expected is None:
+        return NO_RESULT
+    got = [p.text for p in open_docx(result).paragraphs]
+    want = [p.text for p in open_docx(expected).paragraphs]
+    count = min(len(got), len(want))
+    return verdict(got[:count] == want[:count], f"first {count} paragraphs match",
+                   first_difference(got[:count], want[:count], "paragraph"))
+
+
+@metric("evaluate_strike_through_last_paragraph")
+def evaluate_strike_through_last_paragraph(result: str | None, expected: str | None, **options: Any) -> Score:
+    """1 when the documents hold the same text and every run of the result's last paragraph is struck through."""
+    if result is None or expected is None:
+        return NO_RESULT
+    if (differs := _same_text(result, expected)) is not None:
+        return differs
+    paragraphs = open_docx(result).paragraphs
+    if not paragraphs:
+        return Score(0.0, "the document has no paragraph")
+    plain = [run.text for run in paragraphs[-1].runs if not run.font.strike]
+    return verdict(not plain, "the last paragraph is struck through", f"runs {short(plain)} are not struck through")

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from step_envs.checkers.general import expected_of, first_difference, rules_of, verdict
+from step_envs.checkers.general import expected_of, first_difference, rules_with, verdict
 from step_envs.checkers.registry import NO_RESULT, Score, metric, short
 
 
@@ -60,7 +60,7 @@ def check_list(result: str | None, rules: Any, **options: Any) -> Score:
     ``rules["unexpect"]`` matches any line, else 0."""
     if result is None:
         return NO_RESULT
-    rules = rules_of(rules, "{'expect': [regex, ...], 'unexpect': [regex, ...]}")
+    rules = rules_with(rules, ("expect", "unexpect"), "{'expect': [regex, ...], 'unexpect': [regex, ...]}")
     lines = read_text(result).splitlines()
     for pattern in rules.get("expect", []):
         if not any(re.search(pattern, line) for line in lines):

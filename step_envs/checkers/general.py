@@ -32,6 +32,18 @@ def rules_of(rules: Any, shape: str) -> dict[str, Any]:
     return rules
 
 
+def rules_with(rules: Any, keys: tuple[str, ...], shape: str) -> dict[str, Any]:
+    """``rules`` when it is a dict with a non-empty list under one of ``keys`` at least; rules that ask for nothing
+    would pass any result, so they are refused."""
+    rules = rules_of(rules, shape)
+    for key in keys:
+        if not isinstance(rules.get(key, []), list):
+            raise ValueError(f"rules[{key!r}] must be a list, got {short(rules[key])}")
+    if not any(rules.get(key) for key in keys):
+        raise ValueError(f"rules {short(rules)} name nothing to check; give {' or '.join(keys)}")
+    return rules
+
+
 def first_difference(left: list[Any], right: list[Any], unit: str) -> str:
     """Where two sequences first differ: ``"line 3: 'a' != 'b'"`` (None where one of them has run out)."""
     for index, (a, b) in enumerate(itertools.zip_longest(left, right)):
@@ -51,20 +63,32 @@ def exact_match(result: Any, rules: Any, **options: Any) -> Score:
     return verdict(result == expected, f"{short(result)} == {short(expected)}", f"{short(result)} != {short(expected)}")
 
 
+def container(value: Any, role: str) -> str | list[Any] | tuple[Any, ...] | set[Any] | dict[Any, Any]:
+    """``value`` when ``in`` can search it (text, list, tuple, set, dict), else a ValueError naming the ``role``."""
+    if not isinstance(value, str | list | tuple | set | dict):
+        raise ValueError(f"{role} must be text or a list to search in, got {short(value)}")
+    return value
+
+
 @metric("is_in_list")
 def is_in_list(result: Any, rules: Any, **options: Any) -> Score:
     """1 when ``rules["expected"]`` is an element (or substring) of ``result``, else 0."""
     expected = expected_of(rules)
     if result is None:
         return NO_RESULT
-    return verdict(expected in result, f"{short(expected)} in result", f"{short(expected)} not in {short(result)}")
+    found = isinstance(expected, str) or not isinstance(result, str)
+    found = found and expected in container(result, "the result")
+    return verdict(found, f"{short(expected)} in result", f"{short(expected)} not in {short(result)}")
 
 
 @metric("match_in_list")
 def match_in_list(result: Any, rules: Any, **options: Any) -> Score:
     """1 when ``result`` is one of the values listed in ``rules["expected"]``, else 0."""
     expected = expected_of(rules)
-    return verdict(result in expected, f"{short(result)} is listed", f"{short(result)} not in {short(expected)}")
+    if result is None:
+        return NO_RESULT
+    return verdict(result in container(expected, "rules['expected']"), f"{short(result)} is listed",
+                   f"{short(result)} not in {short(expected)}")
 
 
 @metric("literal_match")
@@ -75,6 +99,8 @@ def literal_match(result: Any, expected: Any, type: str = "str", ignore_case: bo
     def text(value: Any) -> str:
         return str(value).lower() if ignore_case else str(value)
 
+    if result is None:
+        return NO_RESULT
     if type == "str":
         return verdict(text(result) == text(expected), "equal", f"{short(text(result))} != {short(text(expected))}")
     if type == "list":
@@ -91,7 +117,9 @@ def fuzzy_match(result: Any, rules: Any, **options: Any) -> Score:
     expected = expected_of(rules)
     if result is None:
         return NO_RESULT
-    return Score(similarity(str(result), str(expected)), f"{short(result)} ~ {short(expected)}")
+    if not isinstance(result, str) or not isinstance(expected, str):
+        raise ValueError(f"fuzzy_match compares two texts, got {short(result)} and {short(expected)}")
+    return Score(similarity(result, expected), f"{short(result)} ~ {short(expected)}")
 
 
 @metric("check_include_exclude")
@@ -99,7 +127,8 @@ def check_include_exclude(result: Any, rules: Any, **options: Any) -> Score:
     """1 when ``result`` contains every string of ``rules["include"]`` and none of ``rules["exclude"]``, else 0."""
     if result is None:
         return NO_RESULT
-    rules = rules_of(rules, "{'include': [...], 'exclude': [...]}")
+    rules = rules_with(rules, ("include", "exclude"), "{'include': [...], 'exclude': [...]}")
+    result = container(result, "the result")
     missing = [text for text in rules.get("include", []) if text not in result]
     present = [text for text in rules.get("exclude", []) if text in result]
     if missing:
@@ -126,7 +155,10 @@ def check_direct_json_object(result: Any, rules: Any, **options: Any) -> Score:
     an element of it."""
     if result is None:
         return NO_RESULT
-    expected = dict(expected_of(rules))
+    expected = expected_of(rules)
+    if not isinstance(expected, dict):
+        raise ValueError(f"rules['expected'] must be a JSON object, got {short(expected)}")
+    expected = dict(expected)
     in_expected = expected.pop("ignore_list_order", False)
     ignore_order = bool(rules.get("ignore_list_order", in_expected))
     try:

@@ -1,7 +1,9 @@
 """Getters: read a piece of an env's state (or of the task's data) for a metric, with OSWorld's names and configs.
 
-A getter whose output is missing (no such file, a command that could not run) returns None and never raises;
-transport failures of the controller raise :class:`~step_envs.providers.base.ProviderError` (an env failure).
+A getter whose output is missing (no such file, a command that could not run) returns None; a malformed config
+raises ValueError naming the key (``evaluate`` turns both into a zero score with a reason). Transport failures of the
+controller raise :class:`~step_envs.providers.base.ProviderError` (an env failure). Commands run with a timeout cut to
+the evaluation's time left; every controller call has the client's HTTP timeout.
 """
 
 from __future__ import annotations
@@ -12,7 +14,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from step_envs.checkers.registry import CheckContext, getter
+from step_envs.checkers.registry import CheckContext, getter, short
+
+COMMAND_TIMEOUT_S = 30.0
+"""Default timeout of a getter's command in the env (OSWorld's getters wait 30 s too); ``timeout`` overrides it."""
+
+
+def text_of(config: dict[str, Any], key: str) -> str:
+    """``config[key]`` when it is a non-empty string, else a ValueError naming the key."""
+    if key not in config:
+        raise ValueError(f"getter config has no {key!r}")
+    value = config[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"getter config {key!r} must be a non-empty string, got {short(value)}")
+    return value
+
+
+def _texts(config: dict[str, Any], key: str) -> list[str]:
+    values = config.get(key)
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise ValueError(f"with 'multi', getter config {key!r} must be a list of strings, got {short(values)}")
+    return values
 
 
 def _cache_path(ctx: CheckContext, dest: str) -> Path:
@@ -29,13 +51,15 @@ def _each_file(config: dict[str, Any], fetch: Callable[[str, str], str | None]) 
     """OSWorld's file-getter convention: ``path``/``dest`` are one file, or lists when ``multi`` is true; every file
     is fetched, ``gives`` (default ``[0]``) picks which local paths the metric gets: one is given bare, more as a list."""
     if config.get("multi", False):
-        paths, dests = list(config["path"]), list(config["dest"])
+        paths, dests = _texts(config, "path"), _texts(config, "dest")
         if len(paths) != len(dests):
             raise ValueError(f"multi: {len(paths)} paths but {len(dests)} dests")
     else:
-        paths = [config["path"]]
-        dests = [config.get("dest") or Path(str(config["path"])).name]
-    gives = set(config.get("gives", [0]))
+        paths = [text_of(config, "path")]
+        dests = [text_of(config, "dest") if config.get("dest") is not None else Path(paths[0]).name]
+    gives = config.get("gives", [0])
+    if not isinstance(gives, list) or not all(isinstance(i, int) and 0 <= i < len(paths) for i in gives):
+        raise ValueError(f"'gives' must list indices of the {len(paths)} files, got {short(gives)}")
     given = []
     for index, (path, dest) in enumerate(zip(paths, dests, strict=True)):
         local = fetch(path, dest)
@@ -60,6 +84,7 @@ def vm_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None]
     """Fetch ``path`` from the env into ``cache_dir/dest`` (``multi``/``gives`` as OSWorld); a missing file gives None."""
 
     def fetch(path: str, dest: str) -> str | None:
+        ctx.time_left(COMMAND_TIMEOUT_S)  # raises when the evaluation's budget is spent
         data = ctx.client.get_file(path)
         if data is None:
             return None
@@ -88,20 +113,25 @@ def cloud_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | No
 @getter("cache_file")
 def cache_file(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """A file already in the cache folder (put there by setup), by ``path`` relative to it; None when absent."""
-    path = ctx.cache_dir.resolve() / config["path"]
+    path = _cache_path(ctx, text_of(config, "path"))
     return str(path) if path.is_file() else None
 
 
 @getter("local_file")
 def local_file(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """A file on the host, by ``path`` (or ``file://`` URL), returned in place; None when absent."""
-    path = _local_source(config["path"], ctx.task_dir)
+    path = _local_source(text_of(config, "path"), ctx.task_dir)
     return str(path) if path.is_file() else None
 
 
 def _execute(ctx: CheckContext, config: dict[str, Any], stream: str) -> str | None:
-    outcome = ctx.client.execute(config["command"], shell=bool(config.get("shell", False)),
-                                 timeout=float(config.get("timeout", 120)))
+    command = config.get("command")
+    valid = (isinstance(command, str) and command) or (
+        isinstance(command, list) and command and all(isinstance(arg, str) for arg in command))
+    if not valid:
+        raise ValueError(f"getter config 'command' must be a string or a list of strings, got {short(command)}")
+    timeout = ctx.time_left(float(config.get("timeout", COMMAND_TIMEOUT_S)))
+    outcome = ctx.client.execute(command, shell=bool(config.get("shell", False)), timeout=timeout)
     return outcome.get(stream) if outcome.get("status") == "success" else None
 
 
@@ -126,7 +156,7 @@ def rule(ctx: CheckContext, config: dict[str, Any]) -> Any:
 @getter("list_directory")
 def list_directory(ctx: CheckContext, config: dict[str, Any]) -> dict[str, Any] | None:
     """The env's directory tree under ``path`` (``{"type", "name", "children"}``); None when it is not a directory."""
-    return ctx.client.list_directory(config["path"])
+    return ctx.client.list_directory(text_of(config, "path"))
 
 
 @getter("accessibility_tree")

@@ -7,7 +7,9 @@ them), ``result``/``expected`` are getter configs ``{"type": getter_name, ...}``
 
 from __future__ import annotations
 
+import inspect
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +49,27 @@ class CheckContext:
     last_action: str | None = None
     task_dir: Path | None = None
     """The task file's folder: relative host paths (expected files shipped with the task) resolve against it."""
+    deadline: float | None = None
+    """``time.monotonic()`` by which the whole evaluation must be done (set by ``evaluate``); None: no limit."""
+
+    def time_left(self, wanted: float) -> float:
+        """``wanted`` seconds cut to what is left before the deadline, so a getter's command or HTTP call cannot
+        outlive the evaluation; raises TimeoutError when nothing is left."""
+        if self.deadline is None:
+            return wanted
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the evaluation's time budget is spent")
+        return min(wanted, left)
 
 
 Getter = Callable[[CheckContext, dict[str, Any]], Any]
 Metric = Callable[..., float | Score]
+OptionCheck = Callable[[dict[str, Any]], list[str]]
 GETTERS: dict[str, Getter] = {}
 METRICS: dict[str, Metric] = {}
+OPTION_CHECKS: dict[str, OptionCheck] = {}
+"""Per metric, a function naming the options it cannot honour (e.g. a ``compare_table`` rule type not read here)."""
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -71,9 +88,27 @@ def getter(name: str) -> Callable[[_F], _F]:
     return _register(GETTERS, "getter", name)
 
 
-def metric(name: str) -> Callable[[_F], _F]:
-    """Register ``function(result, expected, **options) -> float | Score`` as the metric ``name``."""
+def metric(name: str, check_options: OptionCheck | None = None) -> Callable[[_F], _F]:
+    """Register ``function(result, expected, **options) -> float | Score`` as the metric ``name``.
+
+    ``check_options(options)`` lists what in a task's options the metric cannot honour, so a task asking for it is
+    reported unsupported when it loads instead of scoring wrongly."""
+    if check_options is not None:
+        OPTION_CHECKS[name] = check_options
     return _register(METRICS, "metric", name)
+
+
+def option_problems(name: str, options: dict[str, Any]) -> list[str]:
+    """What metric ``name`` cannot do of ``options``: option names its signature does not take (when it takes no
+    ``**options``) and whatever its ``check_options`` reports."""
+    parameters = inspect.signature(get_metric(name)).parameters.values()
+    problems = []
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        known = {p.name for p in parameters}
+        problems += [f"option {key!r} is not supported" for key in options if key not in known]
+    if name in OPTION_CHECKS:
+        problems += OPTION_CHECKS[name](options)
+    return problems
 
 
 def _lookup(table: dict[str, Any], kind: str, name: object) -> Any:

@@ -1,7 +1,7 @@
 """Metrics on tables, CSV files and spreadsheets, with the rules of OSWorld's ``metrics/table.py``.
 
-A spreadsheet is read as a :data:`Book`: sheet name -> rows of cell values, the values a spreadsheet app last
-computed (formulas are not evaluated here), positions kept (``rows[1][0]`` is cell A2).
+Spreadsheets are read by :mod:`step_envs.checkers.spreadsheet`: cell values as the app last computed them, styles
+and panes by openpyxl, printed values from LibreOffice's CSV export.
 """
 
 from __future__ import annotations
@@ -11,55 +11,19 @@ import itertools
 import operator
 import re
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-import openpyxl
+from openpyxl.cell.cell import MergedCell
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.utils.cell import coordinate_to_tuple
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from step_envs.checkers.files import read_text
-from step_envs.checkers.general import first_difference, rules_of, similarity, verdict
-from step_envs.checkers.office import converted
+from step_envs.checkers.general import first_difference, rules_with, similarity, verdict
 from step_envs.checkers.registry import NO_RESULT, Score, metric, short
-
-Book = dict[str, list[list[Any]]]
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def _csv_cell(text: str) -> Any:
-    """A CSV field as a spreadsheet imports it: a number when it reads as one, None when empty, else the text."""
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        return float(text)
-    return text or None
-
-
-def _read_xlsx(path: str) -> Book:
-    workbook = openpyxl.load_workbook(path, data_only=True)
-    try:
-        return {sheet.title: [[None if value == "" else value for value in row] for row in sheet.iter_rows(
-            min_row=1, min_col=1, max_row=sheet.max_row, max_col=sheet.max_column, values_only=True)]
-            for sheet in workbook.worksheets}
-    finally:
-        workbook.close()
-
-
-def load_book(path: str) -> Book:
-    """Read ``.xlsx``/``.xlsm`` with openpyxl, ``.ods``/``.xls`` after LibreOffice converts them, ``.csv`` as one
-    sheet named after the file (as LibreOffice names it)."""
-    suffix = Path(path).suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
-    if suffix in (".ods", ".xls"):
-        with converted(path, "xlsx") as xlsx:
-            return _read_xlsx(str(xlsx))
-    if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-            return {Path(path).stem: [[_csv_cell(field) for field in row] for row in csv.reader(handle)]}
-    raise ValueError(f"{Path(path).name}: spreadsheets are read from .xlsx, .xlsm, .ods, .xls or .csv")
+from step_envs.checkers.spreadsheet import Book, book_values, open_workbook, printed_sheet
 
 
 class _Mismatch(Exception):
@@ -70,24 +34,52 @@ def _cell_name(row: int, column: int) -> str:
     return f"{get_column_letter(column + 1)}{row + 1}"
 
 
-def _sheet(index: int | str, result: Book, expected: Book | None) -> tuple[str, list[list[Any]]]:
-    """OSWorld's sheet index: an int or ``RI<n>`` (n-th sheet of the result), ``RN<name>`` (by name), ``EI<n>`` and
-    ``EN<name>`` (of the expected workbook). Returns a label for reasons and the sheet's rows."""
-    text = f"RI{index}" if isinstance(index, int) else str(index)
-    side, how, key = text[:1], text[1:2], text[2:]
-    if side not in "RE" or how not in "IN" or len(text) < 3:
-        raise ValueError(f"sheet index {index!r}: use an int, RI<n>, RN<name>, EI<n> or EN<name>")
-    owner, book = ("result", result) if side == "R" else ("expected", expected)
-    if book is None:
-        raise ValueError(f"sheet index {index!r} reads the expected workbook, but the evaluator gives none")
-    names = list(book)
-    if how == "I":
-        if not int(key) < len(names):
-            raise _Mismatch(f"{owner} has no sheet #{key} (sheets: {names})")
-        key = names[int(key)]
-    if key not in book:
-        raise _Mismatch(f"{owner} has no sheet {key!r} (sheets: {names})")
-    return f"{owner}[{key!r}]", book[key]
+@dataclass
+class _Tables:
+    """The two workbooks a ``compare_table`` call reads, each opened once; values derived on first use."""
+
+    result_path: str
+    expected_path: str | None
+    result: Workbook
+    expected: Workbook | None
+    _values: dict[str, Book] = field(default_factory=dict)
+
+    def sheet(self, index: int | str) -> tuple[str, str, str]:
+        """OSWorld's sheet index: an int or ``RI<n>`` (n-th sheet of the result), ``RN<name>`` (by name), ``EI<n>``
+        and ``EN<name>`` (of the expected workbook). Returns ``(side, sheet name, label for reasons)``."""
+        text = f"RI{index}" if isinstance(index, int) else str(index)
+        side, how, key = text[:1], text[1:2], text[2:]
+        if side not in "RE" or how not in "IN" or len(text) < 3 or (how == "I" and not key.isdigit()):
+            raise ValueError(f"sheet index {index!r}: use an int, RI<n>, RN<name>, EI<n> or EN<name>")
+        owner = "result" if side == "R" else "expected"
+        workbook = self.workbook(owner)
+        names = workbook.sheetnames
+        if how == "I":
+            if not int(key) < len(names):
+                raise _Mismatch(f"{owner} has no sheet #{key} (sheets: {names})")
+            key = names[int(key)]
+        if key not in names:
+            raise _Mismatch(f"{owner} has no sheet {key!r} (sheets: {names})")
+        return owner, key, f"{owner}[{key!r}]"
+
+    def workbook(self, owner: str) -> Workbook:
+        workbook = self.result if owner == "result" else self.expected
+        if workbook is None:
+            raise ValueError("the rule reads the expected workbook, but the evaluator gives none")
+        return workbook
+
+    def rows(self, owner: str, name: str) -> list[list[Any]]:
+        if owner not in self._values:
+            self._values[owner] = book_values(self.workbook(owner))
+        return self._values[owner][name]
+
+    def worksheet(self, owner: str, name: str) -> Worksheet:
+        return self.workbook(owner)[name]
+
+    def path(self, owner: str) -> str:
+        path = self.result_path if owner == "result" else self.expected_path
+        assert path is not None  # workbook(owner) exists, so its path does
+        return path
 
 
 def _cell(rows: list[list[Any]], coordinate: str) -> Any:
@@ -108,17 +100,32 @@ def _grid_difference(left: list[list[Any]], right: list[list[Any]], precision: i
     return None
 
 
-def _sheet_name(rule: dict[str, Any], result: Book, expected: Book | None) -> None:
-    if expected is None or list(result) != list(expected):
-        raise _Mismatch(f"sheet names {list(result)} != {list(expected or {})}")
+def _pair(rule: dict[str, Any], tables: _Tables) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+    return tables.sheet(rule["sheet_idx0"]), tables.sheet(rule["sheet_idx1"])
 
 
-def _sheet_data(rule: dict[str, Any], result: Book, expected: Book | None) -> None:
-    label0, rows0 = _sheet(rule["sheet_idx0"], result, expected)
-    label1, rows1 = _sheet(rule["sheet_idx1"], result, expected)
-    difference = _grid_difference(rows0, rows1, int(rule.get("precision", 4)))
+def _sheet_name(rule: dict[str, Any], tables: _Tables) -> None:
+    result = tables.result.sheetnames
+    expected = tables.workbook("expected").sheetnames
+    if result != expected:
+        raise _Mismatch(f"sheet names {result} != {expected}")
+
+
+def _sheet_data(rule: dict[str, Any], tables: _Tables) -> None:
+    (owner0, name0, label0), (owner1, name1, label1) = _pair(rule, tables)
+    difference = _grid_difference(tables.rows(owner0, name0), tables.rows(owner1, name1),
+                                  int(rule.get("precision", 4)))
     if difference:
         raise _Mismatch(f"{label0} vs {label1}: {difference}")
+
+
+def _sheet_print(rule: dict[str, Any], tables: _Tables) -> None:
+    (owner0, name0, label0), (owner1, name1, label1) = _pair(rule, tables)
+    lines0, lines1 = printed_sheet(tables.path(owner0), name0), printed_sheet(tables.path(owner1), name1)
+    if rule.get("ignore_case", False):
+        lines0, lines1 = [line.lower() for line in lines0], [line.lower() for line in lines1]
+    if lines0 != lines1:
+        raise _Mismatch(f"printed {label0} vs {label1}: {first_difference(lines0, lines1, 'row')}")
 
 
 _FUZZY: dict[str, Callable[[str, str, dict[str, Any]], bool]] = {
@@ -139,9 +146,9 @@ def _fuzzy_text(value: Any, rule: dict[str, Any]) -> str:
     return text.lower() if rule.get("ignore_case", False) else text
 
 
-def _sheet_fuzzy(rule: dict[str, Any], result: Book, expected: Book | None) -> None:
-    label0, rows0 = _sheet(rule["sheet_idx0"], result, expected)
-    label1, rows1 = _sheet(rule["sheet_idx1"], result, expected)
+def _sheet_fuzzy(rule: dict[str, Any], tables: _Tables) -> None:
+    (owner0, name0, label0), (owner1, name1, label1) = _pair(rule, tables)
+    rows0, rows1 = tables.rows(owner0, name0), tables.rows(owner1, name1)
     for part in rule["rules"]:
         if part["type"] not in _FUZZY:
             raise ValueError(f"sheet_fuzzy type {part['type']!r} is not supported; use one of {sorted(_FUZZY)}")
@@ -189,47 +196,147 @@ def match_rule(value: Any, rule: dict[str, Any]) -> bool:
                      "range.XY, str_list_eq or str_set_eq")
 
 
-def _check_cell(rule: dict[str, Any], result: Book, expected: Book | None) -> None:
-    label, rows = _sheet(rule["sheet_idx"], result, expected)
+def _font_color(cell: Any) -> Any:
+    color = cell.font.color
+    return None if color is None else color.rgb
+
+
+_STYLES: dict[str, Callable[[Any], Any]] = {
+    "number_format": lambda cell: cell.number_format if cell.data_type == "n" else None,
+    "font_name": lambda cell: cell.font.name,
+    "font_family": lambda cell: cell.font.family,
+    "font_color": _font_color,
+    "font_bold": lambda cell: cell.font.bold,
+    "font_italic": lambda cell: cell.font.italic,
+    "font_underline": lambda cell: cell.font.underline,
+    "font_size": lambda cell: cell.font.size,
+}
+"""Style properties OSWorld's ``check_cell`` reads, read only from cells that hold a value (None otherwise)."""
+_ANY_CELL: dict[str, Callable[[Any], Any]] = {
+    "fill_type": lambda cell: cell.fill.tagname,
+    "bgcolor": lambda cell: cell.fill.fgColor.rgb,
+    "fgcolor": lambda cell: cell.fill.fgColor.rgb,
+    "hyperlink": lambda cell: (cell.hyperlink.target or "") if cell.hyperlink else "",
+    "merge": lambda cell: isinstance(cell, MergedCell),
+}
+"""Properties read from any cell (OSWorld reads the fill's foreground as ``bgcolor``, as LibreOffice saves it)."""
+CELL_PROPS = ("value", *_STYLES, *_ANY_CELL)
+
+
+def _cell_prop(tables: _Tables, owner: str, name: str, coordinate: str, prop: str) -> Any:
+    if prop == "value":
+        return _cell(tables.rows(owner, name), coordinate)
+    cell = tables.worksheet(owner, name)[coordinate]
+    if prop in _ANY_CELL:
+        return _ANY_CELL[prop](cell)
+    if prop not in _STYLES:
+        raise ValueError(f"check_cell property {prop!r} is not supported; use one of {CELL_PROPS}")
+    return _STYLES[prop](cell) if cell.value is not None else None
+
+
+def _check_cell(rule: dict[str, Any], tables: _Tables) -> None:
+    owner, name, label = tables.sheet(rule["sheet_idx"])
     for prop, test in rule["props"].items():
-        if prop != "value":
-            raise ValueError(f"check_cell reads only the 'value' property, not {prop!r}")
-        value = _cell(rows, rule["coordinate"])
+        value = _cell_prop(tables, owner, name, rule["coordinate"], prop)
         if not match_rule(value, test):
-            raise _Mismatch(f"{label} cell {rule['coordinate']}: {short(value)} fails {test}")
+            raise _Mismatch(f"{label} cell {rule['coordinate']} {prop}: {short(value)} fails {test}")
 
 
-_TABLE_RULES: dict[str, Callable[[dict[str, Any], Book, Book | None], None]] = {
-    "sheet_name": _sheet_name, "sheet_data": _sheet_data, "sheet_fuzzy": _sheet_fuzzy, "check_cell": _check_cell,
+def _freeze_key(sheet: Worksheet) -> tuple[Any, ...]:
+    """Where panes are frozen: the frozen column and row counts, which (unlike ``topLeftCell``) do not change when
+    the view scrolls."""
+    pane = sheet.sheet_view.pane
+    if pane is None:
+        return ("none",)
+    state = (pane.state or "").lower()
+    split = (int(pane.xSplit or 0), int(pane.ySplit or 0))
+    return ("frozen", *split) if state in ("frozen", "frozensplit") else ("other", *split, pane.topLeftCell)
+
+
+def _freeze(rule: dict[str, Any], tables: _Tables) -> None:
+    (owner0, name0, label0), (owner1, name1, label1) = _pair(rule, tables)
+    key0, key1 = (_freeze_key(tables.worksheet(o, n)) for o, n in ((owner0, name0), (owner1, name1)))
+    if key0 != key1:
+        raise _Mismatch(f"frozen panes of {label0} {key0} != {label1} {key1}")
+
+
+def _zoom(rule: dict[str, Any], tables: _Tables) -> None:
+    owner, name, label = tables.sheet(rule["sheet_idx"])
+    zoom = tables.worksheet(owner, name).sheet_view.zoomScale or 100
+    if not match_rule(zoom, rule):
+        raise _Mismatch(f"zoom of {label} is {zoom}, fails {rule['method']} {rule.get('ref')}")
+
+
+def _dimensions(rule: dict[str, Any], tables: _Tables, kind: str) -> None:
+    """``row_props``/``col_props``: the listed properties (``hidden``, ``height``, ``width``, ...) of every row or
+    column with its own settings are equal in both sheets."""
+    props = list(rule.get("props", []))
+    (owner0, name0, label0), (owner1, name1, label1) = _pair(rule, tables)
+
+    def settings(owner: str, name: str) -> dict[Any, dict[str, Any]]:
+        holder = getattr(tables.worksheet(owner, name), f"{kind}_dimensions")
+        return {key: {prop: getattr(dims, prop) for prop in props} for key, dims in holder.items()}
+
+    left, right = settings(owner0, name0), settings(owner1, name1)
+    for key in sorted(set(left) | set(right), key=str):
+        if left.get(key) != right.get(key):
+            raise _Mismatch(f"{kind} {key} of {label0} {left.get(key)} != {label1} {right.get(key)}")
+
+
+_TABLE_RULES: dict[str, Callable[[dict[str, Any], _Tables], None]] = {
+    "sheet_name": _sheet_name, "sheet_data": _sheet_data, "sheet_print": _sheet_print, "sheet_fuzzy": _sheet_fuzzy,
+    "check_cell": _check_cell, "freeze": _freeze, "zoom": _zoom,
+    "row_props": lambda rule, tables: _dimensions(rule, tables, "row"),
+    "col_props": lambda rule, tables: _dimensions(rule, tables, "column"),
 }
 
 
-@metric("compare_table")
+def table_rule_problems(options: dict[str, Any]) -> list[str]:
+    """The rules of a ``compare_table`` options dict that are not read here (style, chart, pivot_table, filter,
+    sparkline, data_validation, ...) and ``check_cell`` properties that are not."""
+    rules = options.get("rules")
+    if rules is None:
+        return []
+    if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+        return [f"'rules' must be a list of rule objects, got {short(rules)}"]
+    problems = [f"table rule {rule.get('type')!r} is not supported" for rule in rules
+                if rule.get("type") not in _TABLE_RULES]
+    for rule in rules:
+        if rule.get("type") == "check_cell" and isinstance(rule.get("props"), dict):
+            problems += [f"check_cell property {prop!r} is not supported" for prop in rule["props"]
+                         if prop not in CELL_PROPS]
+    return problems
+
+
+@metric("compare_table", check_options=table_rule_problems)
 def compare_table(result: str | None, expected: str | None = None, rules: list[dict[str, Any]] | None = None,
                   **options: Any) -> Score:
     """1 when every rule passes, else 0 (rules run in order, the first failure is the reason).
 
     Without ``rules``: same sheet names, and every sheet's cell values equal to the expected sheet at the same index.
     Rules (OSWorld's): ``sheet_name`` (same sheet names in the same order); ``sheet_data`` (``sheet_idx0`` and
-    ``sheet_idx1`` have equal values in every cell, floats rounded to ``precision``, default 4); ``sheet_fuzzy``
-    (cells in ``range`` compared as text by ``exact_match``/``includes``/``included_by``/``fuzzy_match`` with
-    ``threshold`` in 0-100, after ``normalization``, ``trim_leadings``, ``trim_trailings``, ``ignore_chars``,
-    ``ignore_case``); ``check_cell`` (``props: {"value": {"method", "ref"}}`` at ``coordinate``, see
-    :func:`match_rule`). Style, chart, pivot, filter and freeze rules are not read here."""
+    ``sheet_idx1`` have equal values in every cell, floats rounded to ``precision``, default 4); ``sheet_print``
+    (the two sheets print the same text, number formats applied; ``ignore_case``; see
+    :func:`~step_envs.checkers.spreadsheet.printed_sheet`); ``sheet_fuzzy`` (cells in ``range`` compared as text by
+    ``exact_match``/``includes``/``included_by``/``fuzzy_match`` with ``threshold`` in 0-100, after
+    ``normalization``, ``trim_leadings``, ``trim_trailings``, ``ignore_chars``, ``ignore_case``); ``check_cell``
+    (``props: {prop: {"method", "ref"}}`` at ``coordinate``, prop one of :data:`CELL_PROPS`, see
+    :func:`match_rule`); ``freeze`` (same frozen panes); ``zoom`` (``method``/``ref`` on the sheet's zoom);
+    ``row_props``/``col_props`` (same ``props`` of every row/column). Style (conditional formatting), chart,
+    pivot table, filter, sparkline and data validation rules are not read here."""
     if result is None:
         return NO_RESULT
-    result_book = load_book(result)
-    expected_book = load_book(expected) if expected is not None else None
+    problems = table_rule_problems({"rules": rules})
+    if problems:
+        raise ValueError("; ".join(problems) + f"; rules read here: {sorted(_TABLE_RULES)}")
+    tables = _Tables(result, expected, open_workbook(result), open_workbook(expected) if expected else None)
     if rules is None:
-        if expected_book is None:
-            raise ValueError("without rules, compare_table needs an expected workbook")
+        expected_names = tables.workbook("expected").sheetnames
         rules = [{"type": "sheet_name"}] + [{"type": "sheet_data", "sheet_idx0": f"RI{i}", "sheet_idx1": f"EI{i}"}
-                                            for i in range(len(expected_book))]
+                                            for i in range(len(expected_names))]
     for rule in rules:
-        if rule.get("type") not in _TABLE_RULES:
-            raise ValueError(f"table rule {rule.get('type')!r} is not supported; use one of {sorted(_TABLE_RULES)}")
         try:
-            _TABLE_RULES[rule["type"]](rule, result_book, expected_book)
+            _TABLE_RULES[rule["type"]](rule, tables)
         except _Mismatch as mismatch:
             return Score(0.0, str(mismatch))
     return Score(1.0, f"all {len(rules)} table rules pass")
@@ -242,7 +349,7 @@ def check_csv(result: str | None, rules: Any, **options: Any) -> Score:
     header row) holding exactly that text in every named column."""
     if result is None:
         return NO_RESULT
-    rules = rules_of(rules, "{'expect': [row, ...], 'unexpect': [row, ...]}")
+    rules = rules_with(rules, ("expect", "unexpect"), "{'expect': [row, ...], 'unexpect': [row, ...]}")
     with open(result, newline="", encoding="utf-8", errors="replace") as handle:
         records = list(csv.DictReader(handle))
 

@@ -38,7 +38,8 @@ def builtin_tasks() -> dict[str, Task]:
 
 
 def load_task(spec: Task | str | os.PathLike[str]) -> Task:
-    """A Task object, a path to a task JSON file (OSWorld format), or a built-in task id."""
+    """A Task object, a path to a task JSON file (OSWorld format), a built-in task id, or a template instance
+    id ``<template>/<seed>``."""
     if isinstance(spec, Task):
         return spec
     if isinstance(spec, os.PathLike) or str(spec).endswith(".json"):
@@ -49,5 +50,10 @@ def load_task(spec: Task | str | os.PathLike[str]) -> Task:
     builtin = builtin_tasks()
     if spec in builtin:
         return builtin[spec]
+    if "/" in str(spec):
+        from step_envs.tasks.templates import instance
+
+        return instance(str(spec))
     known = ", ".join(sorted(builtin)) or "(none found under " + str(tasks_root()) + ")"
-    raise TaskError(f"unknown task {spec!r}; pass a task JSON path or one of: {known}")
+    raise TaskError(f"unknown task {spec!r}; pass a task JSON path, a template instance <template>/<seed> "
+                    f"(`step-envs tasks list --suite desktop-core`), or one of: {known}")

@@ -8,13 +8,15 @@ from the same policy, hence the same action space: types are compared as written
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-SPECIAL_ACTIONS = ("WAIT", "DONE", "FAIL")
+from step_envs.agents.parsing import computer13_params, pyautogui_calls
+from step_envs.desktop.actions import CONTROL_TOKENS
+
+SPECIAL_ACTIONS = CONTROL_TOKENS
 
 _PYAUTOGUI_TYPES = {
     "click": "CLICK",
@@ -99,27 +101,11 @@ def _pyautogui_call(name: str, args: list[Any], kwargs: dict[str, Any]) -> Parse
 
 
 def _parse_pyautogui(code: str) -> tuple[ParsedAction, ...]:
-    calls = [
-        node
-        for node in ast.walk(ast.parse(code))
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == "pyautogui"
-    ]
-    calls.sort(key=lambda node: (node.lineno, node.col_offset))
-    return tuple(
-        _pyautogui_call(
-            call.func.attr,
-            [ast.literal_eval(arg) for arg in call.args],
-            {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg is not None},
-        )
-        for call in calls
-    )
+    return tuple(_pyautogui_call(call.name, list(call.args), call.kwargs) for call in pyautogui_calls(code))
 
 
 def _computer13_action(data: dict[str, Any]) -> ParsedAction:
-    params = data.get("parameters") or data
+    params = computer13_params(data)
     action_type = str(data["action_type"]).upper()
     if action_type == "SCROLL":
         return ParsedAction(action_type, text=f"{params.get('dx', 0)},{params.get('dy', 0)}")

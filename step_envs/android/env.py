@@ -1,0 +1,348 @@
+"""AndroidEnv: an Android device (android-env) running AndroidWorld-style tasks, as a Gymnasium environment.
+
+``reset`` tears the previous task down, (re)starts or restores the device, and runs the task's ``initialize``;
+``step`` runs one JSON action and returns the screen and the UI tree. The episode ends when the agent sends
+``{"action_type": "status", "goal_status": "complete" | "infeasible"}`` (terminated) or after ``max_steps``
+(truncated). The reward is 0 until then; at the end it is the task's score, and it counts only when the agent
+declared completion. Bad actions are reported in ``info["action_error"]``; device failures in
+``info["env_error"]``.
+
+Screenshots and touches go through android-env (a real emulator, or its ``FakeSimulator``); actions, setup and
+checks go through adb (android-env's own adb controller unless an :class:`AdbRunner` is given).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from step_envs.android.actions import (
+    MAX_ACTION_CHARS,
+    ActionError,
+    AndroidAction,
+    Gesture,
+    adb_commands,
+    parse_action,
+    plan,
+)
+from step_envs.android.adb import AdbError, AdbRunner, AndroidEnvAdbRunner, command_key
+from step_envs.android.config import TASK_PROTO, EmulatorSettings, android_env_config
+from step_envs.android.tasks import AndroidTask, make_task
+from step_envs.android.ui import UIElement, dump_ui, render_tree
+from step_envs.checkers.registry import Score
+from step_envs.desktop.env import CHARSET, MAX_INSTRUCTION_CHARS
+from step_envs.desktop.timings import Timings
+from step_envs.providers.base import Provider, ProviderError
+
+SIMULATORS = ("emulator", "fake")
+INPUT_MODES = ("adb", "touch")
+MAX_UI_TREE_CHARS = 100_000
+TOUCH, LIFT = 0, 1  # android_env.components.action_type.ActionType
+_log = logging.getLogger(__name__)
+
+
+class DeviceError(RuntimeError):
+    """The device or android-env failed (did not start, stopped answering): an env_error, never a task outcome."""
+
+
+def _printable(text: str, limit: int) -> str:
+    """Text the observation space accepts: characters outside its charset become '?'."""
+    return "".join(char if char in CHARSET else "?" for char in text[:limit])
+
+
+class AndroidEnv(gym.Env[dict[str, Any], Any]):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(self, task: AndroidTask | str | dict[str, Any] | None = None, simulator: str = "emulator",
+                 max_steps: int | None = None, screen_size: tuple[int, int] = (1080, 2400), ui_tree: bool = True,
+                 input_mode: str = "adb", adb: AdbRunner | None = None,
+                 emulator: EmulatorSettings | dict[str, Any] | None = None, provider: Provider | None = None,
+                 wait_seconds: float = 1.0, settle_seconds: float = 0.5, render_mode: str | None = None) -> None:
+        if simulator not in SIMULATORS:
+            raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self._task_spec = task
+        self.task: AndroidTask | None = None
+        self.simulator, self.input_mode = simulator, input_mode
+        self.max_steps, self.ui_tree, self.render_mode = max_steps, ui_tree, render_mode
+        self.width, self.height = screen_size
+        self.wait_seconds, self.settle_seconds = wait_seconds, settle_seconds
+        self.emulator = EmulatorSettings.from_value(emulator)
+        self.provider = provider
+        self._given_adb = adb
+        self.adb: AdbRunner | None = adb
+        self.android_env: Any = None
+
+        self.observation_space = spaces.Dict({
+            "screenshot": spaces.Box(0, 255, (self.height, self.width, 3), np.uint8),
+            "instruction": spaces.Text(MAX_INSTRUCTION_CHARS, min_length=0, charset=CHARSET),
+            "ui_tree": spaces.Text(MAX_UI_TREE_CHARS, min_length=0, charset=CHARSET),
+        })
+        self.action_space = spaces.Text(MAX_ACTION_CHARS, min_length=0, charset=CHARSET)
+        self._obs: dict[str, Any] | None = None
+        self._elements: list[UIElement] = []
+        self._steps = 0
+        self._done = True
+        self._env_error: str | None = None
+        self._answer: str | None = None
+        self._initialized = False
+
+    # --- device lifecycle ----------------------------------------------------------------------------
+
+    def _ensure_device(self, after_env_error: bool) -> None:
+        """Start android-env on first use (and the provider's emulator); afterwards restore to the snapshot."""
+        if self.android_env is not None and after_env_error and (self.provider is None or not self.provider.alive()):
+            self._close_device()  # reconnect (or relaunch) rather than trust a device that just failed
+        if self.android_env is None:
+            self._open_device()
+        elif self.provider is not None:
+            self.provider.restore()
+        elif self.emulator.snapshot:
+            self._load_snapshot(self.emulator.snapshot)
+
+    def _open_device(self) -> None:
+        settings = self.emulator
+        if self.provider is not None:
+            self.provider.start()
+            settings = self.provider.attach_settings()  # type: ignore[attr-defined]
+        if self.simulator == "emulator":
+            try:
+                settings.validate()
+            except ValueError as exc:
+                raise DeviceError(str(exc)) from exc
+        from android_env import loader
+
+        with tempfile.TemporaryDirectory(prefix="step-gym-android-") as tmp:  # android-env reads it in load()
+            task_path = Path(tmp) / "task.textproto"
+            task_path.write_text(TASK_PROTO)
+            try:
+                self.android_env = loader.load(android_env_config(self.simulator, str(task_path),
+                                                                  (self.width, self.height), settings))
+            except Exception as exc:  # noqa: BLE001 - android-env raises many types when a device fails to start
+                raise DeviceError(f"android-env could not start the {self.simulator} device: {exc}") from exc
+        height, width = self.android_env.observation_spec()["pixels"].shape[:2]
+        if (width, height) != (self.width, self.height):
+            self._close_device()
+            raise DeviceError(f"the device screen is {width}x{height} but the env was made with screen_size="
+                              f"({self.width}, {self.height}); pass screen_size=({width}, {height})")
+        self.adb = self._given_adb or AndroidEnvAdbRunner(self.android_env)
+
+    def _load_snapshot(self, name: str) -> None:
+        from android_env.proto import state_pb2
+
+        try:
+            response = self.android_env.load_state(state_pb2.LoadStateRequest(args={"snapshot_name": name}))
+        except NotImplementedError as exc:
+            raise DeviceError(f"the {self.simulator} simulator cannot load snapshots") from exc
+        if response.status != state_pb2.LoadStateResponse.Status.OK:
+            raise DeviceError(f"could not load snapshot {name!r}: {response.error_message}")
+
+    def _close_device(self) -> None:
+        if self.android_env is not None:
+            try:
+                self.android_env.close()
+            except Exception as exc:  # noqa: BLE001 - closing must go on whatever android-env raises
+                _log.warning("android-env did not close cleanly: %s", exc)
+            self.android_env = None
+        if self.provider is not None:
+            self.provider.stop()
+        self.adb = self._given_adb
+
+    # --- episode -------------------------------------------------------------------------------------
+
+    def _next_task(self, options: dict[str, Any]) -> AndroidTask:
+        spec = options.get("task", self._task_spec)
+        if spec is None:
+            raise ValueError("no task: pass task=... to the constructor or options={'task': ...} to reset")
+        if options.get("task") is not None:
+            self._task_spec = spec
+        if isinstance(spec, str) and "/" not in spec:  # a template: draw its parameters from the env's seed
+            return make_task(spec, seed=int(self.np_random.integers(2**31)))
+        return make_task(spec)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        next_task = self._next_task(options or {})
+        after_env_error = self._env_error is not None
+        self._steps, self._done, self._env_error, self._answer = 0, False, None, None
+        timings = Timings()
+        info: dict[str, Any] = {"task_id": next_task.id, "params": dict(next_task.params), "timings": timings}
+        try:
+            t0 = time.monotonic()
+            self._tear_down()
+            self._ensure_device(after_env_error)
+            timestep = self.android_env.reset()
+            timings["restore"] = time.monotonic() - t0
+            self.task = next_task
+            t0 = time.monotonic()
+            assert self.adb is not None
+            self.task.initialize(self.adb)
+            self._initialized = True
+            timings["setup"] = time.monotonic() - t0
+            t0 = time.monotonic()
+            self._obs = self._observe(info, pixels=timestep.observation.get("pixels"))
+            timings["observe"] = time.monotonic() - t0
+        except (AdbError, DeviceError, ProviderError) as exc:
+            self.task = next_task
+            self._fail_env(f"reset failed: {exc}", info)
+        return self._copy_obs(), info
+
+    def _tear_down(self) -> None:
+        if self._initialized and self.task is not None and self.adb is not None:
+            self._initialized = False
+            self.task.tear_down(self.adb)
+
+    def _fail_env(self, message: str, info: dict[str, Any]) -> None:
+        self._env_error = info["env_error"] = message
+        self._done = True
+        if self._obs is None:
+            self._obs = self._blank_obs()
+
+    def _blank_obs(self) -> dict[str, Any]:
+        return {"screenshot": np.zeros((self.height, self.width, 3), np.uint8),
+                "instruction": self.task.goal if self.task else "", "ui_tree": ""}
+
+    def _copy_obs(self) -> dict[str, Any]:
+        """A fresh observation per call: callers keep what they are given."""
+        obs = self._obs or self._blank_obs()
+        return {**obs, "screenshot": obs["screenshot"].copy()}
+
+    def _observe(self, info: dict[str, Any], pixels: np.ndarray | None = None) -> dict[str, Any]:
+        """The screen (a LIFT through android-env gives a fresh frame) and, if asked, the UI tree over adb."""
+        if self.settle_seconds and self.simulator == "emulator":
+            time.sleep(self.settle_seconds)
+        if pixels is None:
+            pixels = self._send_touch([(0.0, 0.0, False)])
+        self._elements, tree = [], ""
+        if self.ui_tree:
+            try:
+                self._elements = dump_ui(self.adb)  # type: ignore[arg-type]
+                tree = render_tree(self._elements)
+            except AdbError as exc:
+                info["ui_tree_error"] = str(exc)
+        assert self.task is not None
+        return {"screenshot": np.asarray(pixels, dtype=np.uint8)[..., :3].copy(),
+                "instruction": _printable(self.task.goal, MAX_INSTRUCTION_CHARS),
+                "ui_tree": _printable(tree, MAX_UI_TREE_CHARS)}
+
+    def _send_touch(self, events: list[tuple[float, float, bool]]) -> np.ndarray:
+        """Send (x, y, down) events in [0, 1] screen units through android-env; returns the last frame."""
+        timestep = None
+        for x, y, down in events:
+            timestep = self.android_env.step({"action_type": np.array(TOUCH if down else LIFT, np.int32),
+                                              "touch_position": np.array([x, y], np.float32)})
+        assert timestep is not None
+        return timestep.observation["pixels"]
+
+    def _touch_events(self, gesture: Gesture) -> list[tuple[float, float, bool]]:
+        """A gesture as touch events: down (moving, for swipes) then up; a long press holds between them."""
+        def norm(point: tuple[int, int]) -> tuple[float, float]:
+            return min(point[0] / self.width, 1.0), min(point[1] / self.height, 1.0)
+
+        (x1, y1), (x2, y2) = norm(gesture.start), norm(gesture.end)
+        if gesture.kind == "swipe" and gesture.start != gesture.end:
+            moves = [(x1 + (x2 - x1) * i / 10, y1 + (y2 - y1) * i / 10, True) for i in range(11)]
+            return [*moves, (x2, y2, False)]
+        taps = 2 if gesture.kind == "double_tap" else 1
+        return [(x1, y1, True), (x1, y1, False)] * taps
+
+    def _run(self, action: AndroidAction, info: dict[str, Any]) -> None:
+        """Carry out a device action: gestures by touch or adb, the rest by adb."""
+        assert self.adb is not None
+        executed: list[str] = []
+        info["adb_commands"] = executed
+        for step in plan(action, self._elements, (self.width, self.height)):
+            if isinstance(step, Gesture) and self.input_mode == "touch":
+                events = self._touch_events(step)
+                if step.kind == "long_press":
+                    self._send_touch(events[:1])
+                    time.sleep(step.duration_ms / 1000)
+                    events = events[1:]
+                self._send_touch(events)
+                continue
+            for command in adb_commands([step]):
+                executed.append(command_key(command))
+                self.adb.run(command)
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        timings = Timings()
+        info: dict[str, Any] = {"action_error": None, "timings": timings,
+                                "task_id": self.task.id if self.task else None}
+        if self._done or self.android_env is None:
+            info["action_error"] = "the episode is over; call reset()"
+            if self._env_error:
+                info["env_error"] = self._env_error
+            return self._copy_obs(), 0.0, False, True, info
+        self._steps += 1
+        info["step"] = self._steps
+        parsed: AndroidAction | None = None
+        try:
+            t0 = time.monotonic()
+            try:
+                parsed = parse_action(action)
+                if parsed.action_type == "answer":
+                    self._answer = parsed.text
+                elif parsed.action_type == "wait":
+                    time.sleep(self.wait_seconds)
+                elif parsed.action_type != "status":
+                    self._run(parsed, info)
+            except (ActionError, AdbError) as exc:
+                info["action_error"] = str(exc)
+            timings["action"] = time.monotonic() - t0
+            if self._answer is not None:
+                info["answer"] = self._answer
+            terminated = parsed is not None and parsed.action_type == "status"
+            truncated = not terminated and self._steps >= self._budget()
+            if not terminated:
+                t0 = time.monotonic()
+                self._obs = self._observe(info)
+                timings["observe"] = time.monotonic() - t0
+            reward = 0.0
+            if terminated or truncated:
+                self._done = True
+                t0 = time.monotonic()
+                score = self._score(parsed.goal_status if terminated and parsed else None)
+                timings["evaluate"] = time.monotonic() - t0
+                reward = score.value
+                info["score"], info["reason"] = reward, score.reason
+        except (AdbError, DeviceError, ProviderError) as exc:
+            self._fail_env(f"step {self._steps} failed: {exc}", info)
+            return self._copy_obs(), 0.0, False, True, info
+        return self._copy_obs(), reward, terminated, truncated, info
+
+    def _budget(self) -> int:
+        assert self.task is not None
+        return self.max_steps if self.max_steps is not None else self.task.max_steps
+
+    def _score(self, goal_status: str | None) -> Score:
+        """Success counts only when the agent declared completion; then the task reads the device."""
+        assert self.task is not None and self.adb is not None
+        if goal_status is None:
+            return Score(0.0, f"the agent did not declare completion within {self._budget()} steps")
+        if goal_status == "infeasible":
+            return Score(0.0, "the agent declared the task infeasible; it is feasible")
+        return self.task.is_successful(self.adb, self._answer)
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode == "rgb_array" and self._obs is not None:
+            return self._obs["screenshot"].copy()
+        return None
+
+    def close(self) -> None:
+        try:
+            self._tear_down()
+        except (AdbError, DeviceError, ProviderError) as exc:
+            _log.warning("tear_down of %s failed: %s", self.task.id if self.task else "?", exc)
+        self._close_device()
+        self._done = True
+        super().close()

@@ -1,0 +1,121 @@
+"""One environment of the pool, as the pool's worker thread drives it.
+
+An :class:`EnvHandle` hides where the env runs: :class:`ProviderEnvHandle` keeps a `DesktopEnv` in this process
+on a provider of this host (``local``, ``docker``, or any registered one); the Ray handle
+(`step_envs.providers.ray.RayEnvHandle`) keeps it inside a Ray actor on some node. Every method but `kill` is
+called from the env's own worker thread; `kill` comes from the health monitor, to make a hung call fail now.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+from step_envs.providers.base import Provider
+from step_envs.tasks import Task
+
+StepResult = tuple[dict[str, Any], float, bool, bool, dict[str, Any]]
+
+
+class EnvHandle(ABC):
+    @abstractmethod
+    def start(self) -> None:
+        """Bring the environment's desktop up (blocking); raises `ProviderError` when it cannot."""
+
+    @abstractmethod
+    def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`DesktopEnv.reset` with this task; ``max_steps=None`` keeps the env's own limit."""
+
+    @abstractmethod
+    def step(self, action: Any) -> StepResult:
+        """`DesktopEnv.step`."""
+
+    @abstractmethod
+    def alive(self) -> bool:
+        """True while the desktop can still run actions (called by the health monitor, concurrently)."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Stop the desktop now, from any thread: a call in flight fails instead of hanging."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop everything; safe after `kill` and twice."""
+
+    def describe(self) -> dict[str, Any]:
+        """Where the env lives (provider, session id, container, node): for logs and fault-injection tests."""
+        return {}
+
+
+def screen_size_of(env_kwargs: dict[str, Any]) -> tuple[int, int]:
+    width, height = env_kwargs.get("screen_size", (1280, 720))
+    return int(width), int(height)
+
+
+class ProviderEnvHandle(EnvHandle):
+    """A `DesktopEnv` in this process whose desktop lives on a provider of this host."""
+
+    def __init__(self, provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any]) -> None:
+        self.provider_name = provider
+        self.env_kwargs, self.provider_kwargs = dict(env_kwargs), dict(provider_kwargs)
+        self.provider: Provider | None = None
+        self.env: Any = None
+        self._default_max_steps = 0
+        self._teardown = threading.Lock()  # kill (monitor thread) and close (worker thread) never overlap
+
+    def start(self) -> None:
+        from step_envs.desktop.env import DesktopEnv
+        from step_envs.providers import make_provider
+
+        width, height = screen_size_of(self.env_kwargs)
+        provider = make_provider(self.provider_name, width=width, height=height, **self.provider_kwargs)
+        self.provider = provider
+        provider.start()  # up front, so a replacement is warm before the next reset needs it
+        self.env = DesktopEnv(provider=provider, **self.env_kwargs)
+        self._default_max_steps = self.env.max_steps
+
+    def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.env.max_steps = max_steps or self._default_max_steps
+        return self.env.reset(seed=seed, options={"task": task})
+
+    def step(self, action: Any) -> StepResult:
+        return self.env.step(action)
+
+    def alive(self) -> bool:
+        return self.provider is not None and self.provider.alive()
+
+    def kill(self) -> None:
+        with self._teardown:
+            if self.provider is not None:
+                self.provider.stop()
+
+    def close(self) -> None:
+        with self._teardown:
+            if self.env is not None:
+                self.env.close()
+                self.env = None
+            if self.provider is not None:
+                self.provider.stop()  # the env only adopts it at its first reset
+                self.provider = None
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"provider": self.provider_name}
+        for attr in ("session_id", "display"):
+            value = getattr(self.provider, attr, None)
+            if value is not None:
+                info[attr] = value
+        container = getattr(self.provider, "container", None)
+        if container is not None:
+            info["container"] = container.name
+        return info
+
+
+def make_handle(provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any],
+                node_provider: str = "local", ray_options: dict[str, Any] | None = None) -> EnvHandle:
+    """``provider="ray"``: the env runs in a Ray actor, on a ``node_provider`` of that actor's node."""
+    if provider == "ray":
+        from step_envs.providers.ray import RayEnvHandle
+
+        return RayEnvHandle(env_kwargs, provider_kwargs, node_provider, ray_options or {})
+    return ProviderEnvHandle(provider, env_kwargs, provider_kwargs)

@@ -1,0 +1,245 @@
+"""Loading OSWorld's own task files (``evaluation_examples/examples/<domain>/<id>.json``) as they are.
+
+Every file loads: a task that can run here becomes a :class:`~step_envs.tasks.model.Task`; one that cannot (its setup
+downloads from the network, opens web pages, logs in, or it names a getter, metric or option not implemented here)
+comes back with the list of reasons instead of failing mid-episode. Two translations make OSWorld's files fit:
+
+- OSWorld's home folder ``/home/user`` becomes the env's home (``~`` in paths, ``$HOME`` in shell commands);
+- with ``file_cache``, a local mirror of OSWorld's remote files, a download URL whose last path parts (e.g.
+  ``<domain>/<task id>/<file>``) name a file in the mirror is read from there instead of the network.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from step_envs.checkers import GETTERS, METRICS
+from step_envs.checkers.registry import INFEASIBLE, option_problems
+from step_envs.desktop.setup import STEP_TYPES
+from step_envs.tasks.model import Task, TaskError
+
+OSWORLD_HOME = "/home/user"
+NETWORK_STEPS = ("googledrive", "login", "proxy")
+"""OSWorld setup steps that talk to web services whatever their parameters."""
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s'\"]+")
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a task cannot run here: ``kind`` (network, setup, getter, metric, option, path, format), ``name`` (the
+    step type, getter, metric or file part concerned) and the specifics."""
+
+    kind: str
+    name: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}: {self.detail}"
+
+
+@dataclass
+class OSWorldTask:
+    """One OSWorld task file: ``task`` when it runs here (then ``unsupported`` is empty), else None and why not."""
+
+    path: Path
+    domain: str
+    id: str
+    instruction: str
+    data: dict[str, Any] = field(repr=False)
+    """The file's JSON as written."""
+    task: Task | None
+    unsupported: list[Reason] = field(default_factory=list)
+
+    @property
+    def supported(self) -> bool:
+        return self.task is not None
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _remote_urls(value: Any) -> list[str]:
+    return [url for text in _strings(value) for url in _URL.findall(text)
+            if urlparse(url).hostname not in _LOCAL_HOSTS]
+
+
+class _Translation:
+    """Rewrites one task's data for this env and collects the reasons it cannot run."""
+
+    def __init__(self, file_cache: Path | None) -> None:
+        self.file_cache = file_cache
+        self.reasons: list[Reason] = []
+
+    def note(self, kind: str, name: str, detail: str) -> None:
+        reason = Reason(kind, name, detail)
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def sudo(self, where: str, value: Any) -> None:
+        if any(re.search(r"\bsudo\b", text) for text in _strings(value)):
+            self.note("setup", "sudo", f"{where} runs sudo; the env's user has no root rights")
+
+    def cached(self, url: str) -> str | None:
+        """``file://`` URL of the mirrored copy of ``url``, matching its last 3, 2 or 1 path parts; else None."""
+        if self.file_cache is None or not _URL.fullmatch(url):
+            return None
+        parts = [part for part in unquote(urlparse(url).path).split("/") if part]
+        for count in (3, 2, 1):
+            candidate = self.file_cache.joinpath(*parts[-count:]) if len(parts) >= count else None
+            if candidate is not None and candidate.is_file():
+                return candidate.resolve().as_uri()
+        return None
+
+    def rehome(self, value: Any, shell: bool = False) -> Any:
+        """``/home/user`` -> ``~`` at the start of a string, ``$HOME`` inside a shell command; elsewhere it is a
+        path inside code (e.g. ``python -c``) that cannot be moved, and is reported."""
+        if isinstance(value, dict):
+            shell = shell or bool(value.get("shell", False))
+            return {key: self.rehome(item, shell) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.rehome(item, shell) for item in value]
+        if not isinstance(value, str) or OSWORLD_HOME not in value:
+            return value
+        if value == OSWORLD_HOME or value.startswith(OSWORLD_HOME + "/"):
+            value = "~" + value[len(OSWORLD_HOME):]
+        if OSWORLD_HOME not in value:
+            return value
+        if shell:
+            return value.replace(OSWORLD_HOME, "$HOME")
+        self.note("path", OSWORLD_HOME, f"{value[:80]!r} hard-codes OSWorld's home inside code")
+        return value
+
+    def step(self, where: str, step: Any) -> Any:
+        if not isinstance(step, dict) or not isinstance(step.get("type"), str):
+            self.note("format", where, f"a setup step is {{'type': ..., 'parameters': ...}}, got {str(step)[:80]}")
+            return step
+        kind, params = step["type"], step.get("parameters", {})
+        if kind == "download" and isinstance(params, dict):
+            files = [dict(item, url=self.cached(item["url"]) or item["url"]) if isinstance(item, dict) and
+                     isinstance(item.get("url"), str) else item for item in params.get("files", [])]
+            step = dict(step, parameters=dict(params, files=files))
+        remote = _remote_urls(step.get("parameters", {}))
+        if remote or kind in NETWORK_STEPS:
+            self.note("network", kind, f"{where} needs the network ({remote[0] if remote else 'a web service'})")
+        elif kind not in STEP_TYPES:
+            self.note("setup", kind, f"{where}: step type not implemented (known: {', '.join(STEP_TYPES)})")
+        self.sudo(where, step.get("parameters", {}))
+        return self.rehome(step)
+
+    def getter(self, where: str, config: Any) -> Any:
+        if config is None:
+            return None
+        if not isinstance(config, dict) or not isinstance(config.get("type"), str):
+            self.note("format", where, f"a getter config is {{'type': ...}}, got {str(config)[:80]}")
+            return config
+        kind = config["type"]
+        if kind == "cloud_file":
+            paths = config.get("path")
+            mapped = ([self.cached(p) or p for p in paths] if isinstance(paths, list)
+                      else self.cached(paths) or paths if isinstance(paths, str) else paths)
+            config = dict(config, path=mapped)
+        remote = _remote_urls({key: value for key, value in config.items() if key != "type"})
+        if remote:
+            self.note("network", kind, f"{where} downloads {remote[0]}")
+        if kind not in GETTERS:
+            self.note("getter", kind, f"{where}: getter not implemented")
+        self.sudo(where, config.get("command", ""))
+        return self.rehome(config)
+
+    def evaluator(self, evaluator: Any) -> Any:
+        if not isinstance(evaluator, dict) or "func" not in evaluator:
+            self.note("format", "evaluator", f"an evaluator is a dict with a 'func', got {str(evaluator)[:80]}")
+            return evaluator
+        evaluator = dict(evaluator)
+        evaluator["postconfig"] = [self.step(f"postconfig step {i}", step)
+                                   for i, step in enumerate(evaluator.get("postconfig", []) or [])]
+        funcs = evaluator["func"] if isinstance(evaluator["func"], list) else [evaluator["func"]]
+        if funcs == [INFEASIBLE]:
+            return evaluator
+        listed = isinstance(evaluator["func"], list)
+        for key in ("result", "expected"):
+            configs = evaluator.get(key)
+            if listed and isinstance(configs, list):
+                evaluator[key] = [self.getter(f"{key} {i}", c) for i, c in enumerate(configs)]
+            elif configs is not None:
+                evaluator[key] = self.getter(key, configs)
+        options = evaluator.get("options")
+        options = options if listed and isinstance(options, list) else [options] * len(funcs)
+        for func, option in zip(funcs, options, strict=False):
+            if func not in METRICS:
+                self.note("metric", str(func), "metric not implemented")
+            elif isinstance(option, dict):
+                for problem in option_problems(func, option):
+                    self.note("option", func, problem)
+        return evaluator
+
+
+def check_osworld(data: dict[str, Any], path: Path, domain: str = "",
+                  file_cache: Path | None = None) -> OSWorldTask:
+    """One OSWorld task (its JSON already parsed) translated for this env, or the reasons it cannot run here."""
+    translation = _Translation(file_cache)
+    translated = copy.deepcopy(data)
+    if data.get("proxy"):
+        translation.note("network", "proxy", "the task runs behind OSWorld's proxy")
+    config = data.get("config", [])
+    if not isinstance(config, list):
+        translation.note("format", "config", f"'config' must be a list of setup steps, got {str(config)[:80]}")
+        config = []
+    translated["config"] = [translation.step(f"setup step {i}", step) for i, step in enumerate(config)]
+    translated["evaluator"] = translation.evaluator(data.get("evaluator"))
+    translated.setdefault("domain", domain)
+    task = None
+    if not translation.reasons:
+        try:
+            task = Task.from_dict(translated, base_dir=path.parent, domain=domain)
+        except (TaskError, TypeError, ValueError) as exc:
+            translation.note("format", "task", str(exc))
+    return OSWorldTask(path=path, domain=str(data.get("domain") or domain), id=str(data.get("id", path.stem)),
+                       instruction=str(data.get("instruction", "")), data=data, task=task,
+                       unsupported=translation.reasons)
+
+
+def _is_task(data: Any) -> bool:
+    """OSWorld's example trees also hold index files (``test_all.json``: domain -> ids); tasks have these keys."""
+    return isinstance(data, dict) and "instruction" in data and "evaluator" in data
+
+
+def load_osworld(path: str | Path, file_cache: str | Path | None = None) -> list[OSWorldTask]:
+    """Every OSWorld task under ``path`` (one ``.json`` file or a folder searched recursively), sorted by domain
+    and id; the domain is the task file's folder name, as in ``evaluation_examples/examples/<domain>/<id>.json``.
+
+    A file that is not valid JSON loads with a ``format`` reason; JSON files that are not tasks (OSWorld's index
+    files) are skipped. ``file_cache``: a folder mirroring OSWorld's remote files (see the module docstring)."""
+    root = Path(path)
+    if not root.exists():
+        raise TaskError(f"{root} does not exist; pass an OSWorld task file or a folder of them "
+                        "(e.g. evaluation_examples/examples)")
+    files = [root] if root.is_file() else sorted(root.rglob("*.json"))
+    cache = Path(file_cache) if file_cache is not None else None
+    loaded = []
+    for file in files:
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            loaded.append(OSWorldTask(file, file.parent.name, file.stem, "", {}, None,
+                                      [Reason("format", "json", f"cannot read {file.name}: {exc}")]))
+            continue
+        if _is_task(data):
+            loaded.append(check_osworld(data, file, file.parent.name, cache))
+    return sorted(loaded, key=lambda item: (item.domain, item.id))

@@ -1,0 +1,102 @@
+"""File manager templates: folders and files in Thunar, open on the home folder, driven by the keyboard."""
+
+from __future__ import annotations
+
+import random
+
+from step_envs.tasks.templates.base import Draft, template
+from step_envs.tasks.templates.steps import cmd_equals, hotkey, press, sh, thunar, write
+from step_envs.tasks.templates.vocab import FOLDERS, WORDS
+
+APPS = ("thunar",)
+CONFIRM = press("enter", wait=0.5)  # without a trash (no gvfs), Thunar asks before deleting for good
+
+
+def select(name: str) -> str:
+    """Action: select ``name`` in the Thunar view by typing its start (type-ahead find), then leave the search box."""
+    return f"{write(name)}\ntime.sleep(0.4)\npyautogui.press('escape')"
+
+
+def open_folder(name: str) -> str:
+    return f"{select(name)}\npyautogui.press('enter')\ntime.sleep(0.6)"
+
+
+def paste() -> str:
+    return hotkey("ctrl", "v", wait=0.6)
+
+
+def _names_present(command: str, include: list[str], exclude: list[str]) -> dict:
+    return {"func": "check_include_exclude", "result": {"type": "vm_command_line", "command": command, "shell": True},
+            "expected": {"type": "rule", "rules": {"include": include, "exclude": exclude}}}
+
+
+@template("files-new-folder", "file_manager", APPS)
+def new_folder(rng: random.Random) -> Draft:
+    name = rng.choice(FOLDERS)
+    return Draft(
+        instruction=f"In the file manager, create a folder named {name} in your home folder.",
+        setup=[*thunar()], evaluator=cmd_equals(f"test -d ~/{name} && echo yes", "yes\n"),
+        solution=[hotkey("ctrl", "shift", "n", wait=0.5), write(name + "\n"), "time.sleep(0.3)", "DONE"],
+        near_miss=[hotkey("ctrl", "shift", "n", wait=0.5), write(name.lower() + "\n"), "time.sleep(0.3)", "DONE"],
+        params={"folder": name})
+
+
+@template("files-rename", "file_manager", APPS)
+def rename(rng: random.Random) -> Draft:
+    old, new = rng.sample(WORDS, 2)
+    others = [w for w in rng.sample(WORDS, 3) if w not in (old, new)][:2]
+    rename_to = [select(old), press("f2", wait=0.5), hotkey("ctrl", "a")]
+    return Draft(
+        instruction=f"In the file manager, rename {old}.txt in your home folder to {new}.txt.",
+        setup=[sh(" && ".join(f"echo {w} > ~/{w}.txt" for w in [old, *others])), *thunar()],
+        evaluator=_names_present("ls ~", [f"{new}.txt", *(f"{w}.txt" for w in others)], [f"{old}.txt"]),
+        solution=[*rename_to, write(f"{new}.txt\n"), "time.sleep(0.3)", "DONE"],
+        near_miss=[*rename_to, write(f"{new}\n"), "time.sleep(0.3)", "DONE"],
+        params={"old": f"{old}.txt", "new": f"{new}.txt"})
+
+
+def _transfer(rng: random.Random, cut: bool) -> Draft:
+    name, decoy = rng.sample(WORDS, 2)
+    extension = rng.choice(("txt", "csv", "png"))
+    folder, other_folder = rng.sample(FOLDERS, 2)
+    verb = "move" if cut else "copy"
+    setup = sh(f"printf {name} > ~/{name}.{extension} && printf {decoy} > ~/{decoy}.{extension} && "
+               f"mkdir -p ~/{folder} ~/{other_folder}")
+    if cut:
+        check = cmd_equals(f"ls ~/{folder}; test -e ~/{name}.{extension} || echo moved", f"{name}.{extension}\nmoved\n")
+    else:
+        check = cmd_equals(f"cat ~/{folder}/{name}.{extension} ~/{name}.{extension}", f"{name}{name}")
+
+    def steps(target: str) -> list[str]:
+        return [select(name), hotkey("ctrl", "x" if cut else "c"), open_folder(target), paste()]
+
+    return Draft(
+        instruction=f"Using the file manager, {verb} {name}.{extension} from your home folder into the {folder} "
+                    "folder" + ("." if cut else ", keeping the original."),
+        setup=[setup, *thunar()], evaluator=check,
+        solution=[*steps(folder), "DONE"], near_miss=[*steps(other_folder), "DONE"],
+        params={"file": f"{name}.{extension}", "folder": folder})
+
+
+@template("files-copy-into-folder", "file_manager", APPS)
+def copy_into_folder(rng: random.Random) -> Draft:
+    return _transfer(rng, cut=False)
+
+
+@template("files-move-into-folder", "file_manager", APPS)
+def move_into_folder(rng: random.Random) -> Draft:
+    return _transfer(rng, cut=True)
+
+
+@template("files-trash-file", "file_manager", APPS)
+def trash_file(rng: random.Random) -> Draft:
+    names = rng.sample(WORDS, 4)
+    target, neighbour = names[0], names[1]
+    return Draft(
+        instruction=f"Using the file manager, delete {target}.txt from your home folder (moving it to the trash is "
+                    "fine); keep the other files.",
+        setup=[sh(" && ".join(f"echo {w} > ~/{w}.txt" for w in names)), *thunar()],
+        evaluator=_names_present("ls ~", [f"{w}.txt" for w in names[1:]], [f"{target}.txt"]),
+        solution=[select(target), press("delete", wait=0.6), CONFIRM, "DONE"],
+        near_miss=[select(neighbour), press("delete", wait=0.6), CONFIRM, "DONE"],
+        params={"file": f"{target}.txt"})

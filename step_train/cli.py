@@ -1,0 +1,114 @@
+"""`step-train`: train a VLM agent with STEP (or a baseline) on a task suite, and plot a run's learning curves.
+
+    step-train train configs/step-qwen2vl-2b.toml --model ~/models/Qwen2-VL-2B-Instruct --envs 8
+    step-train train --resume --run-dir runs/step-qwen2vl-2b
+    step-train plot runs/step-qwen2vl-2b
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from step_train.algos import ALGORITHMS
+
+FLAG_KEYS = {
+    "model": "model.path",
+    "suite": "env.suite",
+    "provider": "env.provider",
+    "envs": "env.num_envs",
+    "max_steps": "env.max_steps",
+    "algorithm": "algo.algorithm",
+    "rounds": "budget.rounds",
+    "tasks_per_round": "budget.tasks_per_round",
+    "copies": "algo.sampler.copies",
+    "lr": "optim.lr",
+    "run_dir": "run_dir",
+    "seed": "seed",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="step-train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train (or resume) a run from a TOML/YAML config",
+                                description="Train a LoRA policy on a suite. Flags override the config file; "
+                                            "--set section.key=value overrides anything else.")
+    train.add_argument("config", nargs="?", help="TOML or YAML config (see configs/); with --resume, optional")
+    train.add_argument("--model", help="local model directory (config.json, weights, processor files)")
+    train.add_argument("--suite", help="task suite name or path (widgets, smoke, desktop-core, all, DIR)")
+    train.add_argument("--provider", help="where envs run: local, docker or ray")
+    train.add_argument("--envs", type=int, help="number of parallel envs")
+    train.add_argument("--max-steps", type=int, help="steps per episode")
+    train.add_argument("--algorithm", choices=ALGORITHMS, help="step (default) or a baseline/ablation")
+    train.add_argument("--rounds", type=int, help="training rounds")
+    train.add_argument("--tasks-per-round", type=int, help="B, tasks per round")
+    train.add_argument("--copies", type=int, help="N, rollouts per task slot")
+    train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument("--run-dir", help="where checkpoints and logs go")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config key, e.g. --set model.lora.rank=8 (repeatable)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --run-dir (or the config's run_dir) from its latest checkpoint")
+    plot = commands.add_parser("plot", help="write learning-curve PNGs of a run")
+    plot.add_argument("run_dir", help="a run directory (holds metrics.jsonl)")
+    plot.add_argument("--out", help="output folder (default RUN_DIR/plots)")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    pairs = [f"{key}={getattr(args, flag)!s}" for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None]
+    return pairs + list(args.set)
+
+
+def train_command(args: argparse.Namespace, console: Console) -> int:
+    from step_train.config import load_config
+    from step_train.trainer import Trainer
+
+    config_path = args.config
+    if args.resume and config_path is None:
+        if args.run_dir is None:
+            console.print("[red]--resume needs the config or --run-dir of the run to continue[/red]")
+            return 2
+        config_path = str(Path(args.run_dir) / "config.json")
+    if config_path is None:
+        console.print("[red]give a config file (see configs/), e.g. step-train train configs/step-widgets-tiny.toml[/red]")
+        return 2
+    config = load_config(config_path, _overrides(args))
+    if not config.model.path:
+        console.print("[red]no model: set model.path in the config or pass --model DIR[/red]")
+        return 2
+    trainer = Trainer(config, resume=args.resume, console=console)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    console.print(f"done: {trainer.round} rounds; logs and checkpoints in {config.run_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "plot":
+            from step_train.plot import plot_run
+
+            for path in plot_run(args.run_dir, args.out):
+                console.print(str(path))
+            return 0
+        return train_command(args, console)
+    except (FileNotFoundError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The training config: one TOML or YAML file with model, envs, algorithm, budget, optimizer and LoRA.
+
+Sections map onto dataclasses (`[model]`, `[model.lora]`, `[sampling]`, `[env]`, `[budget]`, `[optim]`, `[algo]`,
+`[algo.sampler]`, ...); unknown keys are errors that list the known ones. `override(config, ["algo.sampler.copies=4"])`
+applies `key=value` pairs from the command line (values read as YAML scalars: `4`, `0.5`, `true`, `[1, 2]`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from step_train.algos import AlgoConfig
+from step_train.policy.model import ModelSettings
+from step_train.policy.vlm import SamplingSettings
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    """Which tasks, where the envs live and how many run at once."""
+
+    suite: str = "widgets"
+    """A suite name (`widgets`, `smoke`, `desktop-core`, `all`) or a path to task JSON files."""
+    tasks: tuple[str, ...] = ()
+    """Train on these task ids of the suite only (all when empty)."""
+    provider: str = "local"
+    num_envs: int = 4
+    max_steps: int = 15
+    action_space: str = "pyautogui"
+    screen_size: tuple[int, int] = (1280, 720)
+    max_retries: int = 2
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    provider_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """How long to train: rounds of `tasks_per_round` (B) tasks x `algo.sampler.copies` (N) rollouts."""
+
+    rounds: int = 100
+    tasks_per_round: int = 8
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """AdamW on the adapters, the learning-rate schedule (per round) and how a round's samples are batched."""
+
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    schedule: str = "constant"
+    """`constant`, `linear` (to 0 at the last round) or `cosine`, after `warmup_rounds` of linear warm-up."""
+    warmup_rounds: int = 0
+    epochs: int = 1
+    """Passes over one round's samples."""
+    minibatch_size: int = 16
+    """Samples per optimizer step."""
+    micro_batch_size: int = 4
+    """Samples per forward pass; a minibatch accumulates gradients over ceil(minibatch / micro) passes."""
+    generation_batch_size: int = 16
+    """Prompts per generate call for augmentation candidates."""
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "linear", "cosine"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; known: constant, linear, cosine")
+        if min(self.minibatch_size, self.micro_batch_size, self.epochs, self.generation_batch_size) < 1:
+            raise ValueError("minibatch_size, micro_batch_size, epochs and generation_batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; saved with every checkpoint."""
+
+    run_dir: str = "runs/step"
+    seed: int = 0
+    model: ModelSettings = field(default_factory=ModelSettings)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    env: EnvSettings = field(default_factory=EnvSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    optim: OptimizerSettings = field(default_factory=OptimizerSettings)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    checkpoint_every: int = 1
+    keep_checkpoints: int = 3
+    tensorboard: bool = True
+
+    def resolved(self) -> TrainConfig:
+        """The config with what the algorithm decides for the policy (history, step or trajectory prompts) and
+        the augmentation's coordinate tolerance measured on the env's screen."""
+        context = "trajectory" if self.algo.settings.sample_level == "trajectory" else "step"
+        sampling = dataclasses.replace(self.sampling, history=self.algo.history, context=context, seed=self.seed)
+        augment = dataclasses.replace(self.algo.augment, screen_size=tuple(self.env.screen_size))
+        return dataclasses.replace(self, sampling=sampling, algo=dataclasses.replace(self.algo, augment=augment))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """`value` (parsed TOML/YAML/JSON) as the annotated type: nested dataclasses, tuples, optionals."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a table, got {value!r}")
+        return from_dict(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _convert(value, options[0], where)
+    if origin is tuple and isinstance(value, (list, tuple)):
+        args = typing.get_args(hint)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        return tuple(_convert(v, item or args[i], where) for i, v in enumerate(value))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys raise with the list of known ones."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**{k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()})
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A `.toml`, `.yaml`/`.yml` or `.json` file as a dict."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
+        return tomllib.loads(text)
+    if path.suffix in (".yaml", ".yml"):
+        return yaml.safe_load(text) or {}
+    if path.suffix == ".json":
+        return json.loads(text)
+    raise ValueError(f"config {path}: use a .toml, .yaml or .json file")
+
+
+def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+        if not isinstance(data, dict):
+            raise ValueError(f"override {dotted}: {key} is not a section")
+    data[keys[-1]] = value
+
+
+def override(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` overrides to a config dict (values parsed as YAML scalars)."""
+    data = json.loads(json.dumps(data))
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {pair!r}: expected section.key=value, e.g. algo.sampler.copies=4")
+        set_key(data, key.strip(), yaml.safe_load(raw))
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a config file (or start from the defaults), apply overrides, validate."""
+    data = read_config_file(path) if path is not None else {}
+    return from_dict(TrainConfig, override(data, overrides or []))

@@ -1,0 +1,133 @@
+"""Collecting a round of episodes from an `EnvPool` with the policy, keeping the screenshots the steps were taken on.
+
+The pool's `on_step` hands over each observation with its step record; the store keeps the screenshot as the
+model saw it (downscaled) under the record's `observation_ref`, which is what the step samples point to. Images of
+episodes that can still yield samples later (the augmentation's success buffer) survive `retain`; they are saved
+as lossless PNGs with a checkpoint so a resumed run sees the same pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from step_envs.episodes import Episode, StepRecord
+
+
+class ObservationStore:
+    """Screenshots by observation ref, as the model sees them."""
+
+    def __init__(self, observe: Callable[[Any], Image.Image]) -> None:
+        self.observe = observe
+        self._images: dict[str, Image.Image] = {}
+
+    def keep(self, key: str, step_index: int, observation: dict[str, Any], record: StepRecord) -> None:
+        """The pool's `on_step` callback."""
+        ref = record.observation_ref or f"{key}/step{step_index}"
+        record.observation_ref = ref
+        self._images[ref] = self.observe(observation["screenshot"])
+
+    def __getitem__(self, ref: str) -> Image.Image:
+        try:
+            return self._images[ref]
+        except KeyError:
+            raise KeyError(f"no screenshot kept for {ref!r}; was the episode collected with the store's on_step?") from None
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def retain(self, episodes: Iterable[Episode]) -> None:
+        """Drop every image not referenced by a step of `episodes`."""
+        refs = {step.observation_ref for episode in episodes for step in episode.steps}
+        self._images = {ref: image for ref, image in self._images.items() if ref in refs}
+
+    def save(self, directory: Path, refs: Iterable[str]) -> None:
+        """The images of `refs` as PNG files plus an index (refs contain characters file names should not)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        index = {}
+        for i, ref in enumerate(sorted(set(refs))):
+            name = f"{i:06d}.png"
+            self[ref].save(directory / name, format="PNG")
+            index[ref] = name
+        (directory / "index.json").write_text(json.dumps(index, indent=1))
+
+    def load(self, directory: Path) -> None:
+        index_path = directory / "index.json"
+        if not index_path.is_file():
+            return
+        for ref, name in json.loads(index_path.read_text()).items():
+            with Image.open(io.BytesIO((directory / name).read_bytes())) as image:
+                self._images[ref] = image.convert("RGB")
+
+
+@dataclass
+class RoundRollouts:
+    """One round's episodes with where the time went."""
+
+    episodes: list[Episode]
+    wall_seconds: float
+    model_seconds: float
+    generated_tokens: int
+    env_errors: int = 0
+    retries: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env_seconds(self) -> float:
+        """Time the envs kept the round going while the policy was not computing (reset, act, screenshot, check)."""
+        return max(0.0, self.wall_seconds - self.model_seconds)
+
+
+class TimedAgent:
+    """Wraps the policy to measure the time spent in `act` (model time) and the tokens it generated."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.seconds = 0.0
+
+    def reset(self, task: Any, key: str) -> None:
+        self.policy.reset(task, key)
+
+    def end(self, key: str) -> None:
+        self.policy.end(key)
+
+    def act(self, turns: list[Any]) -> list[Any]:
+        start = time.perf_counter()
+        try:
+            return self.policy.act(turns)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def collect(
+    pool: Any,
+    policy: Any,
+    requests: Sequence[Any],
+    store: ObservationStore,
+    *,
+    max_steps: int | None = None,
+    on_episode: Callable[[Episode], None] | None = None,
+) -> RoundRollouts:
+    """Run one episode per request on the pool with the policy; screenshots go to `store`."""
+    agent = TimedAgent(policy)
+    tokens_before = policy.generated_tokens
+    start = time.perf_counter()
+    episodes = pool.run_episodes(agent, list(requests), max_steps=max_steps, on_episode=on_episode,
+                                 on_step=store.keep)
+    wall = time.perf_counter() - start
+    return RoundRollouts(
+        episodes=episodes,
+        wall_seconds=wall,
+        model_seconds=agent.seconds,
+        generated_tokens=policy.generated_tokens - tokens_before,
+        env_errors=sum(1 for e in episodes if e.env_error),
+        retries=sum(max(0, int(e.info.get("attempts", 1)) - 1) for e in episodes),
+    )

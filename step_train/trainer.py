@@ -1,0 +1,444 @@
+"""The training loop: plan tasks -> rollouts on the pool -> record -> advantages -> samples -> updates -> checkpoint.
+
+One round (`Trainer.train_round`), each arrow one call:
+`sampler.plan(tasks, record)` -> `collect(pool, policy, plan)` -> `record.update(episodes)` ->
+`training_samples(...)` (+ `augmentation_samples(...)` for STEP) -> `update(samples)` (PPO-clip minibatches with
+gradient accumulation) -> `RunLog.write(row)` -> `write_checkpoint(...)`.
+
+Everything random is seeded from (config seed, round, ...): the task draw, the sampler's RNG (saved), each env's
+generation (`VLMPolicy` seeds per episode key and step), minibatch shuffles and the augmentation's RNG (saved), so
+`resume` continues a killed run exactly where an uninterrupted run would be.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from step_envs.agents.parsing import parse_reply
+from step_envs.episodes import Episode, StepRecord
+from step_envs.tasks import Task
+from step_train.algos import (
+    AdaptiveSampler,
+    StepPrompt,
+    StepSample,
+    SuccessBuffer,
+    SuccessRecord,
+    TrajectorySample,
+    augmentation_samples,
+    collate,
+    minibatches,
+    policy_loss,
+    training_samples,
+)
+from step_train.algos.batch import response_logprobs
+from step_train.checkpoint import latest_checkpoint, load_training_state, read_state, write_checkpoint
+from step_train.config import TrainConfig, from_dict
+from step_train.policy import VLMPolicy, turn_seed
+from step_train.policy.prompts import Encoded
+from step_train.rollout import ObservationStore, RoundRollouts, collect
+from step_train.runlog import RunLog, record_histogram
+
+log = logging.getLogger(__name__)
+
+Sample = StepSample | TrajectorySample
+
+
+def load_tasks(config: TrainConfig) -> list[Task]:
+    """The suite's tasks, restricted to `env.tasks` when given."""
+    from step_envs.tasks.suites import load_suite
+
+    tasks = load_suite(config.env.suite)
+    if config.env.tasks:
+        by_id = {t.id: t for t in tasks}
+        missing = [t for t in config.env.tasks if t not in by_id]
+        if missing:
+            raise ValueError(f"task(s) {', '.join(missing)} not in suite {config.env.suite!r}")
+        tasks = [by_id[t] for t in config.env.tasks]
+    if not tasks:
+        raise ValueError(f"suite {config.env.suite!r} has no tasks")
+    return tasks
+
+
+def lr_factor(round_index: int, total_rounds: int, schedule: str, warmup: int) -> float:
+    """Linear warm-up over `warmup` rounds, then constant, linear decay to 0, or cosine decay to 0."""
+    if warmup and round_index < warmup:
+        return (round_index + 1) / warmup
+    progress = (round_index - warmup) / max(1, total_rounds - warmup)
+    if schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return 1.0
+
+
+def _rng_state(rng: random.Random) -> list:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _set_rng_state(rng: random.Random, state: list) -> None:
+    rng.setstate((state[0], tuple(state[1]), state[2]))
+
+
+class Trainer:
+    """Owns the policy, optimizer, success record, sampler and logs of one run directory."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        resume: bool = False,
+        tasks: Sequence[Task] | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.console = console or Console()
+        checkpoint = latest_checkpoint(config.run_dir) if resume else None
+        if resume and checkpoint is None:
+            raise FileNotFoundError(f"no checkpoint under {Path(config.run_dir) / 'checkpoints'}; start without --resume")
+        self.config = config.resolved()
+        self.algo = self.config.algo
+        task_list = list(tasks) if tasks is not None else load_tasks(self.config)
+        self.tasks = {t.id: t for t in task_list}
+        torch.manual_seed(self.config.seed)  # LoRA initialization
+        self.policy = VLMPolicy(self.config.model, self.config.sampling)
+        self.store = ObservationStore(self.policy.observe)
+        self.record = SuccessRecord(self.algo.alpha)
+        self.sampler = AdaptiveSampler(self.algo.sampler_config, seed=self.config.seed)
+        self.buffer = SuccessBuffer(self.algo.augment.buffer_size, self.algo.augment.success_threshold)
+        self.augment_rng = random.Random(turn_seed(self.config.seed, "augment"))
+        optim = self.config.optim
+        self.optimizer = torch.optim.AdamW(
+            self.policy.trainable_parameters(), lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay
+        )
+        rounds, schedule, warmup = self.config.budget.rounds, optim.schedule, optim.warmup_rounds
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda r: lr_factor(r, rounds, schedule, warmup)
+        )
+        self.round = 0
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        Path(self.config.run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(self.config.run_dir) / "config.json").write_text(_json(self.config.to_dict()))
+        self.runlog = RunLog(self.config.run_dir, tensorboard=self.config.tensorboard, completed_rounds=self.round)
+
+    # ---- checkpoint ---------------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "record": self.record.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "augment_rng": _rng_state(self.augment_rng),
+            "config": self.config.to_dict(),
+        }
+
+    def save_checkpoint(self) -> Path:
+        refs = self._buffer_refs()
+        path = write_checkpoint(
+            self.config.run_dir,
+            self.round,
+            policy=self.policy,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            state=self.state_dict(),
+            save_observations=lambda directory: self.store.save(directory, refs),
+            keep=self.config.keep_checkpoints,
+        )
+        log.info("checkpoint %s", path)
+        return path
+
+    def _restore(self, checkpoint: Path) -> None:
+        state = read_state(checkpoint)
+        saved = from_dict(TrainConfig, state["config"])
+        if saved.model.path != self.config.model.path or saved.algo != self.algo:
+            raise ValueError(
+                f"{checkpoint} was written with another model or algorithm config; resume with the run's own "
+                f"config ({Path(self.config.run_dir) / 'config.json'})"
+            )
+        self.policy.load_adapter_weights(checkpoint / "adapter")
+        load_training_state(checkpoint, self.optimizer, self.scheduler)
+        self.record.load_state_dict(state["record"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.buffer.load_state_dict(state["buffer"])
+        _set_rng_state(self.augment_rng, state["augment_rng"])
+        self.store.load(checkpoint / "observations")
+        self.round = int(state["round"])
+        self.console.print(f"resumed from {checkpoint} after round {self.round}")
+
+    def _buffer_refs(self) -> list[str]:
+        episodes = self.buffer.state_dict()["episodes"].values()
+        return [step["observation_ref"] for items in episodes for e in items for step in e["steps"]]
+
+    # ---- the loop -----------------------------------------------------------------------------------------------
+
+    def make_pool(self) -> Any:
+        from step_envs.pool import EnvPool
+
+        env = self.config.env
+        env_kwargs = {
+            "action_space": env.action_space,
+            "screen_size": tuple(env.screen_size),
+            "max_steps": env.max_steps,
+            **env.env_kwargs,
+        }
+        return EnvPool(env.num_envs, env.provider, env_kwargs=env_kwargs, provider_kwargs=dict(env.provider_kwargs),
+                       max_retries=env.max_retries)
+
+    def run(self, pool: Any | None = None, *, stop_after: int | None = None) -> list[dict[str, Any]]:
+        """Train until `budget.rounds` rounds are done (or `stop_after` more rounds); returns this call's rows.
+
+        A pool passed in is used and left open; otherwise one is started from the config and closed at the end.
+        """
+        own_pool = pool is None
+        pool = self.make_pool() if own_pool else pool
+        rows = []
+        try:
+            target = self.config.budget.rounds
+            if stop_after is not None:
+                target = min(target, self.round + stop_after)
+            while self.round < target:
+                row = self.train_round(pool)
+                self.runlog.write(row)
+                self._print_row(row)
+                rows.append(row)
+                self.round += 1
+                if self.round % self.config.checkpoint_every == 0 or self.round == self.config.budget.rounds:
+                    self.save_checkpoint()
+        finally:
+            if own_pool:
+                pool.close()
+        return rows
+
+    def close(self) -> None:
+        self.runlog.close()
+
+    def round_tasks(self, round_index: int) -> list[str]:
+        """The B task ids of a round: a seeded draw without replacement (all tasks when B >= their number)."""
+        ids = sorted(self.tasks)
+        count = min(self.config.budget.tasks_per_round, len(ids))
+        return random.Random(turn_seed(self.config.seed, "tasks", round_index)).sample(ids, count)
+
+    def train_round(self, pool: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        torch.manual_seed(turn_seed(self.config.seed, "torch", self.round))
+        self.policy.round = self.round
+        plan = self.sampler.plan(self.round_tasks(self.round), self.record)
+        rollouts = self._collect(pool, plan)
+        episodes = rollouts.episodes
+        round_means = self.record.update(episodes)
+        samples: list[Sample] = list(training_samples(episodes, self.record, self.algo))
+        augment: list[StepSample] = []
+        if self.algo.settings.augmentation:
+            augment = augmentation_samples(episodes, self.record, self.buffer, self.candidates, self.algo.augment,
+                                           self.augment_rng, self.algo.history)
+        update_start = time.perf_counter()
+        stats = self.update(samples + augment)
+        update_seconds = time.perf_counter() - update_start
+        lr = self.optimizer.param_groups[0]["lr"]
+        with warnings.catch_warnings():  # the schedule is per round; a round without samples steps it too
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+            self.scheduler.step()
+        self.store.retain(Episode.from_dict(e) for items in self.buffer.state_dict()["episodes"].values()
+                          for e in items)
+        return self._row(plan, rollouts, round_means, samples, augment, stats, lr, update_seconds,
+                         time.perf_counter() - start)
+
+    def _collect(self, pool: Any, plan: list[str]) -> RoundRollouts:
+        requests = [self.tasks[task_id] for task_id in plan]
+        columns = [TextColumn(f"round {self.round + 1}/{self.config.budget.rounds}"), BarColumn(),
+                   MofNCompleteColumn(), TextColumn("episodes  success {task.fields[success]}"), TimeElapsedColumn()]
+        scores: list[float] = []
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            bar = progress.add_task("rollouts", total=len(requests), success="-")
+
+            def on_episode(episode: Episode) -> None:
+                if episode.valid:
+                    scores.append(float(episode.score))  # type: ignore[arg-type]
+                shown = f"{sum(scores) / len(scores):.2f}" if scores else "-"
+                progress.update(bar, advance=1, success=shown)
+
+            return collect(pool, self.policy, requests, self.store, max_steps=self.config.env.max_steps,
+                           on_episode=on_episode)
+
+    # ---- augmentation candidates --------------------------------------------------------------------------------
+
+    def candidates(self, prompts: Sequence[StepPrompt], group: int) -> list[list[StepRecord]]:
+        """STEP's augmentation policy: `group` sampled actions at each prompt, from the current policy."""
+        env = self.config.env
+        encoded = [self._encode_step(p) for p in prompts]
+        jobs = [(i, g) for i in range(len(prompts)) for g in range(group)]
+        out: list[list[StepRecord]] = [[] for _ in prompts]
+        size = self.config.optim.generation_batch_size
+        for begin in range(0, len(jobs), size):
+            chunk = jobs[begin : begin + size]
+            seeds = [turn_seed(self.config.seed, "candidate", self.round, i, g) for i, g in chunk]
+            for (i, _), generation in zip(chunk, self.policy.generate([encoded[i] for i, _ in chunk], seeds),
+                                          strict=True):
+                parsed = parse_reply(generation.text, env.action_space, tuple(env.screen_size),
+                                     self.config.sampling.coordinates)
+                out[i].append(StepRecord(action=parsed.action, observation_ref=prompts[i].observation_ref,
+                                         action_error=parsed.error, logprobs=generation.logprobs,
+                                         token_ids=generation.token_ids))
+        return out
+
+    # ---- updates ------------------------------------------------------------------------------------------------
+
+    def _encode_step(self, prompt: StepPrompt, response: Sequence[int] | None = None) -> Encoded:
+        env = self.config.env
+        return self.policy.encode_step(prompt.instruction, self.store[prompt.observation_ref], prompt.history,
+                                       env.action_space, tuple(env.screen_size), response=response)
+
+    def encode_sample(self, sample: Sample) -> Encoded:
+        """The sample's prompt and response tokens, built exactly as the rollout built them."""
+        if sample.token_ids is None or any(t is None for t in _token_lists(sample)):
+            raise ValueError(f"sample of task {sample.task_id!r} has no token ids; the policy records them")
+        if isinstance(sample, StepSample):
+            return self._encode_step(sample.prompt, sample.token_ids)
+        env = self.config.env
+        images = [self.store[ref] for ref in sample.observation_refs]
+        return self.policy.encode_trajectory(sample.instruction, images, sample.token_ids,  # type: ignore[arg-type]
+                                             env.action_space, tuple(env.screen_size))
+
+    def _units(self, samples: Sequence[Sample]) -> int:
+        """What the loss averages over: response tokens (token-mean) or sequences with tokens."""
+        lengths = [len(response_logprobs(s)) for s in samples]
+        if self.algo.loss.aggregation == "token-mean":
+            return sum(lengths)
+        return sum(1 for n in lengths if n)
+
+    def update(self, samples: Sequence[Sample]) -> dict[str, float | None]:
+        """PPO-clip over shuffled minibatches; each minibatch is one optimizer step accumulated over micro-batches.
+
+        Micro-batch losses are weighted by their share of the minibatch's tokens (or sequences), so the step
+        optimizes the minibatch's token mean whatever the micro-batch size.
+        """
+        optim = self.config.optim
+        totals: Counter[str] = Counter()
+        steps = 0
+        params = self.policy.trainable_parameters()
+        self.policy.model.train()
+        for epoch in range(optim.epochs):
+            seed = turn_seed(self.config.seed, "minibatch", self.round, epoch)
+            for minibatch in minibatches(samples, optim.minibatch_size, seed):
+                units = self._units(minibatch)
+                if units == 0:
+                    continue
+                self.optimizer.zero_grad(set_to_none=True)
+                for begin in range(0, len(minibatch), optim.micro_batch_size):
+                    part = minibatch[begin : begin + optim.micro_batch_size]
+                    share = self._units(part) / units
+                    if share:
+                        self._accumulate(part, share, totals)
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
+                self.optimizer.step()
+                totals["grad_norm"] += float(grad_norm)
+                steps += 1
+        self.policy.model.eval()
+        tokens = totals["tokens"]
+        out: dict[str, float | None] = {"optimizer_steps": steps, "train_tokens": int(tokens)}
+        for key in ("loss", "pg_loss", "grad_norm"):
+            out[key] = totals[key] / steps if steps else None
+        for key in ("clip_fraction", "approx_kl", "entropy", "kl_ref"):
+            out[key] = totals[key] / tokens if tokens and key in totals else None
+        return out
+
+    def _accumulate(self, part: Sequence[Sample], share: float, totals: Counter[str]) -> None:
+        batch = collate(part)
+        encodings = [self.encode_sample(s) for s in part]
+        logprobs, mask, entropy = self.policy.response_logprobs(encodings, entropy=True)
+        if mask.shape != batch.mask.shape:
+            raise ValueError(f"response tokens {tuple(mask.shape)} and old log-probs {tuple(batch.mask.shape)} differ")
+        device = logprobs.device
+        ref = None
+        if self.algo.loss.kl_beta > 0:
+            with torch.no_grad(), self.policy.reference():
+                ref = self.policy.response_logprobs(encodings)[0]
+        loss, stats = policy_loss(logprobs, batch.old_logprobs.to(device), batch.advantages.to(device),
+                                  batch.mask.to(device), self.algo.loss, ref_logprobs=ref,
+                                  weights=batch.weights.to(device), entropy=entropy)
+        (loss * share).backward()
+        tokens = float(batch.mask.sum())
+        totals["loss"] += float(loss.detach()) * share
+        totals["pg_loss"] += stats.pg_loss * share
+        totals["tokens"] += tokens
+        totals["clip_fraction"] += stats.clip_fraction * tokens
+        totals["approx_kl"] += stats.approx_kl * tokens
+        if stats.entropy is not None:
+            totals["entropy"] += stats.entropy * tokens
+        if stats.kl_ref is not None:
+            totals["kl_ref"] += stats.kl_ref * tokens
+
+    # ---- logs ---------------------------------------------------------------------------------------------------
+
+    def _row(
+        self,
+        plan: list[str],
+        rollouts: RoundRollouts,
+        round_means: dict[str, float],
+        samples: list[Sample],
+        augment: list[StepSample],
+        stats: dict[str, float | None],
+        lr: float,
+        update_seconds: float,
+        round_seconds: float,
+    ) -> dict[str, Any]:
+        valid = [e for e in rollouts.episodes if e.valid]
+        scores = [float(e.score) for e in valid]  # type: ignore[arg-type]
+        train_tokens = stats.get("train_tokens") or 0
+        return {
+            "round": self.round,
+            "success_rate": sum(scores) / len(scores) if scores else None,
+            "episodes": len(rollouts.episodes),
+            "valid_episodes": len(valid),
+            "env_errors": rollouts.env_errors,
+            "retries": rollouts.retries,
+            "samples": len(samples),
+            "augment_samples": len(augment),
+            **stats,
+            "lr": lr,
+            "generated_tokens": rollouts.generated_tokens,
+            "rollout_tokens_per_s": rollouts.generated_tokens / rollouts.model_seconds if rollouts.model_seconds else None,
+            "train_tokens_per_s": train_tokens / update_seconds if update_seconds and train_tokens else None,
+            "env_seconds": rollouts.env_seconds,
+            "model_seconds": rollouts.model_seconds,
+            "update_seconds": update_seconds,
+            "round_seconds": round_seconds,
+            "success_per_task": round_means,
+            "rollouts_per_task": dict(sorted(Counter(plan).items())),
+            "record": self.record.rates,
+            "record_histogram": record_histogram(self.record.rates),
+        }
+
+    def _print_row(self, row: dict[str, Any]) -> None:
+        def fmt(value: Any, spec: str = ".3f") -> str:
+            return "-" if value is None else format(value, spec)
+
+        self.console.print(
+            f"round {row['round'] + 1}/{self.config.budget.rounds}  success {fmt(row['success_rate'], '.2f')}  "
+            f"episodes {row['valid_episodes']}/{row['episodes']}  samples {row['samples']}+{row['augment_samples']}  "
+            f"loss {fmt(row['loss'], '.4f')}  clip {fmt(row['clip_fraction'])}  kl {fmt(row['approx_kl'], '.4f')}  "
+            f"env {row['env_seconds']:.1f}s  model {row['model_seconds']:.1f}s  update {row['update_seconds']:.1f}s"
+        )
+
+
+def _token_lists(sample: Sample) -> tuple:
+    return (sample.token_ids,) if isinstance(sample, StepSample) else sample.token_ids  # type: ignore[return-value]
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=1, sort_keys=True)

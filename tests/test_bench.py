@@ -1,0 +1,193 @@
+"""The benchmark runner: results directory, resume, summary, report (rendered by headless Chromium), compare,
+and a real run on the local provider that is killed mid-way and resumed."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from step_envs.bench import (
+    ResultsDir,
+    compare_table,
+    differing_tasks,
+    plan,
+    render_report,
+    summary_table,
+    write_report,
+    write_summary,
+)
+from step_envs.tasks import Task, builtin_tasks
+
+META = {"agent": "solution", "suite": "unit", "max_steps": 5, "action_space": "pyautogui"}
+
+
+def _row(task, score=1.0, env_error=None, seed=None, domain="os", difficulty="easy", directory=""):
+    return {"task": task, "seed": seed, "score": None if env_error else score, "steps": 2, "time_s": 1.5,
+            "reason": "ok" if score else "wrong", "env_error": env_error, "domain": domain,
+            "difficulty": difficulty, "instruction": f"do {task}", "dir": directory}
+
+
+def _results(path, rows, meta=META):
+    results = ResultsDir.open(path)
+    results.start(meta)
+    for row in rows:
+        results.append(row)
+    return results
+
+
+def test_plan_runs_each_task_once_per_seed_without_duplicates():
+    a = Task(id="a", instruction="", evaluator={})
+    b = Task(id="b", instruction="", evaluator={})
+    assert [r.id for r in plan([a, b, a])] == [("a", None), ("b", None)]
+    assert [r.id for r in plan([a], seeds=[1, 2, 1])] == [("a", 1), ("a", 2)]
+
+
+def test_final_rows_prefer_a_score_and_done_excludes_env_errors(tmp_path):
+    results = _results(tmp_path, [_row("a", env_error="reset failed"), _row("b", 0.0), _row("a", 1.0),
+                                  _row("c", env_error="x"), _row("a", env_error="late"), _row("c", env_error="y")])
+    final = {row["task"]: row for row in results.final_rows()}
+    assert [row["task"] for row in results.final_rows()] == ["a", "b", "c"]
+    assert final["a"]["score"] == 1.0 and final["c"]["env_error"] == "y"
+    assert results.done() == {("a", None), ("b", None)}
+
+
+def test_a_partial_last_line_is_ignored_and_cut_before_the_next_append(tmp_path):
+    results = _results(tmp_path, [_row("a")])
+    with results.episodes_file.open("a") as handle:
+        handle.write('{"task": "b", "sco')  # killed mid-write
+    reopened = ResultsDir.open(tmp_path)
+    assert [row["task"] for row in reopened.rows] == ["a"] and reopened.skipped_lines == 1
+    reopened.start(META)
+    reopened.append(_row("c"))
+    lines = reopened.episodes_file.read_text().splitlines()
+    assert [json.loads(line)["task"] for line in lines] == ["a", "c"]
+
+
+def test_a_directory_of_another_run_is_refused(tmp_path):
+    _results(tmp_path, [])
+    with pytest.raises(ValueError, match="agent='solution' \\(now 'random'\\)"):
+        ResultsDir.open(tmp_path).start(META | {"agent": "random"})
+    assert ResultsDir.open(tmp_path).start(META | {"envs": 4}) == 2  # same identity: a second run
+
+
+def test_summary_counts_success_per_domain_and_difficulty_with_env_errors_apart(tmp_path):
+    results = _results(tmp_path, [_row("a", 1.0), _row("b", 0.0, domain="calc", difficulty="hard"),
+                                  _row("c", 0.5, domain="calc"), _row("d", env_error="died", domain="calc")])
+    summary = write_summary(results)
+    assert summary["overall"] == {"episodes": 4, "scored": 3, "solved": 1, "env_errors": 1, "success_rate": 0.5,
+                                  "mean_steps": 2.0, "mean_time_s": 1.5}
+    assert summary["by_domain"]["calc"]["success_rate"] == 0.25
+    assert summary["by_domain"]["calc"]["env_errors"] == 1
+    assert summary["by_difficulty"]["hard"]["solved"] == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["overall"]["solved"] == 1
+    console = Console(width=140, record=True)
+    console.print(summary_table(summary, "unit"))
+    text = console.export_text()
+    assert "domain: calc" in text and "25.0% (0/2)" in text and "50.0% (1/3)" in text
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.fail("chromium is not installed: `make install` installs it (envs/desktop/apt-packages.txt)")
+
+
+def _dump_dom(page: Path) -> str:
+    result = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                             "--user-data-dir=" + str(page.parent / ".chromium"), "--dump-dom", page.as_uri()],
+                            capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_report_is_self_contained_and_renders_its_tables_in_chromium(tmp_path):
+    steps = tmp_path / "steps" / "r1" / "a"
+    steps.mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (64, 40), (10, 200, 10)).save(steps / "000.jpg")
+    (steps / "steps.json").write_text(json.dumps([
+        {"index": 0, "action": "pyautogui.click(1, 2)", "action_error": None, "raw": "```python\n<b>x</b>\n```",
+         "screenshot": "000.jpg", "timings": {}},
+        {"index": 1, "action": "WAIT", "action_error": "no action found", "raw": "hmm", "screenshot": None}]))
+    results = _results(tmp_path, [_row("a", 1.0, directory="steps/r1/a"), _row("b<script>", 0.0, domain="calc"),
+                                  _row("c", env_error="container died")])
+    page = write_report(results)
+    html = page.read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html  # nothing fetched, no JS
+    assert "b&lt;script&gt;" in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    dom = _dump_dom(page)
+    assert '<table class="summary" id="by-domain">' in dom and 'id="by-difficulty"' in dom
+    assert dom.count('<tr class="') == 3  # one row per episode
+    assert '<a href="#ep-0">a</a>' in dom and 'src="steps/r1/a/000.jpg"' in dom
+    assert "container died" in dom and "no action found" in dom
+    assert render_report(results).count("<section") == 3  # a step viewer per episode
+
+
+def test_compare_puts_two_runs_side_by_side(tmp_path):
+    first = _results(tmp_path / "solution", [_row("a", 1.0), _row("b", 1.0, domain="calc")])
+    second = _results(tmp_path / "random", [_row("a", 0.0), _row("b", 1.0, domain="calc")],
+                      META | {"agent": "random"})
+    console = Console(width=140, record=True)
+    console.print(compare_table(first, second))
+    text = console.export_text()
+    assert "solution (solution)" in text and "random (random)" in text
+    assert "domain: os" in text and "-100.0" in text and "-50.0" in text
+    assert differing_tasks(first, second) == [("a", None, "1.00", "0.00")]
+
+
+# --- a real run: local provider, solution agent, killed mid-way, resumed -------------------------------------
+
+TASK_IDS = ["os-create-folder", "os-count-lines", "os-infeasible-8k-display"]
+RUNNER = textwrap.dedent("""
+    import sys
+    from step_envs.agents import make_agent
+    from step_envs.bench import run_bench
+    from step_envs.tasks import builtin_tasks
+    tasks = [builtin_tasks()[i] for i in sys.argv[2].split(",")]
+    run_bench(make_agent("solution"), tasks, sys.argv[1], agent_spec="solution", suite="unit", envs=1, max_steps=5)
+""")
+
+
+@pytest.mark.desktop
+def test_a_killed_run_resumes_and_loses_only_the_episode_in_flight(tmp_path):
+    from step_envs.agents import make_agent
+    from step_envs.bench import run_bench
+
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-c", RUNNER, str(out), ",".join(TASK_IDS)],
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    rows_file = out / "episodes.jsonl"
+    while time.monotonic() < deadline and not (rows_file.exists() and rows_file.read_text().count("\n") >= 1):
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the runner and its desktop, mid-episode
+    process.wait(30)
+    before = ResultsDir.open(out).done()
+    assert 1 <= len(before) < len(TASK_IDS)
+
+    tasks = [builtin_tasks()[i] for i in TASK_IDS]
+    result = run_bench(make_agent("solution"), tasks, out, agent_spec="solution", suite="unit", envs=1,
+                       max_steps=5)
+    assert result.skipped == len(before) and result.ran == len(TASK_IDS) - len(before)
+    rows = ResultsDir.open(out).rows
+    assert sorted(row["task"] for row in rows) == sorted(TASK_IDS)  # each exactly once
+    assert all(row["score"] == 1.0 and row["env_error"] is None for row in rows)
+    assert result.summary["overall"]["solved"] == len(TASK_IDS)
+    for row in rows:
+        steps = json.loads((out / row["dir"] / "steps.json").read_text())
+        assert len(steps) == row["steps"]
+        assert all((out / row["dir"] / step["screenshot"]).stat().st_size > 1000 for step in steps)
+    again = run_bench(make_agent("solution"), tasks, out, agent_spec="solution", suite="unit", envs=1, max_steps=5)
+    assert (again.ran, again.skipped) == (0, len(TASK_IDS))
+    assert "report.html" in {p.name for p in out.iterdir()}

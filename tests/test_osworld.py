@@ -1,0 +1,142 @@
+"""Loading OSWorld's own task files: every file loads, runnable ones as Tasks, the others with the reasons why."""
+
+import json
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from step_envs.cli import main
+from step_envs.desktop.env import DesktopEnv
+from step_envs.tasks import OSWorldTask, Reason, TaskError, load_osworld
+
+EXAMPLES = Path(__file__).parent / "data" / "osworld" / "examples"
+CALC = "6e99a1ad-07d2-4b66-a1ce-ece6d99c20a5"
+
+
+def by_id(loaded: list[OSWorldTask]) -> dict[str, OSWorldTask]:
+    return {item.id: item for item in loaded}
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, OSWorldTask]:
+    return by_id(load_osworld(EXAMPLES))
+
+
+def test_every_task_file_loads_and_index_files_are_skipped(loaded):
+    assert len(loaded) == 12  # test_all.json (domain -> ids) is not a task
+    assert {item.domain for item in loaded.values()} == {
+        "os", "libreoffice_calc", "libreoffice_writer", "libreoffice_impress", "chrome", "vs_code", "multi_apps",
+        "gimp"}
+    assert all(item.supported == (item.task is not None) == (not item.unsupported) for item in loaded.values())
+
+
+def test_local_tasks_load_as_tasks_with_osworld_home_moved_to_the_env_home(loaded):
+    assert {i for i, item in loaded.items() if item.supported} == {
+        "94d95f96-9699-4208-98ba-3c3119edf9c2", "3b27600c-3668-4abd-8f84-7bcdebbccbdb",
+        "0ed39f63-6049-43d4-ba4d-5fa2fe04a951", "7a4deb26-d57d-4ea9-9a73-630f66a7b568"}
+    folder = loaded["3b27600c-3668-4abd-8f84-7bcdebbccbdb"].task
+    assert folder.domain == "os" and folder.config[0]["parameters"]["command"] == ["rm", "-rf", "~/reports_2024"]
+    assert folder.evaluator["result"]["command"].startswith("[ -f $HOME/reports_2024/summary.txt ]")
+    vscode = loaded["0ed39f63-6049-43d4-ba4d-5fa2fe04a951"].task
+    assert vscode.evaluator["result"]["path"] == "~/.config/Code/User/settings.json"
+    assert loaded["7a4deb26-d57d-4ea9-9a73-630f66a7b568"].task.infeasible
+
+
+def test_the_file_on_disk_is_left_as_written(loaded):
+    item = loaded["3b27600c-3668-4abd-8f84-7bcdebbccbdb"]
+    assert item.data == json.loads(item.path.read_text())
+    assert item.data["config"][0]["parameters"]["command"] == ["rm", "-rf", "/home/user/reports_2024"]
+
+
+def test_network_setup_and_downloads_are_reported(loaded):
+    calc = loaded[CALC].unsupported
+    assert [(r.kind, r.name) for r in calc] == [("network", "download"), ("network", "cloud_file")]
+    assert "setup step 0 needs the network (https://" in calc[0].detail
+    drive = {(r.kind, r.name) for r in loaded["897e3b53-5d4d-444b-85cb-2cdc8a97d903"].unsupported}
+    assert {("network", "googledrive"), ("network", "login"), ("getter", "googledrive_file"),
+            ("metric", "compare_pdfs")} <= drive
+    chrome = loaded["bb5e4c0d-f964-439c-97b6-bdb9747de3f4"].unsupported
+    assert Reason("getter", "default_search_engine", "result: getter not implemented") in chrome
+    assert any(r.kind == "network" and r.name == "chrome_open_tabs" for r in chrome)
+
+
+def test_unsupported_options_sudo_code_paths_and_bad_json_are_reported(loaded):
+    chart = loaded["1d17d234-e39d-4ed7-b46f-4417922a4e7c"].unsupported
+    assert Reason("option", "compare_table", "table rule 'chart' is not supported") in chart
+    ssh = [str(r) for r in loaded["5812b315-e7bd-4265-b51f-863c02174c28"].unsupported]
+    assert ssh[0] == "setup sudo: setup step 0 runs sudo; the env's user has no root rights"
+    assert ssh[1].startswith("path /home/user: \"import os; open('/home/user/ssh_check.txt'")
+    broken = loaded["broken-task"]
+    assert broken.task is None and broken.unsupported[0].kind == "format"
+
+
+def mirror(cache: Path, domain: str, task_id: str, files: dict[str, bytes]) -> None:
+    """A local copy of OSWorld's remote files, laid out <domain>/<task id>/<file> like its file cache."""
+    folder = cache / domain / task_id
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+
+def test_a_file_cache_mirror_makes_download_tasks_run_offline(tmp_path):
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["item", "spent"])
+    workbook.save(tmp_path / "book.xlsx")
+    data = (tmp_path / "book.xlsx").read_bytes()
+    mirror(tmp_path / "cache", "libreoffice_calc", CALC, {
+        "Keep_Two_decimal_points.xlsx": data, "Keep_Two_decimal_points_gold.xlsx": data,
+        "Keep_Two_decimal_points_gold-Sheet1.csv": b"item,spent\n"})
+    item = by_id(load_osworld(EXAMPLES / "libreoffice_calc" / f"{CALC}.json", file_cache=tmp_path / "cache"))[CALC]
+    assert item.supported, item.unsupported
+    url = item.task.config[0]["parameters"]["files"][0]["url"]
+    assert url == (tmp_path / "cache" / "libreoffice_calc" / CALC / "Keep_Two_decimal_points.xlsx").resolve().as_uri()
+    assert item.task.config[0]["parameters"]["files"][0]["path"] == "~/Keep_Two_decimal_points.xlsx"
+    assert item.task.evaluator["expected"]["path"][1].endswith("Keep_Two_decimal_points_gold-Sheet1.csv")
+    assert item.task.evaluator["options"]["rules"][0]["type"] == "sheet_print"
+
+
+def test_a_partial_mirror_still_reports_the_missing_download(tmp_path):
+    mirror(tmp_path / "cache", "libreoffice_calc", CALC, {"Keep_Two_decimal_points.xlsx": b"x"})
+    item = load_osworld(EXAMPLES / "libreoffice_calc" / f"{CALC}.json", file_cache=tmp_path / "cache")[0]
+    assert [(r.kind, r.name) for r in item.unsupported] == [("network", "cloud_file")]
+
+
+def test_a_missing_path_is_an_error_that_says_what_to_pass(tmp_path):
+    with pytest.raises(TaskError, match="pass an OSWorld task file or a folder of them"):
+        load_osworld(tmp_path / "nowhere")
+
+
+def test_check_osworld_prints_a_table_per_domain_and_the_reasons(capsys):
+    assert main(["tasks", "check-osworld", str(EXAMPLES)]) == 0
+    out = capsys.readouterr().out
+    assert "4/12 tasks under" in out and "run here" in out
+    assert "│ os                  │     3 │         2 │           1 │          67 │" in out
+    assert "│ network │ download" in out and "compare_table: table rule 'chart' is not supported" in out
+
+
+def test_check_osworld_json_lists_each_task_with_its_reasons(capsys):
+    assert main(["tasks", "check-osworld", str(EXAMPLES), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 12
+    ssh = next(row for row in rows if row["id"] == "5812b315-e7bd-4265-b51f-863c02174c28")
+    assert ssh["supported"] is False and ssh["unsupported"][0].startswith("setup sudo:")
+
+
+@pytest.mark.desktop
+def test_a_loaded_osworld_task_runs_in_the_desktop_env(loaded, tmp_path):
+    task = loaded["3b27600c-3668-4abd-8f84-7bcdebbccbdb"].task
+    env = DesktopEnv(task=task, max_steps=5)
+    try:
+        env.reset()
+        *_, info = env.step("DONE")
+        assert info["reason"] == "exact_match: 'absent\\n' != 'found\\n'"
+        env.reset()
+        env.step("import os\nos.makedirs(os.path.expanduser('~/reports_2024'))\n"
+                 "open(os.path.expanduser('~/reports_2024/summary.txt'), 'w').close()")
+        _, reward, terminated, _, info = env.step("DONE")
+        assert terminated and reward == 1.0, info
+    finally:
+        env.close()
+    shutil.rmtree(tmp_path, ignore_errors=True)
