@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -138,10 +138,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     text = path.read_text()
     if path.suffix == ".toml":
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.10
-            import tomli as tomllib
         return tomllib.loads(text)
     if path.suffix in (".yaml", ".yml"):
         return yaml.safe_load(text) or {}

@@ -12,6 +12,7 @@ generation (`VLMPolicy` seeds per episode key and step), minibatch shuffles and 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -439,6 +440,4 @@ def _token_lists(sample: Sample) -> tuple:
 
 
 def _json(data: Any) -> str:
-    import json
-
     return json.dumps(data, indent=1, sort_keys=True)

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_vlm import build_tiny_qwen2vl
 
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.tasks import Task
 from step_train.config import load_config
 from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy
 from step_train.policy.model import is_vision_module
-from tiny_vlm import build_tiny_qwen2vl
 
 MAX_PIXELS = 56 * 56 * 4
 REPO = Path(__file__).resolve().parents[1]

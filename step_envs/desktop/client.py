@@ -8,7 +8,7 @@ import numpy as np
 import requests
 
 from step_envs.providers.base import Endpoint, ProviderError
-from step_envs.server.app import TOKEN_HEADER
+from step_envs.server import TOKEN_HEADER
 
 
 class A11yError(RuntimeError):

@@ -1,15 +1,35 @@
 """Where environments live: ``local`` (an X session on this host), ``docker`` (one container per desktop),
-``ray`` (a session run by a Ray actor; `EnvPool(provider="ray")` spreads whole envs over a Ray cluster)."""
+``ray`` (a session run by a Ray actor; `EnvPool(provider="ray")` spreads whole envs over a Ray cluster),
+``emulator`` (an Android emulator slot).
+
+Providers are imported when first used: the processes that run inside a session (controller server, action
+worker, container supervisor) import this package too and should not pay for the Docker SDK or Ray.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from step_envs.providers.base import Endpoint, Provider, ProviderError
-from step_envs.providers.docker import DockerProvider
-from step_envs.providers.local import LocalProvider
 
-PROVIDERS: dict[str, type[Provider]] = {"local": LocalProvider, "docker": DockerProvider}
+
+class _ProviderRegistry(dict[str, str]):
+    """Provider name -> ``module:Class``; indexing imports the class."""
+
+    def __getitem__(self, name: str) -> type[Provider]:  # type: ignore[override]
+        module, attr = super().__getitem__(name).split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+PROVIDERS = _ProviderRegistry({
+    "local": "step_envs.providers.local:LocalProvider",
+    "docker": "step_envs.providers.docker:DockerProvider",
+    "ray": "step_envs.providers.ray:RayProvider",
+    "emulator": "step_envs.providers.emulator:EmulatorProvider",
+})
+_CLASSES = {"LocalProvider": "local", "DockerProvider": "docker", "RayProvider": "ray",
+            "EmulatorProvider": "emulator"}
 
 
 def make_provider(name: str, **kwargs: Any) -> Provider:
@@ -18,11 +38,11 @@ def make_provider(name: str, **kwargs: Any) -> Provider:
     return PROVIDERS[name](**kwargs)
 
 
-# last: the Ray module builds on make_provider (its actors run a local or docker provider on their node);
-# it imports Ray itself only when used
-from step_envs.providers.ray import RayProvider  # noqa: E402
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        return PROVIDERS[_CLASSES[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-PROVIDERS["ray"] = RayProvider
 
-
-__all__ = ["PROVIDERS", "DockerProvider", "RayProvider", "Endpoint", "LocalProvider", "Provider", "ProviderError", "make_provider"]
+__all__ = ["PROVIDERS", "DockerProvider", "EmulatorProvider", "Endpoint", "LocalProvider", "Provider",
+           "ProviderError", "RayProvider", "make_provider"]

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from step_envs.providers.base import ProviderError
 from step_envs.providers.local import LocalProvider
-from step_envs.server.app import TOKEN_HEADER
+from step_envs.server import TOKEN_HEADER
 
 WIPE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--a11y", action="store_true", help="turn on AT-SPI for the session's apps")
+    parser.add_argument("--no-panel", dest="panel", action="store_false", help="no Xfce panel")
+    parser.add_argument("--no-desktop", dest="desktop", action="store_false", help="no xfdesktop (icons, wallpaper)")
     parser.add_argument("--start-timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
     token = os.environ.get("STEP_ENVS_TOKEN", "")
@@ -89,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("set STEP_ENVS_TOKEN: the controller and control port need a token")
 
     provider = LocalProvider(width=args.width, height=args.height, start_timeout=args.start_timeout,
-                             a11y=args.a11y, server_host=args.host, server_port=args.port, token=token,
-                             exclusive_user=True, wipe_dirs=WIPE_DIRS)
+                             a11y=args.a11y, panel=args.panel, desktop=args.desktop, server_host=args.host, server_port=args.port, token=token,
+                             exclusive_user=True, wipe_dirs=WIPE_DIRS, reaper=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -28,7 +28,7 @@ import requests
 from step_envs.dockerutil import DockerUnavailable, docker_client
 from step_envs.image import image_tag
 from step_envs.providers.base import Endpoint, Provider, ProviderError
-from step_envs.server.app import TOKEN_HEADER
+from step_envs.server import TOKEN_HEADER
 
 LABEL = "step-gym"
 OWNER_PID = "step-gym.owner-pid"
@@ -84,9 +84,11 @@ class DockerProvider(Provider):
     def __init__(self, width: int = 1280, height: int = 720, image: str | None = None, variant: str = "full",
                  network: str = "host", reset: str = "restore", mem_limit: str | None = "4g",
                  cpus: float | None = 2.0, shm_size: str = "512m", pids_limit: int = 2048,
-                 start_timeout: float = 60.0, a11y: bool = False) -> None:
+                 start_timeout: float = 60.0, a11y: bool = False, panel: bool = True,
+                 desktop: bool = True) -> None:
         """``mem_limit`` / ``cpus`` / ``pids_limit`` cap each container (None: no cap); ``shm_size`` is /dev/shm
-        (Chromium needs more than Docker's 64 MB)."""
+        (Chromium needs more than Docker's 64 MB). ``panel`` / ``desktop``: the Xfce panel and xfdesktop, as in
+        the local provider (without them an idle env needs less memory)."""
         if network not in NETWORKS:
             raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
         if reset not in RESETS:
@@ -95,7 +97,7 @@ class DockerProvider(Provider):
         self.image = image or image_tag(variant)
         self.network, self.reset_mode = network, reset
         self.mem_limit, self.cpus, self.shm_size, self.pids_limit = mem_limit, cpus, shm_size, pids_limit
-        self.start_timeout, self.a11y = start_timeout, a11y
+        self.start_timeout, self.a11y, self.panel, self.desktop = start_timeout, a11y, panel, desktop
         self.container: Any = None
         self.endpoint: Endpoint | None = None
         self._control: str | None = None
@@ -153,8 +155,8 @@ class DockerProvider(Provider):
                                  f"{CONTROL_PORT}/tcp": ("127.0.0.1", None)}}
         command += ["--width", str(self.width), "--height", str(self.height),
                     "--start-timeout", str(self.start_timeout)]
-        if self.a11y:
-            command.append("--a11y")
+        command += [flag for flag, on in (("--a11y", self.a11y), ("--no-panel", not self.panel),
+                                          ("--no-desktop", not self.desktop)) if on]
         # init=True: Docker's init is PID 1 and reaps the orphans an agent leaves (the supervisor does not)
         limits: dict[str, Any] = {"shm_size": self.shm_size, "pids_limit": self.pids_limit}
         if self.mem_limit:

@@ -26,7 +26,7 @@ import requests
 
 from step_envs.providers.base import Endpoint, Provider, ProviderError
 from step_envs.providers.procs import MARKER, kill_pids, kill_session, session_pids, user_pids
-from step_envs.server.app import TOKEN_HEADER
+from step_envs.server import TOKEN_HEADER
 
 SESSION_USER = "step-gym"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -76,21 +76,22 @@ class LocalProvider(Provider):
     def __init__(self, width: int = 1280, height: int = 720, run_as_user: bool = True,
                  start_timeout: float = 30.0, panel: bool = True, desktop: bool = True, a11y: bool = False,
                  server_host: str = "127.0.0.1", server_port: int = 0, token: str | None = None,
-                 exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = ()) -> None:
+                 exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = (), reaper: bool = True) -> None:
         """``a11y`` turns on AT-SPI for the session's apps (for ``/accessibility``; apps start slower).
         ``server_host`` / ``server_port`` / ``token``: where the controller listens and its token (a free
         127.0.0.1 port and a fresh token by default). ``exclusive_user``: this is the only session of its user
         (a container): every process of that user belongs to it, which matters where the environment marker
         cannot be read (without CAP_SYS_PTRACE, root cannot read another user's /proc/PID/environ).
         ``wipe_dirs``: shared directories (``/tmp``, ...) from which ``restore()`` deletes everything the session
-        user wrote; needs ``exclusive_user``."""
+        user wrote; needs ``exclusive_user``. ``reaper``: a watchdog process that cleans up if this process is
+        SIGKILLed (a container needs none: its processes die with it)."""
         if wipe_dirs and not exclusive_user:
             raise ValueError("wipe_dirs deletes every file of the session user: it needs exclusive_user=True")
         self.width, self.height = width, height
         self.start_timeout = start_timeout
         self.panel, self.desktop, self.a11y = panel, desktop, a11y
         self.server_host, self.server_port, self._token = server_host, server_port, token
-        self.wipe_dirs, self.exclusive_user = wipe_dirs, exclusive_user
+        self.wipe_dirs, self.exclusive_user, self.use_reaper = wipe_dirs, exclusive_user, reaper
         self._user = session_user() if run_as_user else None
         self.session_id = secrets.token_hex(8)
         self.dir: Path | None = None
@@ -126,6 +127,7 @@ class LocalProvider(Provider):
             "GTK_OVERLAY_SCROLLING": "0", MARKER: self.session_id,
             "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(self.dir / "tmp"),
             "PYTHONPATH": str(PACKAGE_ROOT),  # the server runs from this checkout, installed or not
+            "STEP_ENVS_REGISTER": "0",  # the server and worker need no Gymnasium ids (see step_envs/__init__)
         }
         if self.a11y:  # GTK's bridge is on unless NO_AT_BRIDGE; Qt needs asking; LibreOffice's needs its GTK UI
             env.update(QT_ACCESSIBILITY="1", SAL_USE_VCLPLUGIN="gtk3")
@@ -182,9 +184,11 @@ class LocalProvider(Provider):
         self._chown(self.dir)
         self.home.mkdir()
         self._seed_home()
-        self._reaper = subprocess.Popen([sys.executable, "-m", "step_envs.providers.reaper", str(os.getpid()),
-                                         self.session_id, str(self.dir)], start_new_session=True,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        if self.use_reaper:
+            self._reaper = subprocess.Popen(
+                [sys.executable, "-m", "step_envs.providers.reaper", str(os.getpid()), self.session_id,
+                 str(self.dir)], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                env={**os.environ, "STEP_ENVS_REGISTER": "0"})
         try:
             self._start_session()
         except BaseException:

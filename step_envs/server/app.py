@@ -20,11 +20,11 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request, send_file
 
-from step_envs.server import windows
+from step_envs.server import TOKEN_HEADER, windows
 from step_envs.server.screen import ScreenGrabber, encode
 from step_envs.server.worker import ActionWorker
 
-TOKEN_HEADER = "X-Step-Token"
+__all__ = ["TOKEN_HEADER", "create_app"]
 COMMAND_TIMEOUT_S = 120
 
 

@@ -22,8 +22,8 @@ from step_envs.tasks.model import Task, TaskError
 
 WIDGET_SEEDS = 5
 SMOKE = ("terminal-make-dirs/0", "terminal-count-lines/0", "terminal-chmod/0", "terminal-grep-count/0",
-         "terminal-infeasible/0", "editor-append-line/0", "editor-delete-line/0", "files-new-folder/0",
-         "files-rename/0", "viewer-delete-picture/0", "chromium-table-lookup/0", "calc-fix-typo/0")
+         "terminal-infeasible/0", "editor-append-item/0", "editor-remove-line/0", "files-new-folder/0",
+         "files-rename-file/0", "viewer-delete-picture/0", "chromium-table-lookup/0", "calc-fix-city/0")
 
 
 def smoke() -> list[Task]:

@@ -18,17 +18,17 @@ when the app takes input.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import select
 import signal
 import sys
 import tkinter as tk
-import traceback
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # the idiom that spares importing typing (and pathlib, traceback): every ms is a reset's
+if TYPE_CHECKING:
+    from typing import Any
 
 FONT = ("DejaVu Sans", 12)
 BOLD = ("DejaVu Sans", 12, "bold")
@@ -41,7 +41,7 @@ READY_TIMEOUT_S = 20.0
 class WidgetApp:
     """Builds the widgets of ``spec`` in ``root`` and keeps ``state_path`` equal to their values."""
 
-    def __init__(self, root: tk.Tk, spec: dict[str, Any], state_path: Path) -> None:
+    def __init__(self, root: tk.Tk, spec: dict[str, Any], state_path: str) -> None:
         self.root, self.state_path = root, state_path
         self.state: dict[str, Any] = dict(spec["state"])
         self.radio_vars: dict[str, tk.StringVar] = {}
@@ -65,8 +65,9 @@ class WidgetApp:
         """Replace the state file atomically (a reader never sees half of it); nothing before the window is up."""
         if not self.ready:
             return
-        partial = self.state_path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.state, sort_keys=True))
+        partial = self.state_path + ".partial"
+        with open(partial, "w", encoding="utf-8") as out:
+            json.dump(self.state, out, sort_keys=True)
         os.replace(partial, self.state_path)
 
     def became_ready(self) -> None:
@@ -194,8 +195,12 @@ class WidgetApp:
         shown.place(x=spec["x"] + side, y=spec["y"], width=spec["w"] - 2 * side, height=side)
 
 
-def run_app(spec: dict[str, Any], state_path: Path, on_ready: Callable[[], None]) -> None:
+def run_app(spec: dict[str, Any], state_path: str, on_ready: Callable[[], None]) -> None:
     """Show the window and serve it until killed; ``on_ready`` runs once it covers the screen and is drawn."""
+    # Xlib parses the locale's whole Compose table (three times) when Tk opens its input method: ~25 ms in a
+    # UTF-8 locale, none in C. Tcl takes its locale from the environment; Tk's text stays Unicode, and
+    # pyautogui types ASCII key by key either way.
+    os.environ["LC_ALL"] = "C"
     root = tk.Tk(className="StepWidgets")
     need = spec.get("min_screen", [0, 0])
     if root.winfo_screenwidth() < need[0] or root.winfo_screenheight() < need[1]:
@@ -215,7 +220,7 @@ def run_app(spec: dict[str, Any], state_path: Path, on_ready: Callable[[], None]
     root.mainloop()
 
 
-def _child(spec: dict[str, Any], state_path: Path, report_fd: int) -> int:
+def _child(spec: dict[str, Any], state_path: str, report_fd: int) -> int:
     """The app's process: its own session, no hold on the caller's pipes; reports "ready" or its error."""
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -231,6 +236,8 @@ def _child(spec: dict[str, Any], state_path: Path, report_fd: int) -> int:
         run_app(spec, state_path, ready)
     except BaseException:  # noqa: BLE001 - whatever stops the app becomes the launcher's error message
         if not report.closed:
+            import traceback
+
             report.write(traceback.format_exc())
             report.close()
         return 1
@@ -241,9 +248,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    spec, state_path = json.loads(argv[0]), Path(argv[1]).expanduser()
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    state_path.unlink(missing_ok=True)
+    spec, state_path = json.loads(argv[0]), os.path.expanduser(argv[1])
+    os.makedirs(os.path.dirname(state_path), exist_ok=True)
+    if os.path.exists(state_path):
+        os.unlink(state_path)
     read_fd, write_fd = os.pipe()
     child = os.fork()
     if child == 0:  # never return into the parent's code below, whatever happens
@@ -259,8 +267,8 @@ def main(argv: list[str]) -> int:
         message = pipe.read() if readable else f"the window was not ready within {READY_TIMEOUT_S:g} s"
     if message == "ready\n":
         return 0
-    with contextlib.suppress(ProcessLookupError):  # a late window would come up beside the next try's
-        os.kill(child, signal.SIGKILL)
+    os.kill(child, signal.SIGKILL)  # a late window would come up beside the next try's
+    os.waitpid(child, 0)
     print(message or "the widget app exited before its window was ready", file=sys.stderr)
     return 1
 

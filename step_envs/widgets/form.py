@@ -21,15 +21,18 @@ LEFT, RIGHT, TOP, BOTTOM = 40, 760, 84, 580
 ROW_HEIGHT = 36
 LABEL_WIDTH = 120
 # The app runs by path, found without importing step_envs (~1 s): ``python -S`` skips site-packages (the editable
-# install's import hook alone costs tens of ms) and finds the checkout on PYTHONPATH, which the session sets;
-# an installed package is found after a late ``site.main()``. argv[1:] reach ``app.main``.
-BOOTSTRAP = """import importlib.util, runpy
-found = importlib.util.find_spec("step_envs")
-if found is None:
-    import site
+# install's import hook alone costs tens of ms) and finds the checkout on PYTHONPATH, which the session sets; an
+# installed package is found after a late ``site.main()``. argv[1:] reach ``app.main``.
+BOOTSTRAP = """import os, sys
+app = next((path for path in (os.path.join(base, "step_envs", "widgets", "app.py") for base in sys.path if base)
+            if os.path.isfile(path)), None)
+if app is None:
+    import importlib.util, site
     site.main()
-    found = importlib.util.find_spec("step_envs")
-runpy.run_path(found.submodule_search_locations[0] + "/widgets/app.py", run_name="__main__")"""
+    app = os.path.join(importlib.util.find_spec("step_envs").submodule_search_locations[0], "widgets", "app.py")
+with open(app, encoding="utf-8") as source:
+    code = compile(source.read(), app, "exec")
+exec(code, {"__name__": "__main__", "__file__": app})"""
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class QwenStyleProcessor:
             if len(pieces) - 1 != len(images):
                 raise ValueError(f"{len(pieces) - 1} image placeholders in the prompt for {len(images)} images")
             counts = [int(grid.prod()) // merge for grid in image_inputs["image_grid_thw"]]
-            prompt = pieces[0] + "".join(self.image_token * n + rest for n, rest in zip(counts, pieces[1:]))
+            prompt = pieces[0] + "".join(self.image_token * n + rest for n, rest in zip(counts, pieces[1:], strict=True))
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         types = [1 if i == self.image_token_id else 0 for i in ids]
         return {"input_ids": torch.tensor([ids]), "mm_token_type_ids": torch.tensor([types]), **image_inputs}

@@ -6,71 +6,38 @@
 from __future__ import annotations
 
 import json
-import re
-import zipfile
 from pathlib import Path
 
-import docx
-import openpyxl
+from step_envs.tasks.templates import files
+from step_envs.tasks.templates.steps import (
+    OFFICE_SAVE,
+    SAVE,
+    TERMINAL,
+    TYPE,
+    cmd_equals,
+    editor,
+    goto,
+    office,
+    sh,
+    thunar,
+)
+from step_envs.tasks.templates.steps import docx_check as _docx_check
+from step_envs.tasks.templates.steps import table_check as _table_check
+from step_envs.tasks.templates.steps import upload as _upload
 
 HERE = Path(__file__).resolve().parent
-def launch(command: list[str], window: str, quiet: float = 0.3, timeout: float = 30) -> list[dict]:
-    """Start an app, wait for its window and for the screen to stop changing, then give it the focus (keys
-    sent to an app that is still starting, or to another window, are lost)."""
-    return [{"type": "launch", "parameters": {"command": command},
-             "ready": {"window": window, "quiet": quiet, "timeout": timeout}},
-            {"type": "activate_window", "parameters": {"window_name": window}}]
-
-
-TERMINAL = launch(["xfce4-terminal"], "Terminal")
-
-
-def sh(command: str) -> dict:
-    return {"type": "execute", "parameters": {"command": command, "shell": True}}
-
-
-def cmd_equals(command: str, expected: str) -> dict:
-    """Evaluator: the output of ``command`` in the session equals ``expected``."""
-    return {"func": "exact_match", "result": {"type": "vm_command_line", "command": command, "shell": True},
-            "expected": {"type": "rule", "rules": {"expected": expected}}}
-
-
-def editor(path: str) -> list[dict]:
-    return launch(["mousepad", path], Path(path).name)
-
-
-def thunar() -> list[dict]:
-    return launch(["thunar", "~"], "home - Thunar")
-
-
-def office(app: str, path: str) -> list[dict]:
-    return launch(["libreoffice", f"--{app}", path], Path(path).name, quiet=1.0, timeout=60)
 
 
 def upload(name: str, target: str) -> dict:
-    return {"type": "upload_file", "parameters": {"files": [{"local_path": f"files/{name}", "path": target}]}}
+    return _upload(f"files/{name}", target)
 
 
 def table_check(target: str, expected_name: str) -> dict:
-    return {"func": "compare_table", "result": {"type": "vm_file", "path": target, "dest": Path(target).name},
-            "expected": {"type": "local_file", "path": f"files/{expected_name}"}}
+    return _table_check(target, f"files/{expected_name}")
 
 
 def docx_check(target: str, expected_name: str) -> dict:
-    return {"func": "compare_docx_files", "result": {"type": "vm_file", "path": target, "dest": Path(target).name},
-            "expected": {"type": "local_file", "path": f"files/{expected_name}"}}
-
-
-TYPE = "pyautogui.write({!r})"
-SAVE = "pyautogui.hotkey('ctrl', 's')\ntime.sleep(0.5)"
-OFFICE_SAVE = "pyautogui.hotkey('ctrl', 's')\ntime.sleep(1.5)"
-
-
-def goto(cell: str) -> str:
-    """Calc: move the cursor to ``cell`` (like B5) from A1 with the keyboard."""
-    column, row = ord(cell[0]) - ord("A"), int(cell[1:]) - 1
-    return "pyautogui.hotkey('ctrl', 'home')" + "".join(
-        f"\npyautogui.press({key!r}, presses={n})" for key, n in (("right", column), ("down", row)) if n)
+    return _docx_check(target, f"files/{expected_name}")
 
 
 def tasks() -> list[dict]:
@@ -212,38 +179,12 @@ def tasks() -> list[dict]:
     return out
 
 
-FIXED_TIME = "2024-01-01T00:00:00Z"
-
-
-def freeze(path: Path) -> None:
-    """Make an Office file's bytes depend only on its content: openpyxl stamps the save time into
-    docProps/core.xml, and both libraries stamp it on every zip entry."""
-    with zipfile.ZipFile(path) as archive:
-        entries = [(name, archive.read(name)) for name in archive.namelist()]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries:
-            if name == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>" + FIXED_TIME.encode(), data)
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data,
-                             compress_type=zipfile.ZIP_DEFLATED)
-
-
 def workbook(path: Path, rows: list[list]) -> None:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "Sheet1"
-    for row in rows:
-        sheet.append(row)
-    book.save(path)
-    freeze(path)
+    path.write_bytes(files.workbook(rows).build())
 
 
 def document(path: Path, paragraphs: list[str]) -> None:
-    doc = docx.Document()
-    for text in paragraphs:
-        doc.add_paragraph(text)
-    doc.save(path)
-    freeze(path)
+    path.write_bytes(files.document(paragraphs).build())
 
 
 def data_files() -> None:

@@ -70,7 +70,7 @@ def column_stat(rng: random.Random) -> Draft:
 TYPOS = {city: city[:2] + city[3:] for city in CITIES}
 
 
-@template("calc-fix-typo", "calc", APPS)
+@template("calc-fix-city", "calc", APPS)
 def fix_typo(rng: random.Random) -> Draft:
     cities = rng.sample(CITIES, rng.randint(3, 5))
     row = rng.randrange(len(cities)) + 2

@@ -19,7 +19,7 @@ def _setup(path: str, text: str) -> list[dict]:
     return [write_text(path, text), *editor(path)]
 
 
-@template("editor-append-line", "text_editor", APPS)
+@template("editor-append-item", "text_editor", APPS)
 def append_line(rng: random.Random) -> Draft:
     path, lines = _file(rng), [f"Buy {item.lower()}" for item in rng.sample(ITEMS, rng.randint(2, 4))]
     new = f"Call {rng.choice(NAMES)}"
@@ -47,7 +47,7 @@ def replace_word(rng: random.Random) -> Draft:
         params={"file": path, "old": old, "new": new})
 
 
-@template("editor-delete-line", "text_editor", APPS)
+@template("editor-remove-line", "text_editor", APPS)
 def delete_line(rng: random.Random) -> Draft:
     path, lines = _file(rng), rng.sample(WORDS, rng.randint(3, 6))
     index = rng.randrange(len(lines) - 1)
@@ -63,7 +63,7 @@ def delete_line(rng: random.Random) -> Draft:
         params={"file": path, "line": lines[index], "wrong_result": wrong})
 
 
-@template("editor-add-header", "text_editor", APPS)
+@template("editor-add-title", "text_editor", APPS)
 def add_header(rng: random.Random) -> Draft:
     path = _file(rng, "md")
     items = [f"- {item.lower()}" for item in rng.sample(ITEMS, rng.randint(2, 4))]

@@ -41,7 +41,7 @@ def new_folder(rng: random.Random) -> Draft:
         params={"folder": name})
 
 
-@template("files-rename", "file_manager", APPS)
+@template("files-rename-file", "file_manager", APPS)
 def rename(rng: random.Random) -> Draft:
     old, new = rng.sample(WORDS, 2)
     others = [w for w in rng.sample(WORDS, 3) if w not in (old, new)][:2]
@@ -78,12 +78,12 @@ def _transfer(rng: random.Random, cut: bool) -> Draft:
         params={"file": f"{name}.{extension}", "folder": folder})
 
 
-@template("files-copy-into-folder", "file_manager", APPS)
+@template("files-copy-to-folder", "file_manager", APPS)
 def copy_into_folder(rng: random.Random) -> Draft:
     return _transfer(rng, cut=False)
 
 
-@template("files-move-into-folder", "file_manager", APPS)
+@template("files-move-to-folder", "file_manager", APPS)
 def move_into_folder(rng: random.Random) -> Draft:
     return _transfer(rng, cut=True)
 

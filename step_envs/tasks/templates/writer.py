@@ -58,7 +58,7 @@ def append_paragraph(rng: random.Random) -> Draft:
                   [hotkey("ctrl", "home"), write(new) + "\n" + press("enter")], {"paragraph": new})
 
 
-@template("writer-fix-title", "writer", APPS)
+@template("writer-correct-title", "writer", APPS)
 def fix_title(rng: random.Random) -> Draft:
     title = f"{rng.choice(('Quarterly', 'Annual', 'Monthly', 'Weekly'))} {rng.choice(('Report', 'Summary', 'Review'))}"
     cut = rng.randrange(2, len(title.split()[0]))
@@ -72,7 +72,7 @@ def fix_title(rng: random.Random) -> Draft:
                   {"typo": typo, "title": title})
 
 
-@template("writer-delete-paragraph", "writer", APPS)
+@template("writer-remove-paragraph", "writer", APPS)
 def delete_paragraph(rng: random.Random) -> Draft:
     paragraphs = _paragraphs(rng, rng.randint(3, 5))
     index = rng.randrange(len(paragraphs) - 1)
