@@ -46,9 +46,16 @@ def test_killing_envs_mid_run_loses_no_episode_and_counts_none_twice(provider: s
     places: list[dict] = []
     stop = threading.Event()
 
+    # kill points spread over the run by progress (not by clock: a fast machine finishes 64 episodes in seconds),
+    # each a random moment shortly after that many episodes are done
+    thresholds = [4 + i * (episodes_wanted - 12) // kills_wanted for i in range(kills_wanted)]
+
     def killer(pool: EnvPool) -> None:
         while not stop.is_set() and len(kills) < kills_wanted:
-            if stop.wait(rng.uniform(0.5, 2.5)):
+            while len(done) < thresholds[len(kills)]:
+                if stop.wait(0.02):
+                    return
+            if stop.wait(rng.uniform(0.0, 0.3)):
                 return
             index = rng.randrange(num_envs)
             where = pool.describe(index)

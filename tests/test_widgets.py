@@ -46,7 +46,7 @@ def test_suite_has_eight_or_more_templates_of_one_to_six_actions_across_difficul
 
 def test_same_seed_gives_the_same_instance_and_seeds_differ() -> None:
     for template in WIDGET_TEMPLATES:
-        first, again, other = widget_task(f"{template}/3"), widget_task(f"{template}/3"), widget_task(f"{template}/4")
+        first, again, other = (widget_task(f"{template}/{seed}") for seed in (3, 3, 4))
         assert first.raw == again.raw and first.params == again.params
         assert (first.instruction, first.config) != (other.instruction, other.config), template
 
@@ -74,8 +74,8 @@ def test_app_without_a_display_exits_with_the_error(tmp_path: Path) -> None:
     and without a display: exit status 1 and Tk's error, no state file."""
     command = widget_task("widget-click-button/0").config[0]["parameters"]["command"]
     state = tmp_path / "state.json"
-    proc = subprocess.run([sys.executable, *command[1:-1], str(state)], capture_output=True, text=True, timeout=30,
-                          env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, *command[1:-1], str(state)], capture_output=True, text=True,
+                          timeout=30, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     assert proc.returncode == 1 and "display" in proc.stderr.lower(), proc.stderr
     assert not state.exists()
 

@@ -72,7 +72,12 @@ class ProviderEnvHandle(EnvHandle):
         provider = make_provider(self.provider_name, width=width, height=height, **self.provider_kwargs)
         self.provider = provider
         provider.start()  # up front, so a replacement is warm before the next reset needs it
-        self.env = DesktopEnv(provider=provider, **self.env_kwargs)
+        if self.provider_name == "emulator":  # an Android emulator slot: the env is android-env's
+            from step_envs.android.env import AndroidEnv
+
+            self.env = AndroidEnv(provider=provider, simulator="emulator", **self.env_kwargs)
+        else:
+            self.env = DesktopEnv(provider=provider, **self.env_kwargs)
         self._default_max_steps = self.env.max_steps
 
     def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:

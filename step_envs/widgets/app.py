@@ -23,10 +23,15 @@ import os
 import select
 import signal
 import sys
-import tkinter as tk
 from collections.abc import Callable
 
-TYPE_CHECKING = False  # the idiom that spares importing typing (and pathlib, traceback): every ms is a reset's
+# Xlib parses the locale's whole Compose table (three times) when Tk opens its input method: ~25 ms in a UTF-8
+# locale, none in C. Tcl sets the process locale from the environment when tkinter is imported, so this comes
+# first. Tk's text stays Unicode, and pyautogui types ASCII key by key either way.
+os.environ["LC_ALL"] = "C"
+import tkinter as tk  # noqa: E402
+
+TYPE_CHECKING = False  # typing is for type checkers only: importing it would add ~3 ms to every reset
 if TYPE_CHECKING:
     from typing import Any
 
@@ -52,8 +57,13 @@ class WidgetApp:
         header = tk.Label(root, text=spec.get("instruction", ""), font=BOLD, anchor="w", justify="left",
                           background="#ffffcc", wraplength=760, padx=16)
         header.place(x=0, y=0, relwidth=1.0, height=HEADER_HEIGHT)
+        makers = {"text": self._make_text, "button": self._make_button, "entry": self._make_entry,
+                  "checkbox": self._make_checkbox, "radio": self._make_radio, "dropdown": self._make_dropdown,
+                  "slider": self._make_slider, "counter": self._make_counter}
         for widget in spec["widgets"]:
-            getattr(self, f"_make_{widget['kind']}")(widget)
+            if widget["kind"] not in makers:
+                raise ValueError(f"unknown widget kind {widget['kind']!r}; known: {', '.join(sorted(makers))}")
+            makers[widget["kind"]](widget)
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -197,10 +207,6 @@ class WidgetApp:
 
 def run_app(spec: dict[str, Any], state_path: str, on_ready: Callable[[], None]) -> None:
     """Show the window and serve it until killed; ``on_ready`` runs once it covers the screen and is drawn."""
-    # Xlib parses the locale's whole Compose table (three times) when Tk opens its input method: ~25 ms in a
-    # UTF-8 locale, none in C. Tcl takes its locale from the environment; Tk's text stays Unicode, and
-    # pyautogui types ASCII key by key either way.
-    os.environ["LC_ALL"] = "C"
     root = tk.Tk(className="StepWidgets")
     need = spec.get("min_screen", [0, 0])
     if root.winfo_screenwidth() < need[0] or root.winfo_screenheight() < need[1]:

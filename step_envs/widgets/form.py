@@ -146,7 +146,8 @@ class Form:
             raise ValueError(f"dropdown {name!r} would open past the bottom; add it higher up")
         self._add("dropdown", box, key=key, options=options)
         self.state[key] = ""
-        rows = {option: Box(box.x, box.y + box.h * (index + 1), box.w, box.h) for index, option in enumerate(options)}
+        rows = {option: Box(box.x, box.y + box.h * (index + 1), box.w, box.h)
+                for index, option in enumerate(options)}
         return box, rows
 
     def slider(self, name: str, low: int, high: int, value: int) -> Slider:

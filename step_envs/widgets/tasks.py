@@ -1,9 +1,10 @@
-"""The widget task templates: MiniWoB-style tasks (click, type, tick, choose, drag, fill a form) in the widget app.
+"""The widget task templates: MiniWoB-style tasks (click, type, tick, choose, drag, fill a form) in the app.
 
 Each template draws its instance from ``random.Random("<template>/<seed>")`` (same seed, same labels, layout,
 instruction, solution), so ``widget-click-button/3`` is the same task on any machine. A solution clicks the exact
 pixel centres the layout gave its widgets, one action a step; a near miss does almost the same and must score 0.
-Instances take 1-6 actions; difficulty follows the count (see :func:`difficulty_of`).
+Instances take 1-6 actions; the difficulty follows the count
+(:func:`step_envs.tasks.templates.base.difficulty_of`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import string
 from collections.abc import Callable
 
 from step_envs.tasks.model import Task, TaskError
-from step_envs.tasks.templates.base import Draft, Generator, Template, difficulty_of
+from step_envs.tasks.templates.base import Draft, Generator, Template
 from step_envs.tasks.templates.vocab import CITIES, NAMES, WORDS
 from step_envs.widgets.form import Form, click, write
 
@@ -105,7 +106,8 @@ def tick_boxes(rng: random.Random) -> Draft:
     boxes = form.checkboxes(labels, ticked)
     extra = rng.choice([label for label in labels if label not in toggles])
     solution = [click(boxes[label].center) for label in toggles]
-    return Draft(instruction, form.setup(), form.evaluator({f"check:{label}": label in target for label in labels}),
+    expected = {f"check:{label}": label in target for label in labels}
+    return Draft(instruction, form.setup(), form.evaluator(expected),
                  [*solution, "DONE"], [*solution, click(boxes[extra].center), "DONE"],
                  {"labels": labels, "initially_ticked": sorted(ticked), "ticked": wanted})
 
@@ -182,7 +184,8 @@ def counter(rng: random.Random) -> Draft:
     press = click((plus if target > start else minus).center)
     presses = [press] * abs(target - start)
     return Draft(form.instruction, form.setup(), form.evaluator({f"counter:{name}": target}),
-                 [*presses, "DONE"], [*presses, press, "DONE"], {"counter": name, "start": start, "target": target})
+                 [*presses, "DONE"], [*presses, press, "DONE"],
+                 {"counter": name, "start": start, "target": target})
 
 
 @widget_template("widget-login")
@@ -204,11 +207,11 @@ def login(rng: random.Random) -> Draft:
 
 @widget_template("widget-fill-form")
 def fill_form(rng: random.Random) -> Draft:
-    """1-2 text fields plus a dropdown and/or a checkbox, then Submit: 4-6 actions; the near miss never submits."""
+    """Text fields, a dropdown and/or a checkbox, then Submit (4-6 actions); the near miss never submits."""
     name = f"{rng.choice(NAMES)} {rng.choice(WORDS).capitalize()}"
     texts = {"Name": name, "City": rng.choice(CITIES), "Email": f"{name.split()[0].lower()}@mail.test"}
-    layout = rng.choice([("text", "text"), ("text", "dropdown"), ("text", "checkbox"), ("text", "text", "checkbox"),
-                         ("text", "dropdown", "checkbox")])
+    layout = rng.choice([("text", "text"), ("text", "dropdown"), ("text", "checkbox"),
+                         ("text", "text", "checkbox"), ("text", "dropdown", "checkbox")])
     fields = rng.sample(sorted(texts), layout.count("text"))
     country, subscribe = rng.choice(DROPDOWNS["Country"]), rng.random() < 0.5
     parts = [f'{field} "{texts[field]}"' for field in fields]
@@ -316,4 +319,4 @@ def widget_tasks(seeds_per_template: int = DEFAULT_SEEDS) -> list[Task]:
             for seed in range(seeds_per_template)]
 
 
-__all__ = ["WIDGET_TEMPLATES", "difficulty_of", "near_miss", "widget_task", "widget_tasks"]
+__all__ = ["WIDGET_TEMPLATES", "near_miss", "widget_task", "widget_tasks"]
