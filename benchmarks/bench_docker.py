@@ -4,7 +4,8 @@
 
 Idle memory is measured two ways after the desktops have been idle for a few seconds: the proportional set size
 (PSS) of every process of the env (comparable between providers), and for containers the cgroup's usage without
-reclaimable page cache (what a memory limit counts).
+reclaimable page cache (what a memory limit counts). "lean" is a session without the Xfce panel and xfdesktop
+(``panel=False, desktop=False``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def main() -> None:
     measure("local", LocalProvider, args.envs, args.idle)
     measure("docker slim", lambda: DockerProvider(variant="slim"), args.envs, args.idle)
     measure("docker full", lambda: DockerProvider(variant="full"), args.envs, args.idle)
+    measure("local lean", lambda: LocalProvider(panel=False, desktop=False), args.envs, args.idle)
+    measure("docker lean", lambda: DockerProvider(variant="slim", panel=False, desktop=False), args.envs, args.idle)
 
 
 if __name__ == "__main__":

@@ -191,3 +191,22 @@ def test_a_killed_run_resumes_and_loses_only_the_episode_in_flight(tmp_path):
     again = run_bench(make_agent("solution"), tasks, out, agent_spec="solution", suite="unit", envs=1, max_steps=5)
     assert (again.ran, again.skipped) == (0, len(TASK_IDS))
     assert "report.html" in {p.name for p in out.iterdir()}
+
+
+@pytest.mark.desktop
+def test_bench_cli_runs_a_suite_file_writes_the_results_and_compares(tmp_path, capsys):
+    from step_envs.cli import main
+
+    suite = tmp_path / "suite.txt"
+    suite.write_text("os-create-folder\nwidget-click-button/0\n")
+    out = tmp_path / "run"
+    assert main(["bench", "--suite", str(suite), "--agent", "solution", "--envs", "2", "--out", str(out)]) == 0
+    rows = ResultsDir.open(out).rows
+    assert sorted(row["task"] for row in rows) == ["os-create-folder", "widget-click-button/0"]
+    assert all(row["score"] == 1.0 for row in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["overall"]["solved"] == 2
+    assert (out / "report.html").stat().st_size > 1000
+    capsys.readouterr()
+    assert main(["bench", "compare", str(out), str(out)]) == 0
+    assert "widgets" in capsys.readouterr().out
