@@ -163,3 +163,18 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(step_run, pool, tasks, 
 def test_resume_without_a_checkpoint_says_what_to_do(model_dir: Path, tasks, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="start without --resume"):
         Trainer(make_config(model_dir, tmp_path / "empty", "step"), tasks=tasks, resume=True)
+
+
+def test_step_train_cli_trains_a_round_from_a_config_file(model_dir: Path, tmp_path: Path, capsys) -> None:
+    """`step-train train CONFIG` with flag overrides: its own pool, one round, metrics and a checkpoint."""
+    config = make_config(model_dir, tmp_path / "unused", "step", rounds=2)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(dataclasses.asdict(config)))
+    suite = tmp_path / "suite.txt"
+    suite.write_text("\n".join(TASK_IDS) + "\n")
+    run_dir = tmp_path / "cli-run"
+    assert cli_main(["train", str(config_file), "--suite", str(suite), "--rounds", "1", "--run-dir", str(run_dir),
+                     "--envs", "1"]) == 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["episodes"] == 2 * 4
+    assert latest_checkpoint(run_dir) is not None
