@@ -73,6 +73,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     docker = sub.add_parser("docker", help="the step-gym containers on this engine").add_subparsers(
         dest="docker_command", required=True)
     docker.add_parser("ps", help="list step-gym containers").set_defaults(func=cmd_docker_ps)
-    gc = docker.add_parser("gc", help="remove containers whose owner process is gone (or exited ones)")
+    gc = docker.add_parser("gc", help="remove containers whose owner process is gone")
     gc.add_argument("--all", action="store_true", help="remove every step-gym container, live owners too")
     gc.set_defaults(func=cmd_docker_gc)

@@ -71,7 +71,7 @@ def gc(client: Any | None = None, everything: bool = False) -> list[str]:
         labels = container.labels
         owner = int(labels.get(OWNER_PID, "0") or 0)
         stale = labels.get(OWNER_HOST) == host and not _pid_alive(owner)
-        if everything or stale or container.status in ("exited", "dead", "created"):
+        if everything or stale:  # a live owner's containers, even exited ones, are its own to remove
             with contextlib.suppress(Exception):
                 container.remove(force=True)
                 removed.append(container.name)
