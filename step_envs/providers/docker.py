@@ -131,9 +131,9 @@ class DockerProvider(Provider):
         try:
             self.client.images.get(self.image)
         except docker.errors.ImageNotFound as exc:
-            variant = "--variant slim " if self.image.endswith(":slim") else ""
-            raise ProviderError(f"image {self.image} not found; build it with `step-envs image build {variant}`"
-                                f"(make test builds it too)") from exc
+            variant = " --variant slim" if self.image.endswith(":slim") else ""
+            raise ProviderError(f"image {self.image} not found; build it with `step-envs image build{variant}` "
+                                f"(`make images` builds both)") from exc
         try:
             self._run()
         except BaseException:
