@@ -112,7 +112,7 @@ class LocalProvider(Provider):
 
     def _chown(self, path: Path) -> None:
         if self._user is not None:
-            os.chown(path, self._user.pw_uid, self._user.pw_gid)
+            os.chown(path, self._user.pw_uid, self._user.pw_gid, follow_symlinks=False)
 
     def _session_env(self) -> dict[str, str]:
         assert self.dir is not None
@@ -148,8 +148,13 @@ class LocalProvider(Provider):
             (home / sub).mkdir(parents=True, exist_ok=True)
         (home / ".Xauthority").touch()
         if self._user is not None:
-            for path in [home, *home.rglob("*")]:
-                self._chown(path)
+            # the panel and desktop keep running through a restore and may write (and rename away) their own
+            # files here meanwhile: a path that vanishes mid-walk is theirs, not ours, so it is skipped
+            self._chown(home)
+            for root, dirs, files in os.walk(home):
+                for name in dirs + files:
+                    with contextlib.suppress(FileNotFoundError):
+                        self._chown(Path(root) / name)
 
     def _spawn(self, name: str, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
         log = open(self.dir / "run" / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process
