@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -9,8 +10,11 @@ import pytest
 import requests
 
 from step_envs.desktop.client import ControllerClient
+from step_envs.providers.base import ProviderError
+from step_envs.providers.docker import free_port
 from step_envs.providers.local import LocalProvider
 from step_envs.server.app import TOKEN_HEADER
+from step_envs.server.worker import MAX_OUTPUT_CHARS
 
 pytestmark = pytest.mark.desktop
 
@@ -60,6 +64,29 @@ def test_screenshot_routes_return_png_and_raw_pixels(client: ControllerClient, s
     assert pixels.std() > 0  # the desktop is drawn, not a black frame
     size = client.session.post(client.endpoint.url + "/screen_size", timeout=5).json()
     assert size == {"width": session.width, "height": session.height}
+
+
+def test_act_observe_returns_the_settled_screen_with_the_result_in_one_reply(client: ControllerClient) -> None:
+    """The step's fast path: the action's result and the screen after it, one round trip, no second grab."""
+    client.act("pyautogui.moveTo(5, 5)", settle_max=0.5)
+    before = client.screenshot()
+    # the longest output the worker keeps (more than an HTTP header line may carry) comes back whole
+    result, after = client.act_observe("print('x' * 100_000)\npyautogui.moveTo(700, 400)", settle_max=0.5)
+    assert result["status"] == "success" and result["output"] == "x" * MAX_OUTPUT_CHARS
+    assert result["settle"] > 0 and after.shape == before.shape and after.dtype.name == "uint8"
+    assert not (after == before).all()  # the cursor moved, and the frame shows it
+    assert (after == client.screenshot()).all()  # and it is the settled screen
+    result, frame = client.act_observe("raise ValueError('bad')", settle_max=0.0)  # no settle: one grab
+    assert result["status"] == "error" and "ValueError" in result["error"] and frame.shape == before.shape
+
+
+def test_a_controller_that_does_not_answer_is_a_provider_error_on_the_fast_path(session: LocalProvider) -> None:
+    nobody = ControllerClient(dataclasses.replace(session.endpoint, url=f"http://127.0.0.1:{free_port()}"))
+    with pytest.raises(ProviderError, match="did not answer /step/act"):
+        nobody.act_observe("pass")
+    wrong_token = ControllerClient(dataclasses.replace(session.endpoint, token="wrong"))
+    with pytest.raises(ProviderError, match=r"/step/screenshot\?format=raw answered 401: .*wrong X-Step-Token"):
+        wrong_token.screenshot()
 
 
 def test_platform_cursor_run_python_and_bash_script(client: ControllerClient) -> None:

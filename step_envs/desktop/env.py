@@ -118,8 +118,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             SetupRunner(self.client, self.task.base_dir).run(self.task.config)
             timings["setup"] = time.monotonic() - t0
             t0 = time.monotonic()
-            self.client.act("", settle_max=self.settle_max)  # let the last window finish painting
-            self._obs = self._observe(info)
+            # let the last window finish painting, and observe the settled screen
+            self._obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max)[1])
             timings["observe"] = time.monotonic() - t0
         except (ProviderError, SetupError) as exc:
             self._fail_env(f"reset failed: {exc}", info)
@@ -138,9 +138,12 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             obs["a11y_tree"] = ""
         return obs
 
-    def _observe(self, info: dict[str, Any]) -> dict[str, Any]:
+    def _observe(self, info: dict[str, Any], screenshot: np.ndarray | None = None) -> dict[str, Any]:
+        """The observation; ``screenshot`` when the action's reply already carried the screen."""
         assert self.client is not None and self.task is not None
-        obs = {"screenshot": self.client.screenshot(), "instruction": self.task.instruction}
+        if screenshot is None:
+            screenshot = self.client.screenshot()
+        obs = {"screenshot": screenshot, "instruction": self.task.instruction}
         if self.a11y_tree:
             try:
                 obs["a11y_tree"] = self.client.accessibility_tree()[:MAX_A11Y_CHARS]
@@ -164,8 +167,10 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         self._history.append(parsed)
         try:
             t0 = time.monotonic()
+            screenshot = None
             if parsed.kind == "code":
-                result = self.client.act(parsed.code, self.action_timeout, self.settle_min, self.settle_max)
+                result, screenshot = self.client.act_observe(parsed.code, self.action_timeout, self.settle_min,
+                                                             self.settle_max)
                 timings["action"], timings["settle"] = result["elapsed"], result["settle"]
                 if result["status"] != "success":
                     info["action_error"] = result["error"]
@@ -175,7 +180,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
                 info["action_error"] = parsed.error
             timings["act_total"] = time.monotonic() - t0
             t0 = time.monotonic()
-            self._obs = self._observe(info)
+            self._obs = self._observe(info, screenshot)
             timings["observe"] = time.monotonic() - t0
         except ProviderError as exc:
             self._fail_env(f"step {self._steps} failed: {exc}", info)

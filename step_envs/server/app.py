@@ -8,6 +8,7 @@ Every route but ``/health`` needs the session token in the ``X-Step-Token`` head
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import platform
 import shlex
@@ -122,7 +123,7 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
         """Healthy only when the X display still answers (one raw grab, ~1 ms)."""
         state = {"pid": os.getpid(), "worker_pid": worker.pid, "display": os.environ.get("DISPLAY")}
         try:
-            grabber.grab_bgra()
+            grabber.grab()
         except Exception as exc:  # noqa: BLE001 - any failure to reach X means the desktop is gone
             return jsonify({"status": "error", "message": f"X display unreachable: {exc}", **state}), 503
         return jsonify({"status": "ok", **state})
@@ -145,7 +146,7 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
 
     @app.get("/screenshot")
     def screenshot() -> Any:
-        data, mime = encode(grabber.grab_rgb(), "png")
+        data, mime = encode(grabber.grab(), "png")
         return Response(data, mimetype=mime)
 
     @app.post("/screen_size")
@@ -268,18 +269,32 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
 
     @app.post("/step/act")
     def act() -> Any:
-        """Run pyautogui code in the persistent worker, then wait for the screen to settle."""
+        """Run pyautogui code in the persistent worker, then wait for the screen to settle.
+
+        With ``"observe": "raw" | "png" | "jpeg"`` the reply also carries the screen after the action (the settled
+        frame itself, so no second grab or round trip): the body is the result's JSON (``X-Result-Length`` bytes)
+        followed by the encoded frame, its size in ``X-Width`` / ``X-Height``. Without it the reply is the JSON.
+        """
         data = request.get_json(force=True)
         result = worker.run(str(data.get("code", "")), float(data.get("timeout", 10.0)))
-        result["settle"] = grabber.settle(float(data.get("settle_min", 0.0)), float(data.get("settle_max", 0.0)))
-        return jsonify(result)
+        result["settle"], frame = grabber.settle(float(data.get("settle_min", 0.0)),
+                                                 float(data.get("settle_max", 0.0)))
+        if not data.get("observe"):
+            return jsonify(result)
+        frame = frame or grabber.grab()
+        pixels, _ = encode(frame, str(data["observe"]), int(data.get("quality", 80)))
+        head = json.dumps(result).encode()
+        response = Response([head, pixels], mimetype="application/octet-stream",  # two writes, no 3 MB concat
+                            headers={"X-Result-Length": str(len(head)), "X-Width": str(frame.width),
+                                     "X-Height": str(frame.height)})
+        response.content_length = len(head) + len(pixels)
+        return response
 
     @app.get("/step/screenshot")
     def fast_screenshot() -> Any:
-        pixels = grabber.grab_rgb()
-        data, mime = encode(pixels, request.args.get("format", "raw"), int(request.args.get("quality", 80)))
-        height, width = pixels.shape[:2]
-        return Response(data, mimetype=mime, headers={"X-Width": str(width), "X-Height": str(height)})
+        frame = grabber.grab()
+        data, mime = encode(frame, request.args.get("format", "raw"), int(request.args.get("quality", 80)))
+        return Response(data, mimetype=mime, headers={"X-Width": str(frame.width), "X-Height": str(frame.height)})
 
     @app.get("/step/windows")
     def list_windows() -> Any:

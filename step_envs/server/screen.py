@@ -1,14 +1,35 @@
-"""Screen capture for the controller: raw RGB pixels for the env's fast path, PNG/JPEG for OSWorld clients."""
+"""Screen capture for the controller: raw RGB pixels for the env's fast path, PNG/JPEG for OSWorld clients.
+
+A step's CPU is mostly spent here and in moving pixels, so the hot path avoids copies: mss grabs through MIT-SHM
+into a fresh ``bytearray`` (BGRA), settle compares those buffers as they are (one ``memcmp``), and PIL's C
+unpacker turns the settled frame into RGB (~1 ms for 1280x720, where a numpy strided copy takes ~5 ms).
+"""
 
 from __future__ import annotations
 
 import io
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import mss
-import numpy as np
 from PIL import Image
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One grab: BGRA bytes (mss's own buffer, never reused) and the screen size."""
+
+    bgra: bytearray
+    width: int
+    height: int
+
+    def image(self) -> Image.Image:
+        return Image.frombuffer("RGB", (self.width, self.height), self.bgra, "raw", "BGRX", 0, 1)
+
+    def rgb_bytes(self) -> bytes:
+        """``height * width * 3`` bytes, row-major RGB."""
+        return self.image().tobytes()
 
 
 class ScreenGrabber:
@@ -26,53 +47,49 @@ class ScreenGrabber:
             self._handle = mss.mss(with_cursor=self._with_cursor)
         return self._handle
 
-    def _grab(self) -> tuple[bytes, int, int]:
+    def _grab(self) -> Frame:
         handle = self._mss()
         shot = handle.grab(handle.monitors[1])
-        return bytes(shot.raw), shot.width, shot.height
+        return Frame(shot.raw, shot.width, shot.height)
 
-    def grab_bgra(self) -> tuple[bytes, int, int]:
-        """One raw grab: BGRA bytes, width, height. The floor every other observation path pays."""
+    def grab(self) -> Frame:
+        """One raw grab, the floor every other observation path pays."""
         return self._thread.submit(self._grab).result()
-
-    def grab_rgb(self) -> np.ndarray:
-        raw, width, height = self.grab_bgra()
-        return np.frombuffer(raw, np.uint8).reshape(height, width, 4)[:, :, 2::-1].copy()
 
     def size(self) -> tuple[int, int]:
         monitor = self._thread.submit(lambda: self._mss().monitors[1]).result()
         return monitor["width"], monitor["height"]
 
-    def settle(self, min_s: float, max_s: float, interval_s: float = 0.015) -> float:
+    def settle(self, min_s: float, max_s: float, interval_s: float = 0.015) -> tuple[float, Frame | None]:
         """Wait ``min_s``, then until two grabs ``interval_s`` apart are identical (at most ``max_s``).
 
         Apps repaint asynchronously after an input event; this returns once the screen stopped changing.
-        Returns the seconds spent.
+        Returns the seconds spent and the last frame grabbed (the settled screen; ``None`` when ``max_s <= 0``
+        asked for no wait at all).
         """
         t0 = time.monotonic()
         if max_s <= 0:
-            return 0.0
+            return 0.0, None
         time.sleep(min_s)
-        previous = self.grab_bgra()[0]
+        previous = self.grab()
         while time.monotonic() - t0 < max_s:
             time.sleep(interval_s)
-            current = self.grab_bgra()[0]
-            if current == previous:
+            current = self.grab()
+            if current.bgra == previous.bgra:
                 break
             previous = current
-        return time.monotonic() - t0
+        return time.monotonic() - t0, previous
 
 
-def encode(pixels: np.ndarray, fmt: str, quality: int = 80) -> tuple[bytes, str]:
-    """Encode an RGB frame: ``raw`` (H*W*3 bytes), ``png`` (fast zlib level 1) or ``jpeg``."""
+def encode(frame: Frame, fmt: str, quality: int = 80) -> tuple[bytes, str]:
+    """Encode a frame: ``raw`` (H*W*3 RGB bytes), ``png`` (fast zlib level 1) or ``jpeg``."""
     if fmt == "raw":
-        return pixels.tobytes(), "application/octet-stream"
+        return frame.rgb_bytes(), "application/octet-stream"
     buf = io.BytesIO()
-    image = Image.fromarray(pixels)
     if fmt == "png":
-        image.save(buf, format="PNG", compress_level=1)
+        frame.image().save(buf, format="PNG", compress_level=1)
         return buf.getvalue(), "image/png"
     if fmt in ("jpeg", "jpg"):
-        image.save(buf, format="JPEG", quality=quality)
+        frame.image().save(buf, format="JPEG", quality=quality)
         return buf.getvalue(), "image/jpeg"
     raise ValueError(f"unknown screenshot format {fmt!r}; use raw, png or jpeg")
