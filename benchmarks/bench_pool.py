@@ -24,10 +24,10 @@ import time
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 
 from step_envs.agents import Turn
+from step_envs.console import wide_console
 from step_envs.pool import EnvPool
 from step_envs.providers.procs import session_pids
 from step_envs.tasks import Task
@@ -41,7 +41,7 @@ TASK = Task.from_dict({
                   "expected": {"type": "rule", "rules": {"expected": "ok\n"}}},
     "solution": ["import subprocess\nsubprocess.run('echo ok > ~/out.txt', shell=True)", "DONE"],
 })
-console = Console()
+console = wide_console()
 
 
 class MoveAgent:

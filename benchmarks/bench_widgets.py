@@ -16,10 +16,10 @@ import time
 from collections import defaultdict
 
 import numpy as np
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from step_envs.console import wide_console
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import Task
 from step_envs.widgets import widget_tasks
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="times each instance is played (default 2)")
     args = parser.parse_args()
 
-    console = Console()
+    console = wide_console()
     tasks = widget_tasks(args.seeds)
     console.print(f"machine: {platform.node()}, {os.cpu_count()} cores, python {platform.python_version()}; "
                   f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

@@ -8,10 +8,10 @@ import sys
 import time
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from step_envs.bench.cli import add_bench_options, add_bench_parser, cmd_demo
+from step_envs.console import wide_console
 from step_envs.tasks import Task, TaskError, builtin_tasks, load_dir, load_suite
 
 
@@ -19,12 +19,6 @@ def _tasks(source: str | None, suite: str | None = None) -> list[Task]:
     if suite:
         return load_suite(suite)
     return load_dir(source) if source else list(builtin_tasks().values())
-
-
-def _console() -> Console:
-    """Rich console; 140 columns when the output is not a terminal (pipes, CI logs), so tables do not wrap."""
-    console = Console()
-    return console if console.is_terminal else Console(width=140)
 
 
 def cmd_tasks_list(args: argparse.Namespace) -> int:
@@ -48,7 +42,7 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
     for task in tasks:
         table.add_row(task.id, task.template or "(fixed)", task.domain, task.difficulty,
                       "no" if task.infeasible else "yes", task.instruction)
-    _console().print(table)
+    wide_console().print(table)
     return 0
 
 
@@ -68,7 +62,7 @@ def cmd_tasks_check_osworld(args: argparse.Namespace) -> int:
             print(json.dumps({"id": item.id, "domain": item.domain, "path": str(item.path),
                               "supported": item.supported, "unsupported": [str(r) for r in item.unsupported]}))
         return 0
-    console = _console()
+    console = wide_console()
     if not loaded:
         console.print(f"[red]no OSWorld task files under {args.dir}[/red] (looked for */<id>.json with an "
                       "'instruction' and an 'evaluator')")

@@ -20,14 +20,9 @@ from rich.progress import (
 
 from step_envs.bench.results import ResultsDir, write_summary
 from step_envs.bench.tables import compare_table, differing_tasks, summary_table
+from step_envs.console import wide_console
 
 DEMO_AGENTS = ("solution", "random")
-
-
-def _console() -> Console:
-    """140 columns when the output is not a terminal (pipes, CI logs), so tables do not wrap."""
-    console = Console()
-    return console if console.is_terminal else Console(width=140)
 
 
 def _load_tasks(suite: str) -> list[Any]:
@@ -104,7 +99,7 @@ def _so_far(scored: list[Any]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    console = _console()
+    console = wide_console()
     if not args.out:
         console.print("[red]error:[/red] --out DIR is required: where the results go (re-use it to resume)")
         return 2
@@ -116,7 +111,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    console = _console()
+    console = wide_console()
     dirs = [ResultsDir.open(path) for path in (args.first, args.second)]
     for results in dirs:
         if not results.episodes_file.exists():
@@ -138,7 +133,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     results = ResultsDir.open(args.dir)
     summary = write_summary(results)
-    console = _console()
+    console = wide_console()
     console.print(summary_table(summary, f"{summary['meta'].get('agent', '?')} on {summary['meta'].get('suite', '?')}"))
     console.print(f"report: [bold]{write_report(results, summary)}[/bold]")
     return 0
@@ -146,7 +141,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`make demo`: the solution and random agents on the smoke suite, fresh each time."""
-    console = _console()
+    console = wide_console()
     status = 0
     for agent in DEMO_AGENTS:
         run_args = argparse.Namespace(**vars(args), agent=agent, agent_arg=[], model=None, base_url=None,
