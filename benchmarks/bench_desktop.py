@@ -69,7 +69,9 @@ def main() -> None:
         print(f"reset, simple task (restore + setup + observe):  {pct(resets)}")
 
         env.reset(options={"task": SIMPLE_TASK})
-        steps, phases = [], {"action": [], "settle": [], "observe": []}
+        # act_total: the one round trip of a step (action, settle, the settled frame back); action and settle
+        # are the server's own share of it
+        steps, phases = [], {"action": [], "settle": [], "act_total": []}
         for i in range(args.steps):
             t0 = time.perf_counter()
             _, _, _, _, info = env.step(f"pyautogui.moveTo({100 + (i % 2) * 400}, {200 + (i % 3) * 100})")
@@ -80,7 +82,7 @@ def main() -> None:
                 phases[phase].append(info["timings"][phase])
         print(f"step, moveTo + 1280x720 observation:             {pct(steps)}")
         for phase, values in phases.items():
-            print(f"    {phase:8s}                                      {pct(values)}")
+            print(f"    {phase:9s}                                     {pct(values)}")
 
         env.reset(options={"task": EDITOR_TASK})
         typing = []
@@ -100,17 +102,17 @@ def main() -> None:
         # a host-network container's display is reachable from here too (abstract socket, same net namespace)
         os.environ["DISPLAY"] = env.client.health()["display"]
         grabber = ScreenGrabber()
-        grabber.grab_bgra()
+        grabber.grab()
         raw, rgb = [], []
         for _ in range(100):
             t0 = time.perf_counter()
-            grabber.grab_bgra()
+            grabber.grab()
             raw.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            grabber.grab_rgb()
+            grabber.grab().rgb_bytes()
             rgb.append(time.perf_counter() - t0)
         print(f"floor: one raw screen grab (mss, BGRA):          {pct(raw)}")
-        print(f"       grab + convert to RGB array:              {pct(rgb)}")
+        print(f"       grab + convert to RGB bytes:              {pct(rgb)}")
         print(f"mean step / raw grab: {statistics.mean(steps) / statistics.mean(raw):.1f}x")
     finally:
         env.close()
