@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import http.server
+import json
 import os
+import threading
 import time
 
 import pytest
 import requests
 
 from step_envs.desktop.client import ControllerClient
-from step_envs.providers.base import ProviderError
+from step_envs.providers.base import Endpoint, ProviderError
 from step_envs.providers.docker import free_port
 from step_envs.providers.local import LocalProvider
 from step_envs.server.app import TOKEN_HEADER
@@ -194,3 +197,31 @@ def test_clicks_work_and_typed_special_characters_reach_the_app(client: Controll
         time.sleep(0.05)
     assert client.get_file("~/typed.txt").decode() == text
     client.window_action("close", "typing-probe")
+
+
+def test_a_controller_without_the_observe_reply_says_to_rebuild_the_image() -> None:
+    """An image built from older code answers /step/act with JSON only: a clear env error, not a JSON crash."""
+    class OldController(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"status": "success", "error": None, "output": "", "settle": 0.0}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OldController)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ControllerClient(Endpoint(url=f"http://127.0.0.1:{server.server_port}", token=None, width=1280,
+                                           height=720))
+        assert client.act("pass")["status"] == "success"
+        with pytest.raises(ProviderError, match="step-envs image build"):
+            client.act_observe("pass")
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()

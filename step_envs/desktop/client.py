@@ -87,8 +87,11 @@ class ControllerClient:
         payload = {"code": code, "timeout": timeout, "settle_min": settle_min, "settle_max": settle_max,
                    "observe": "raw"}
         response, data = self._fast("POST", "/step/act", timeout + settle_max + 10, payload)
-        head = int(response.getheader("X-Result-Length", "0"))
-        return json.loads(data[:head]), self._pixels(response, memoryview(data)[head:])
+        head = response.getheader("X-Result-Length")
+        if head is None:  # a controller from before this route could observe: an image built from an older tree
+            raise ProviderError(f"the controller at {self.endpoint.url} sent no frame with /step/act; it predates "
+                                "this client (a container image built from older code?): `step-envs image build`")
+        return json.loads(data[:int(head)]), self._pixels(response, memoryview(data)[int(head):])
 
     def screenshot(self) -> np.ndarray:
         """The screen as an ``(H, W, 3)`` uint8 array, transferred raw."""
