@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from docker_support import docker_ready, skip_docker_tests
 
 from step_envs.agents import AgentAction, Turn
 from step_envs.providers.procs import session_pids
@@ -28,26 +29,10 @@ PROBE = Task.from_dict({
 SLIM_IMAGE_KWARGS = {"variant": "slim"}
 
 
-def docker_ready() -> str | None:
-    """None when the Docker provider can run here, else why not."""
-    try:
-        from step_envs.dockerutil import docker_client
-        from step_envs.image import image_tag
-        from step_envs.providers.docker import DockerProvider  # noqa: F401 - importable is part of ready
-    except ImportError as exc:
-        return f"no docker provider ({exc})"
-    try:
-        client = docker_client(timeout=30)
-        client.images.get(image_tag("slim"))
-    except Exception as exc:  # noqa: BLE001 - no engine or no image: say which
-        return str(exc).splitlines()[0][:200]
-    return None
-
-
 def provider_params() -> list[Any]:
     """``local`` always; ``docker`` where an engine answers and the image is built (in CI it must be)."""
-    reason = docker_ready()
-    skip = reason is not None and not os.environ.get("CI")
+    reason = docker_ready("slim")[1]
+    skip = skip_docker_tests(reason)
     return ["local", pytest.param("docker", marks=pytest.mark.skipif(skip, reason=f"docker not ready: {reason}"))]
 
 

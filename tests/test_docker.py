@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from docker_support import require_docker
 
 from step_envs.desktop.client import ControllerClient
 from step_envs.dockerutil import DockerUnavailable, docker_client
@@ -23,20 +24,9 @@ pytestmark = pytest.mark.desktop
 SLIM = image_tag("slim")
 
 
-def _client_or_skip():
-    try:
-        client = docker_client(timeout=30)
-        client.images.get(SLIM)
-        return client
-    except Exception as exc:  # no engine, or no image
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"docker not ready here ({exc}); `make test` starts the engine and builds the image")
-
-
 @pytest.fixture(scope="module")
 def client():
-    return _client_or_skip()
+    return require_docker("slim")
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +123,7 @@ def test_a_container_that_does_not_come_up_is_a_provider_error_with_its_logs(cli
 
 
 def test_missing_image_says_how_to_build_it() -> None:
-    _client_or_skip()
+    require_docker("slim")
     with pytest.raises(ProviderError, match="step-envs image build"):
         DockerProvider(image="step-gym/desktop:no-such-tag").start()
 

@@ -5,7 +5,6 @@ The same DesktopEnv and task files as on the local provider: only ``provider="do
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -14,12 +13,11 @@ import pytest
 
 # The built-in task tests themselves, collected here a second time: in this module their `env` fixture is a
 # DesktopEnv on the docker provider.
+from docker_support import require_docker
 from test_tasks_builtin import test_doing_nothing_then_done_scores_zero, test_solution_scores_one  # noqa: F401
 
 from step_envs.desktop.client import ControllerClient
 from step_envs.desktop.env import DesktopEnv
-from step_envs.dockerutil import docker_client
-from step_envs.image import image_tag
 from step_envs.providers.docker import DockerProvider
 
 pytestmark = pytest.mark.desktop
@@ -27,12 +25,7 @@ pytestmark = pytest.mark.desktop
 
 @pytest.fixture(scope="module", autouse=True)
 def _image() -> None:
-    try:
-        docker_client(timeout=30).images.get(image_tag("full"))
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"docker not ready here ({exc}); `make test` starts the engine and builds the image")
+    require_docker("full")
 
 
 @pytest.fixture(scope="module")
