@@ -82,10 +82,11 @@ class ControllerClient:
         return json.loads(self._fast("POST", "/step/act", timeout + settle_max + 10, payload)[1])
 
     def act_observe(self, code: str, timeout: float = 10.0, settle_min: float = 0.0, settle_max: float = 0.0,
-                    ) -> tuple[dict[str, Any], np.ndarray]:
-        """:meth:`act`, and the screen once it settled as an ``(H, W, 3)`` uint8 array, in one round trip."""
+                    still: float = 0.015) -> tuple[dict[str, Any], np.ndarray]:
+        """:meth:`act`, and the screen once it settled as an ``(H, W, 3)`` uint8 array, in one round trip.
+        Settled: two grabs ``still`` seconds apart were identical."""
         payload = {"code": code, "timeout": timeout, "settle_min": settle_min, "settle_max": settle_max,
-                   "observe": "raw"}
+                   "still": still, "observe": "raw"}
         response, data = self._fast("POST", "/step/act", timeout + settle_max + 10, payload)
         head = response.getheader("X-Result-Length")
         if head is None:  # a controller from before this route could observe: an image built from an older tree

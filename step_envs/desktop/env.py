@@ -31,6 +31,7 @@ from step_envs.tasks import Task, load_task
 CHARSET = frozenset(string.printable) | frozenset(chr(c) for c in range(0xA0, 0x3000))
 MAX_INSTRUCTION_CHARS = 4096
 MAX_A11Y_CHARS = 200_000
+RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: 15 ms)
 
 
 def _computer13_space(width: int, height: int) -> spaces.Dict:
@@ -118,8 +119,11 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             SetupRunner(self.client, self.task.base_dir).run(self.task.config)
             timings["setup"] = time.monotonic() - t0
             t0 = time.monotonic()
-            # let the last window finish painting, and observe the settled screen
-            self._obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max)[1])
+            # let the desktop finish painting, and observe it: the first observation of an episode waits for a
+            # longer stillness than a step, since a restore sets off late repaints (the desktop re-reads the new
+            # home's Desktop folder) that two grabs 15 ms apart can miss, and equal seeds must give equal screens
+            self._obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max,
+                                                                    still=RESET_STILL_S)[1])
             timings["observe"] = time.monotonic() - t0
         except (ProviderError, SetupError) as exc:
             self._fail_env(f"reset failed: {exc}", info)

@@ -14,6 +14,7 @@ import pwd
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,7 @@ class LocalProvider(Provider):
         self._infra: set[int] = set()
         self._infra_windows: set[str] = set()
         self._infra_files: set[Path] = set()
+        self._pristine_home: dict[str, tuple[bytes | None, int]] = {}
         self._reaper: subprocess.Popen[bytes] | None = None
 
     # --- paths and environment ---------------------------------------------------------------------
@@ -155,6 +157,55 @@ class LocalProvider(Provider):
                 for name in dirs + files:
                     with contextlib.suppress(FileNotFoundError):
                         self._chown(Path(root) / name)
+
+    def _snapshot_home(self) -> dict[str, tuple[bytes | None, int]]:
+        """The home as the session came up: the skeleton plus what the panel and desktop wrote while starting
+        (the panel copies its launchers' .desktop files there). Path -> (contents, or None for a dir; mode)."""
+        snapshot: dict[str, tuple[bytes | None, int]] = {}
+        for root, dirs, files in os.walk(self.home):
+            for name in dirs + files:
+                path = Path(root) / name
+                with contextlib.suppress(OSError):
+                    info = path.lstat()
+                    if stat.S_ISDIR(info.st_mode):
+                        snapshot[str(path.relative_to(self.home))] = (None, stat.S_IMODE(info.st_mode))
+                    elif stat.S_ISREG(info.st_mode):
+                        snapshot[str(path.relative_to(self.home))] = (path.read_bytes(), stat.S_IMODE(info.st_mode))
+        return snapshot
+
+    def _restore_home(self) -> None:
+        """Put the home back as it was when the session came up. Files still as they were are left alone: the
+        panel watches its launcher files, and deleting and re-creating them would leave it showing fallback
+        icons. Anything else goes; changed, missing or retyped entries are written again (never through a link
+        the session may have planted: this runs as root)."""
+        pristine = self._pristine_home
+        for root, dirs, files in os.walk(self.home, topdown=False):
+            for name in dirs + files:
+                path = Path(root) / name
+                kept = pristine.get(str(path.relative_to(self.home)))
+                with contextlib.suppress(OSError):
+                    info = path.lstat()
+                    same_kind = kept is not None and (stat.S_ISDIR(info.st_mode) if kept[0] is None
+                                                      else stat.S_ISREG(info.st_mode))
+                    if not same_kind:
+                        _remove(path)
+        for rel, (data, mode) in sorted(pristine.items()):  # parents sort before their children
+            path = self.home / rel
+            if data is None:
+                fresh = not path.is_dir()
+                if fresh:
+                    path.mkdir()
+            else:
+                fresh = not path.exists() or path.read_bytes() != data
+                if fresh:  # a new file renamed into place: never written through what is there
+                    tmp = path.with_name(f".{path.name}.step-gym-restore")
+                    tmp.unlink(missing_ok=True)
+                    tmp.write_bytes(data)
+                    os.replace(tmp, path)
+            if fresh or stat.S_IMODE(path.lstat().st_mode) != mode:
+                path.chmod(mode)
+            if fresh:
+                self._chown(path)
 
     def _spawn(self, name: str, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
         log = open(self.dir / "run" / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process
@@ -243,16 +294,18 @@ class LocalProvider(Provider):
         self._infra = self._pids()
         self._infra_windows = set(self._windows())
         self._infra_files = {child for root in self.wipe_dirs if Path(root).is_dir() for child in Path(root).iterdir()}
+        self._pristine_home = self._snapshot_home()
 
     def _wait_painted(self, url: str, token: str, deadline: float) -> None:
-        """Mapped is not painted: wait until the screen is drawn (not uniform) and still for 100 ms."""
+        """Mapped is not painted: wait until the screen is drawn (not uniform) and still for 300 ms (the panels
+        map and paint one after the other; at 100 ms the top one was sometimes still missing)."""
         headers, previous = {TOKEN_HEADER: token}, b""
         while time.monotonic() < deadline:
             frame = requests.get(f"{url}/step/screenshot", headers=headers, timeout=10).content
             if frame == previous and frame.count(frame[:3]) * 3 != len(frame):
                 return
             previous = frame
-            time.sleep(0.1)
+            time.sleep(0.3)
         raise ProviderError(f"the desktop did not finish drawing within {self.start_timeout:g} s")
 
     def _read_display(self, fd: int, deadline: float) -> int:
@@ -316,10 +369,8 @@ class LocalProvider(Provider):
         kill_pids(owners - core, grace_s=0.5, signals=(signal.SIGKILL,))
         for wid in leftover:
             subprocess.run(["wmctrl", "-i", "-c", wid], env=self._session_env(), capture_output=True, timeout=5)
-        for child in self.home.iterdir():
-            _remove(child)
+        self._restore_home()
         self._wipe_user_files()
-        self._seed_home()
 
     def _wipe_user_files(self) -> None:
         """Delete what the session user left in the shared writable dirs (``wipe_dirs``)."""

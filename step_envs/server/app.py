@@ -277,8 +277,8 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
         """
         data = request.get_json(force=True)
         result = worker.run(str(data.get("code", "")), float(data.get("timeout", 10.0)))
-        result["settle"], frame = grabber.settle(float(data.get("settle_min", 0.0)),
-                                                 float(data.get("settle_max", 0.0)))
+        result["settle"], frame = grabber.settle(float(data.get("settle_min", 0.0)), float(data.get("settle_max", 0.0)),
+                                                 float(data.get("still", 0.015)))
         if not data.get("observe"):
             return jsonify(result)
         frame = frame or grabber.grab()
