@@ -3,6 +3,7 @@
     step-train train configs/step-qwen2vl-2b.toml --model ~/models/Qwen2-VL-2B-Instruct --envs 8
     step-train train --resume --run-dir runs/step-qwen2vl-2b
     step-train plot runs/step-qwen2vl-2b
+    step-train eval runs/step-qwen2vl-2b --checkpoint 50 --suite widgets
 """
 
 from __future__ import annotations
@@ -56,14 +57,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override any config key, e.g. --set model.lora.rank=8 (repeatable)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir (or the config's run_dir) from its latest checkpoint")
+    evaluate = commands.add_parser(
+        "eval", help="evaluate a run's checkpoint on held-out task instances (greedy)",
+        description="Greedy episodes of a checkpoint's adapter on held-out instances: each template of the "
+                    "evaluated suite at the seeds eval.seeds of the run's config, which training never uses "
+                    "(eval.train_seeds). Fixed tasks are left out (training sees their only instance). Prints a "
+                    "table and writes OUT/round-NNNNNN.json (every episode) and .csv (success per template).")
+    evaluate.add_argument("run_dir", help="a run directory (holds config.json and checkpoints/)")
+    evaluate.add_argument("--checkpoint", type=int, metavar="N",
+                          help="the checkpoint after N rounds (default: the latest)")
+    evaluate.add_argument("--suite", help="evaluate this suite's templates (default: eval.suite, else the "
+                                          "training tasks')")
+    evaluate.add_argument("--envs", type=int, help="number of parallel envs (default: the run's env.num_envs)")
+    evaluate.add_argument("--provider", help="where envs run: local, docker or ray (default: the run's)")
+    evaluate.add_argument("--max-steps", type=int, help="steps per episode (default: eval.max_steps, else "
+                                                        "env.max_steps)")
+    evaluate.add_argument("--seeds", type=int, nargs=2, metavar=("START", "STOP"),
+                          help="held-out seeds START..STOP-1 per template (default: the run's eval.seeds)")
+    evaluate.add_argument("--model", help="the base model directory, when it moved since training")
+    evaluate.add_argument("--out", help="where the JSON and CSV go (default RUN_DIR/eval)")
+    evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="override any config key, e.g. --set sampling.max_new_tokens=128 (repeatable)")
     plot = commands.add_parser("plot", help="write learning-curve PNGs of a run")
     plot.add_argument("run_dir", help="a run directory (holds metrics.jsonl)")
     plot.add_argument("--out", help="output folder (default RUN_DIR/plots)")
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> list[str]:
-    pairs = [f"{key}={getattr(args, flag)!s}" for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None]
+def _overrides(args: argparse.Namespace, flag_keys: dict[str, str] = FLAG_KEYS) -> list[str]:
+    pairs = [f"{key}={getattr(args, flag)!s}" for flag, key in flag_keys.items() if getattr(args, flag) is not None]
     return pairs + list(args.set)
 
 
@@ -93,6 +115,28 @@ def train_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+EVAL_FLAG_KEYS = {
+    "suite": "eval.suite",
+    "envs": "env.num_envs",
+    "provider": "env.provider",
+    "max_steps": "eval.max_steps",
+    "seeds": "eval.seeds",
+    "model": "model.path",
+}
+
+
+def eval_command(args: argparse.Namespace, console: Console) -> int:
+    from step_train.eval import evaluate_checkpoint
+
+    result, written = evaluate_checkpoint(args.run_dir, round_index=args.checkpoint,
+                                          overrides=_overrides(args, EVAL_FLAG_KEYS), out_dir=args.out,
+                                          console=console)
+    console.print(result.table())
+    for path in written:
+        console.print(str(path))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
@@ -104,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in plot_run(args.run_dir, args.out):
                 console.print(str(path))
             return 0
+        if args.command == "eval":
+            return eval_command(args, console)
         return train_command(args, console)
     except (FileNotFoundError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -1,7 +1,7 @@
 """The training config: one TOML or YAML file with model, envs, algorithm, budget, optimizer and LoRA.
 
 Sections map onto dataclasses (`[model]`, `[model.lora]`, `[sampling]`, `[env]`, `[budget]`, `[optim]`, `[algo]`,
-`[algo.sampler]`, ...); unknown keys are errors that list the known ones. `override(config, ["algo.sampler.copies=4"])`
+`[algo.sampler]`, `[eval]`, ...); unknown keys are errors that list the known ones. `override(config, ["algo.sampler.copies=4"])`
 applies `key=value` pairs from the command line (values read as YAML scalars: `4`, `0.5`, `true`, `[1, 2]`).
 """
 
@@ -68,12 +68,64 @@ class OptimizerSettings:
     """Samples per forward pass; a minibatch accumulates gradients over ceil(minibatch / micro) passes."""
     generation_batch_size: int = 16
     """Prompts per generate call for augmentation candidates."""
+    skip_zero_advantage: bool = True
+    """Drop samples with advantage exactly 0 before minibatching when `algo.loss.kl_beta` is 0: their loss and
+    gradient are exactly 0, so they are never forwarded and the token mean is over the other samples' tokens.
+    False forwards them (the token mean then also counts their tokens)."""
+    recompute_old_logprobs: bool | str = "auto"
+    """Before the first epoch, recompute the old log-probs with the training forward pass (no grad, eval mode, the
+    first epoch's micro-batches) instead of taking the rollout's: in bf16, `generate` and the training pass round
+    differently, so `rho != 1` before any step. `auto`: on when the model is on cuda."""
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "linear", "cosine"):
             raise ValueError(f"unknown schedule {self.schedule!r}; known: constant, linear, cosine")
+        if self.recompute_old_logprobs not in (True, False, "auto"):
+            raise ValueError(f"unknown recompute_old_logprobs {self.recompute_old_logprobs!r}; known: auto, true, "
+                             "false")
         if min(self.minibatch_size, self.micro_batch_size, self.epochs, self.generation_batch_size) < 1:
             raise ValueError("minibatch_size, micro_batch_size, epochs and generation_batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Held-out evaluation: greedy episodes on template instances that training never sees.
+
+    A template instance is `<template>/<seed>`; the config splits every template's seeds into two disjoint
+    half-open ranges: training tasks must have a seed in `train_seeds` (a training task outside it is an error),
+    and evaluation runs each template of the evaluated tasks at every seed of `seeds`, one greedy episode each.
+    So `eval/success` is measured on instances of the trained templates that no rollout has seen. Fixed
+    (non-template) tasks have one instance only, which training may use: they are left out of the evaluation.
+    """
+
+    every: int = 0
+    """Evaluate after every `every` rounds and after the last one; 0 turns the periodic evaluation off."""
+    seeds: tuple[int, int] = (1000, 1004)
+    """Held-out seeds `[start, stop)`: `stop - start` episodes per template."""
+    train_seeds: tuple[int, int] = (0, 1000)
+    """Seeds `[start, stop)` training tasks may have; must not overlap `seeds`."""
+    suite: str = ""
+    """Evaluate the templates of this suite (a name or path, as `env.suite`); empty: the training tasks'."""
+    max_steps: int | None = None
+    """Steps per evaluation episode; None: `env.max_steps`."""
+
+    def __post_init__(self) -> None:
+        if self.every < 0:
+            raise ValueError(f"eval.every must be >= 0 (0 turns evaluation off), got {self.every}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"eval.max_steps must be >= 1 (or unset for env.max_steps), got {self.max_steps}")
+        for name, span in (("seeds", self.seeds), ("train_seeds", self.train_seeds)):
+            if not (isinstance(span, tuple) and len(span) == 2 and all(type(v) is int for v in span)
+                    and 0 <= span[0] < span[1]):
+                raise ValueError(f"eval.{name} must be [start, stop] with 0 <= start < stop (seeds start .. stop-1), "
+                                 f"got {span!r}")
+        low, high = max(self.seeds[0], self.train_seeds[0]), min(self.seeds[1], self.train_seeds[1])
+        if low < high:
+            raise ValueError(
+                f"eval.seeds [{self.seeds[0]}, {self.seeds[1]}) and eval.train_seeds [{self.train_seeds[0]}, "
+                f"{self.train_seeds[1]}) overlap at seeds {low}..{high - 1}: those instances would be trained on "
+                "and evaluated as held out; make the ranges disjoint"
+            )
 
 
 @dataclass(frozen=True)
@@ -88,6 +140,7 @@ class TrainConfig:
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     optim: OptimizerSettings = field(default_factory=OptimizerSettings)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
+    eval: EvalSettings = field(default_factory=EvalSettings)
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     tensorboard: bool = True
@@ -117,6 +170,8 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if origin is tuple and isinstance(value, (list, tuple)):
         args = typing.get_args(hint)
         item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        if item is None and len(value) != len(args):
+            raise ValueError(f"{where}: expected {len(args)} values, got {value!r}")
         return tuple(_convert(v, item or args[i], where) for i, v in enumerate(value))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -1,4 +1,8 @@
-"""Learning curves of a run as PNG files, from its `metrics.jsonl`."""
+"""Learning curves of a run as PNG files, from its `metrics.jsonl`.
+
+`success.png` shows the training rollouts' success next to the held-out `eval/success` (greedy, instances
+training never sees); `eval_templates.png` shows `eval/success/<template>` when the run was evaluated.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from typing import Any
 
 from step_train.runlog import read_rows
 
+EVAL_TEMPLATE_PREFIX = "eval/success/"
+
 PANELS = (
-    ("success.png", "success rate", ("success_rate",)),
+    ("success.png", "success rate: training rollouts and held-out eval", ("success_rate", "eval/success")),
     ("loss.png", "loss", ("loss", "pg_loss")),
     ("clip_kl.png", "clip fraction and KL", ("clip_fraction", "approx_kl", "kl_ref")),
     ("throughput.png", "tokens per second", ("rollout_tokens_per_s", "train_tokens_per_s")),
@@ -50,6 +56,15 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
         axes.plot([p[0] for p in points], [p[1] for p in points], label=task_id, linewidth=1)
     _finish(figure, axes, "smoothed success rate per task", out / "record.png", legend=len(tasks) <= 12)
     written.append(out / "record.png")
+    templates = sorted({key for r in rows for key in r if key.startswith(EVAL_TEMPLATE_PREFIX)})
+    if templates:
+        figure, axes = plt.subplots(figsize=(7, 4))
+        for key in templates:
+            x, y = _series(rows, key)
+            axes.plot(x, y, marker="o", markersize=3, linewidth=1, label=key.removeprefix(EVAL_TEMPLATE_PREFIX))
+        _finish(figure, axes, "held-out eval success per template", out / "eval_templates.png",
+                legend=len(templates) <= 12)
+        written.append(out / "eval_templates.png")
     return written
 
 

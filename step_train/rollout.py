@@ -3,15 +3,16 @@
 The pool's `on_step` hands over each observation with its step record; the store keeps the screenshot as the
 model saw it (downscaled) under the record's `observation_ref`, which is what the step samples point to. Images of
 episodes that can still yield samples later (the augmentation's success buffer) survive `retain`; they are saved
-as lossless PNGs with a checkpoint so a resumed run sees the same pixels.
+as lossless PNGs, each once under its content hash, so a resumed run sees the same pixels and a checkpoint only
+writes the screenshots that are new since the last one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,26 @@ from PIL import Image
 from step_envs.episodes import Episode, StepRecord
 
 
-class ObservationStore:
-    """Screenshots by observation ref, as the model sees them."""
+def content_hash(image: Image.Image) -> str:
+    """sha1 of the image's mode, size and pixels: equal for equal screenshots, whatever their ref or PNG encoding."""
+    digest = hashlib.sha1(f"{image.mode} {image.width}x{image.height}\n".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
 
-    def __init__(self, observe: Callable[[Any], Image.Image]) -> None:
+
+class ObservationStore:
+    """Screenshots by observation ref, as the model sees them, saved content-addressed in `directory`.
+
+    `save(refs)` writes each screenshot of `refs` once, as `directory/<content_hash>.png` (to a temporary name, then
+    renamed: a file under its final name is complete), and returns the index ref -> hash that a checkpoint keeps;
+    the same screen reached in several episodes (a task's start screen) is one file. `load(index)` reads them back.
+    """
+
+    def __init__(self, observe: Callable[[Any], Image.Image], directory: Path) -> None:
         self.observe = observe
+        self.directory = directory
         self._images: dict[str, Image.Image] = {}
+        self._hashes: dict[str, str] = {}
 
     def keep(self, key: str, step_index: int, observation: dict[str, Any], record: StepRecord) -> None:
         """The pool's `on_step` callback."""
@@ -47,24 +62,36 @@ class ObservationStore:
         """Drop every image not referenced by a step of `episodes`."""
         refs = {step.observation_ref for episode in episodes for step in episode.steps}
         self._images = {ref: image for ref, image in self._images.items() if ref in refs}
+        self._hashes = {ref: digest for ref, digest in self._hashes.items() if ref in refs}
 
-    def save(self, directory: Path, refs: Iterable[str]) -> None:
-        """The images of `refs` as PNG files plus an index (refs contain characters file names should not)."""
-        directory.mkdir(parents=True, exist_ok=True)
+    def save(self, refs: Iterable[str]) -> dict[str, str]:
+        """Write the screenshots of `refs` that `directory` does not hold yet; the index ref -> content hash."""
+        self.directory.mkdir(parents=True, exist_ok=True)
         index = {}
-        for i, ref in enumerate(sorted(set(refs))):
-            name = f"{i:06d}.png"
-            self[ref].save(directory / name, format="PNG")
-            index[ref] = name
-        (directory / "index.json").write_text(json.dumps(index, indent=1))
+        for ref in sorted(set(refs)):
+            digest = self._hashes.get(ref) or content_hash(self[ref])
+            self._hashes[ref] = digest
+            path = self.directory / f"{digest}.png"
+            if not path.is_file():
+                partial = path.with_suffix(".png.tmp")
+                self[ref].save(partial, format="PNG")
+                partial.replace(path)
+            index[ref] = digest
+        return index
 
-    def load(self, directory: Path) -> None:
-        index_path = directory / "index.json"
-        if not index_path.is_file():
-            return
-        for ref, name in json.loads(index_path.read_text()).items():
-            with Image.open(io.BytesIO((directory / name).read_bytes())) as image:
-                self._images[ref] = image.convert("RGB")
+    def load(self, index: Mapping[str, str]) -> None:
+        """The screenshots of a checkpoint's index (ref -> content hash), each file read once."""
+        by_hash: dict[str, Image.Image] = {}
+        for ref, digest in index.items():
+            if digest not in by_hash:
+                path = self.directory / f"{digest}.png"
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path} is missing: the checkpoint's screenshot of {ref!r} was deleted "
+                                            f"from {self.directory}; resume from a complete run directory")
+                with Image.open(io.BytesIO(path.read_bytes())) as image:
+                    by_hash[digest] = image.convert("RGB")
+            self._images[ref] = by_hash[digest]
+            self._hashes[ref] = digest
 
 
 @dataclass

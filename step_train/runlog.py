@@ -1,7 +1,9 @@
 """Per-round training logs: `metrics.jsonl` (everything), `metrics.csv` (the scalar columns) and TensorBoard events.
 
 A row is a dict: scalars at the top level, `success_per_task` / `rollouts_per_task` / `record` as mappings and
-`record_histogram` as counts per bin of the smoothed success rate. On resume, rows of rounds the checkpoint does not
+`record_histogram` as counts per bin of the smoothed success rate. A round the trainer evaluated also has the
+held-out scores: `eval/success`, `eval/success/<template>`, `eval/episodes`, `eval/env_errors`, `eval/seconds`
+(TensorBoard tags of the same names). On resume, rows of rounds the checkpoint does not
 cover (written after it, before a crash) are dropped so the log matches the resumed run.
 """
 
@@ -27,6 +29,7 @@ SCALARS = (
     "approx_kl",
     "kl_ref",
     "entropy",
+    "logprob_drift",
     "grad_norm",
     "lr",
     "generated_tokens",
@@ -38,6 +41,10 @@ SCALARS = (
     "update_seconds",
     "round_seconds",
 )
+EVAL_SCALARS = ("eval/success", "eval/episodes", "eval/env_errors", "eval/seconds")
+"""Held-out evaluation keys of the rows of evaluated rounds (with `eval/success/<template>` per template)."""
+COLUMNS = SCALARS + EVAL_SCALARS
+"""The CSV's columns (empty where a round was not evaluated)."""
 HISTOGRAM_BINS = 10
 
 
@@ -73,7 +80,7 @@ class RunLog:
         rows = [r for r in read_rows(self.run_dir) if r["round"] < completed_rounds]
         (self.run_dir / "metrics.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         with open(self.run_dir / "metrics.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=SCALARS, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
@@ -81,7 +88,7 @@ class RunLog:
         with open(self.run_dir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(row, sort_keys=True) + "\n")
         with open(self.run_dir / "metrics.csv", "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=SCALARS, extrasaction="ignore").writerow(row)
+            csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore").writerow(row)
         if self._writer is not None:
             self._tensorboard(row)
 
@@ -90,6 +97,9 @@ class RunLog:
         for key in SCALARS[1:]:
             if isinstance(row.get(key), (int, float)):
                 self._writer.add_scalar(f"train/{key}", row[key], step)
+        for key, value in row.items():
+            if key.startswith("eval/") and isinstance(value, (int, float)):
+                self._writer.add_scalar(key, value, step)
         for task_id, rate in row.get("success_per_task", {}).items():
             self._writer.add_scalar(f"success/{task_id}", rate, step)
         for task_id, count in row.get("rollouts_per_task", {}).items():

@@ -3,11 +3,13 @@
 One round (`Trainer.train_round`), each arrow one call:
 `sampler.plan(tasks, record)` -> `collect(pool, policy, plan)` -> `record.update(episodes)` ->
 `training_samples(...)` (+ `augmentation_samples(...)` for STEP) -> `update(samples)` (PPO-clip minibatches with
-gradient accumulation) -> `RunLog.write(row)` -> `write_checkpoint(...)`.
+gradient accumulation) -> every `eval.every` rounds, `evaluate(...)` on held-out instances -> `RunLog.write(row)`
+-> `write_checkpoint(...)`.
 
 Everything random is seeded from (config seed, round, ...): the task draw, the sampler's RNG (saved), each env's
 generation (`VLMPolicy` seeds per episode key and step), minibatch shuffles and the augmentation's RNG (saved), so
-`resume` continues a killed run exactly where an uninterrupted run would be.
+`resume` continues a killed run exactly where an uninterrupted run would be. The held-out evaluation decodes
+greedily and draws no random numbers, so it changes none of that.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from step_envs.agents.parsing import parse_reply
 from step_envs.episodes import Episode, StepRecord
 from step_envs.tasks import Task
 from step_train.algos import (
@@ -40,12 +41,21 @@ from step_train.algos import (
     augmentation_samples,
     collate,
     minibatches,
+    nonzero_advantage,
     policy_loss,
     training_samples,
 )
-from step_train.algos.batch import response_logprobs
-from step_train.checkpoint import latest_checkpoint, load_training_state, read_state, write_checkpoint
-from step_train.config import TrainConfig, from_dict
+from step_train.algos.batch import response_logprobs, with_old_logprobs
+from step_train.checkpoint import (
+    latest_checkpoint,
+    load_training_state,
+    observation_dir,
+    read_observations,
+    read_state,
+    write_checkpoint,
+)
+from step_train.config import EnvSettings, TrainConfig, from_dict
+from step_train.eval import EvalResult, check_training_tasks, eval_source, evaluate, held_out_tasks
 from step_train.policy import VLMPolicy, turn_seed
 from step_train.policy.prompts import Encoded
 from step_train.rollout import ObservationStore, RoundRollouts, collect
@@ -70,6 +80,20 @@ def load_tasks(config: TrainConfig) -> list[Task]:
     if not tasks:
         raise ValueError(f"suite {config.env.suite!r} has no tasks")
     return tasks
+
+
+def make_pool(env: EnvSettings) -> Any:
+    """An `EnvPool` of `env.num_envs` envs as the `[env]` section describes them."""
+    from step_envs.pool import EnvPool
+
+    env_kwargs = {
+        "action_space": env.action_space,
+        "screen_size": tuple(env.screen_size),
+        "max_steps": env.max_steps,
+        **env.env_kwargs,
+    }
+    return EnvPool(env.num_envs, env.provider, env_kwargs=env_kwargs, provider_kwargs=dict(env.provider_kwargs),
+                   max_retries=env.max_retries)
 
 
 def lr_factor(round_index: int, total_rounds: int, schedule: str, warmup: int) -> float:
@@ -111,10 +135,14 @@ class Trainer:
         self.config = config.resolved()
         self.algo = self.config.algo
         task_list = list(tasks) if tasks is not None else load_tasks(self.config)
+        check_training_tasks(task_list, self.config.eval)
         self.tasks = {t.id: t for t in task_list}
+        self.eval_tasks: list[Task] = []
+        if self.config.eval.every:
+            self.eval_tasks = held_out_tasks(eval_source(self.config, task_list), self.config.eval)
         torch.manual_seed(self.config.seed)  # LoRA initialization
         self.policy = VLMPolicy(self.config.model, self.config.sampling)
-        self.store = ObservationStore(self.policy.observe)
+        self.store = ObservationStore(self.policy.observe, observation_dir(self.config.run_dir))
         self.record = SuccessRecord(self.algo.alpha)
         self.sampler = AdaptiveSampler(self.algo.sampler_config, seed=self.config.seed)
         self.buffer = SuccessBuffer(self.algo.augment.buffer_size, self.algo.augment.success_threshold)
@@ -147,7 +175,7 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        refs = self._buffer_refs()
+        observations = self.store.save(self._buffer_refs())
         path = write_checkpoint(
             self.config.run_dir,
             self.round,
@@ -155,7 +183,7 @@ class Trainer:
             optimizer=self.optimizer,
             scheduler=self.scheduler,
             state=self.state_dict(),
-            save_observations=lambda directory: self.store.save(directory, refs),
+            observations=observations,
             keep=self.config.keep_checkpoints,
         )
         log.info("checkpoint %s", path)
@@ -175,7 +203,7 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.buffer.load_state_dict(state["buffer"])
         _set_rng_state(self.augment_rng, state["augment_rng"])
-        self.store.load(checkpoint / "observations")
+        self.store.load(read_observations(checkpoint))
         self.round = int(state["round"])
         self.console.print(f"resumed from {checkpoint} after round {self.round}")
 
@@ -186,17 +214,7 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------------------------------
 
     def make_pool(self) -> Any:
-        from step_envs.pool import EnvPool
-
-        env = self.config.env
-        env_kwargs = {
-            "action_space": env.action_space,
-            "screen_size": tuple(env.screen_size),
-            "max_steps": env.max_steps,
-            **env.env_kwargs,
-        }
-        return EnvPool(env.num_envs, env.provider, env_kwargs=env_kwargs, provider_kwargs=dict(env.provider_kwargs),
-                       max_retries=env.max_retries)
+        return make_pool(self.config.env)
 
     def run(self, pool: Any | None = None, *, stop_after: int | None = None) -> list[dict[str, Any]]:
         """Train until `budget.rounds` rounds are done (or `stop_after` more rounds); returns this call's rows.
@@ -212,8 +230,13 @@ class Trainer:
                 target = min(target, self.round + stop_after)
             while self.round < target:
                 row = self.train_round(pool)
+                evaluation = self.evaluate_held_out(pool) if self._evaluates_after(self.round + 1) else None
+                if evaluation is not None:
+                    row.update(evaluation.row())
                 self.runlog.write(row)
                 self._print_row(row)
+                if evaluation is not None:
+                    self.console.print(evaluation.summary())
                 rows.append(row)
                 self.round += 1
                 if self.round % self.config.checkpoint_every == 0 or self.round == self.config.budget.rounds:
@@ -225,6 +248,16 @@ class Trainer:
 
     def close(self) -> None:
         self.runlog.close()
+
+    def _evaluates_after(self, completed_rounds: int) -> bool:
+        every = self.config.eval.every
+        return bool(every) and (completed_rounds % every == 0 or completed_rounds == self.config.budget.rounds)
+
+    def evaluate_held_out(self, pool: Any) -> EvalResult:
+        """Greedy episodes of the held-out instances (`eval` section) with the current adapters."""
+        settings = self.config.eval
+        return evaluate(pool, self.policy, self.eval_tasks, max_steps=settings.max_steps or self.config.env.max_steps,
+                        console=self.console)
 
     def round_tasks(self, round_index: int) -> list[str]:
         """The B task ids of a round: a seeded draw without replacement (all tasks when B >= their number)."""
@@ -288,8 +321,8 @@ class Trainer:
             seeds = [turn_seed(self.config.seed, "candidate", self.round, i, g) for i, g in chunk]
             for (i, _), generation in zip(chunk, self.policy.generate([encoded[i] for i, _ in chunk], seeds),
                                           strict=True):
-                parsed = parse_reply(generation.text, env.action_space, tuple(env.screen_size),
-                                     self.config.sampling.coordinates)
+                parsed = self.policy.parse(generation.text, env.action_space, tuple(env.screen_size),
+                                           self.store[prompts[i].observation_ref])
                 out[i].append(StepRecord(action=parsed.action, observation_ref=prompts[i].observation_ref,
                                          action_error=parsed.error, logprobs=generation.logprobs,
                                          token_ids=generation.token_ids))
@@ -302,16 +335,17 @@ class Trainer:
         return self.policy.encode_step(prompt.instruction, self.store[prompt.observation_ref], prompt.history,
                                        env.action_space, tuple(env.screen_size), response=response)
 
-    def encode_sample(self, sample: Sample) -> Encoded:
-        """The sample's prompt and response tokens, built exactly as the rollout built them."""
+    def encode_sample(self, sample: Sample) -> Encoded | list[Encoded]:
+        """The sample's prompt and response tokens, built exactly as the rollout built them (a trajectory under
+        `sampling.max_prompt_tokens`: one sequence per window, `VLMPolicy.trajectory_windows`)."""
         if sample.token_ids is None or any(t is None for t in _token_lists(sample)):
             raise ValueError(f"sample of task {sample.task_id!r} has no token ids; the policy records them")
         if isinstance(sample, StepSample):
             return self._encode_step(sample.prompt, sample.token_ids)
         env = self.config.env
         images = [self.store[ref] for ref in sample.observation_refs]
-        return self.policy.encode_trajectory(sample.instruction, images, sample.token_ids,  # type: ignore[arg-type]
-                                             env.action_space, tuple(env.screen_size))
+        return self.policy.trajectory_windows(sample.instruction, images, sample.token_ids,  # type: ignore[arg-type]
+                                              env.action_space, tuple(env.screen_size))
 
     def _units(self, samples: Sequence[Sample]) -> int:
         """What the loss averages over: response tokens (token-mean) or sequences with tokens."""
@@ -324,16 +358,22 @@ class Trainer:
         """PPO-clip over shuffled minibatches; each minibatch is one optimizer step accumulated over micro-batches.
 
         Micro-batch losses are weighted by their share of the minibatch's tokens (or sequences), so the step
-        optimizes the minibatch's token mean whatever the micro-batch size.
+        optimizes the minibatch's token mean whatever the micro-batch size. Zero-advantage samples are dropped
+        first (`optim.skip_zero_advantage`, without a KL term; see `nonzero_advantage`): a round where every
+        advantage is 0 does no forward pass and no optimizer step. With `optim.recompute_old_logprobs`, the old
+        log-probs come from the training forward pass (`_recompute_old_logprobs`).
         """
         optim = self.config.optim
+        skip = optim.skip_zero_advantage and self.algo.loss.kl_beta == 0
+        trained = nonzero_advantage(samples) if skip else list(samples)
+        trained, drift = self._recompute_old_logprobs(trained)
         totals: Counter[str] = Counter()
         steps = 0
         params = self.policy.trainable_parameters()
         self.policy.model.train()
         for epoch in range(optim.epochs):
             seed = turn_seed(self.config.seed, "minibatch", self.round, epoch)
-            for minibatch in minibatches(samples, optim.minibatch_size, seed):
+            for minibatch in minibatches(trained, optim.minibatch_size, seed):
                 units = self._units(minibatch)
                 if units == 0:
                     continue
@@ -349,12 +389,44 @@ class Trainer:
                 steps += 1
         self.policy.model.eval()
         tokens = totals["tokens"]
-        out: dict[str, float | None] = {"optimizer_steps": steps, "train_tokens": int(tokens)}
+        out: dict[str, float | None] = {"optimizer_steps": steps, "train_tokens": int(tokens),
+                                        "skipped_samples": len(samples) - len(trained), "logprob_drift": drift}
         for key in ("loss", "pg_loss", "grad_norm"):
             out[key] = totals[key] / steps if steps else None
         for key in ("clip_fraction", "approx_kl", "entropy", "kl_ref"):
             out[key] = totals[key] / tokens if tokens and key in totals else None
         return out
+
+    def _recompute_old_logprobs(self, samples: list[Sample]) -> tuple[list[Sample], float | None]:
+        """The samples with old log-probs from the training forward pass, and `logprob_drift`, the mean
+        `|logp_recomputed - logp_rollout|` over their tokens (None when `optim.recompute_old_logprobs` is off).
+
+        The pass runs without gradients in eval mode over the first epoch's minibatches and micro-batches, so the
+        first optimizer step sees `rho = exp(logp - logp_old) = 1` exactly: in bf16 the rollout's log-probs (from
+        `generate`, one token at a time with a KV cache) differ from it by rounding, which the clip would treat as
+        policy change. The rollout's log-probs stay on the episodes; only the loss uses these.
+        """
+        setting = self.config.optim.recompute_old_logprobs
+        if not (self.policy.device.type == "cuda" if setting == "auto" else setting) or not samples:
+            return samples, None
+        optim = self.config.optim
+        seed = turn_seed(self.config.seed, "minibatch", self.round, 0)
+        recomputed: dict[int, list[float]] = {}
+        self.policy.model.eval()
+        with torch.no_grad():
+            for minibatch in minibatches(list(enumerate(samples)), optim.minibatch_size, seed):
+                for begin in range(0, len(minibatch), optim.micro_batch_size):
+                    part = minibatch[begin : begin + optim.micro_batch_size]
+                    if not self._units([s for _, s in part]):
+                        continue
+                    logprobs, mask = self.policy.response_logprobs([self.encode_sample(s) for _, s in part])
+                    for row, (index, _) in enumerate(part):
+                        recomputed[index] = logprobs[row][mask[row] > 0].tolist()
+        if not recomputed:
+            return samples, None
+        stored = torch.tensor([lp for i in recomputed for lp in response_logprobs(samples[i])])
+        drift = float((torch.tensor([lp for values in recomputed.values() for lp in values]) - stored).abs().mean())
+        return [with_old_logprobs(s, recomputed[i]) if i in recomputed else s for i, s in enumerate(samples)], drift
 
     def _accumulate(self, part: Sequence[Sample], share: float, totals: Counter[str]) -> None:
         batch = collate(part)

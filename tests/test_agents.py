@@ -12,9 +12,9 @@ from flask import Flask, jsonify, request
 from PIL import Image
 from werkzeug.serving import make_server
 
+from step_envs.actions import PARSERS
 from step_envs.agents import AGENTS, Turn, make_agent
 from step_envs.agents.openai_agent import AgentError
-from step_envs.desktop.actions import PARSERS
 from step_envs.tasks import Task
 
 SCREEN = (320, 200)
@@ -120,10 +120,10 @@ def stub():
 
 
 def _image_of(message):
-    parts = {part["type"]: part for part in message["content"]}
-    url = parts["image_url"]["image_url"]["url"]
+    (url,) = [part["image_url"]["url"] for part in message["content"] if part["type"] == "image_url"]
     assert url.startswith("data:image/png;base64,")
-    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))), parts["text"]["text"]
+    text = "\n".join(part["text"] for part in message["content"] if part["type"] == "text")
+    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))), text
 
 
 def test_openai_agent_sends_instruction_screenshot_and_history_and_parses_the_reply(stub, monkeypatch):
@@ -149,7 +149,7 @@ def test_openai_agent_sends_instruction_screenshot_and_history_and_parses_the_re
     texts = {_image_of(s["body"]["messages"][1])[1].splitlines()[0]: _image_of(s["body"]["messages"][1])[1]
              for s in stub.requests}
     assert "1. pyautogui.hotkey('ctrl', 'o')\n2. WAIT" in texts["Task: Save the file"]
-    assert "No actions yet." in texts["Task: Type hi"]
+    assert "Previous actions: none." in texts["Task: Type hi"]
 
 
 def test_openai_agent_parses_for_the_turns_action_space(stub):
@@ -159,9 +159,9 @@ def test_openai_agent_parses_for_the_turns_action_space(stub):
     assert json.loads(answer.text) == {"action_type": "CLICK", "x": 10, "y": 20, "button": "left", "num_clicks": 1}
 
 
-def test_openai_agent_scales_relative_points(stub):
+def test_openai_agent_scales_qwen2vl_grid_points(stub):
     stub.script = [(200, "pyautogui.click(500, 500)")]
-    agent = make_agent("openai", model="m", base_url=stub.url, coordinates="relative")
+    agent = make_agent("openai", model="m", base_url=stub.url, dialect="qwen2vl")
     assert agent.act([_turn(_task())])[0].text == "pyautogui.click(160, 100)"
     assert "0-1000" in stub.requests[0]["body"]["messages"][0]["content"]
 

@@ -87,5 +87,88 @@ def test_hf_agent_generates_from_a_local_model_and_keeps_tokens_and_logprobs(tin
 
 
 def test_hf_agent_says_what_to_pass_without_a_model_directory(tmp_path):
-    with pytest.raises(ValueError, match="local model directory"):
+    with pytest.raises(FileNotFoundError, match="expected a local directory with config.json"):
         make_agent("hf", model=str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize(("missing", "named"), [("model.safetensors", "no weights"),
+                                                 ("preprocessor_config.json", "preprocessor_config.json"),
+                                                 ("tokenizer.json", "tokenizer.json")])
+def test_a_checkpoint_without_weights_or_processor_names_the_missing_file(tiny_model, tmp_path, missing, named):
+    import shutil
+
+    copy = shutil.copytree(tiny_model, tmp_path / "copy")
+    (copy / missing).unlink()
+    if missing == "tokenizer.json":
+        (copy / "tokenizer_config.json").unlink()
+    with pytest.raises(FileNotFoundError, match=named):
+        make_agent("hf", model=str(copy))
+
+
+MAX_PIXELS = 56 * 56 * 4
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory):
+    """The tiny trainer model and a step-train checkpoint of a qwen2vl run: a LoRA adapter and its state.json."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from tiny_vlm import build_tiny_qwen2vl
+    from transformers import AutoModelForImageTextToText
+
+    root = tmp_path_factory.mktemp("trained")
+    model_dir = build_tiny_qwen2vl(root / "model")
+    checkpoint = root / "run" / "checkpoints" / "round-000002"
+    torch.manual_seed(0)
+    peft_model = get_peft_model(AutoModelForImageTextToText.from_pretrained(model_dir),
+                                LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    for name, parameter in peft_model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=0.5)  # a trained adapter changes the replies
+    peft_model.save_pretrained(checkpoint / "adapter")
+    config = {"model": {"dialect": "qwen2vl"}, "algo": {"history": 2}, "sampling": {"max_pixels": MAX_PIXELS}}
+    (checkpoint / "state.json").write_text(json.dumps({"round": 2, "config": config}))
+    return model_dir, checkpoint
+
+
+def test_hf_agent_with_an_adapter_sends_the_trainers_prompt_and_dialect(trained_checkpoint):
+    """`--adapter CKPT` takes the run's dialect, history and max_pixels, and the prompt tokens are exactly the
+    ones the trainer's policy builds for the same turn."""
+    from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy
+
+    model_dir, checkpoint = trained_checkpoint
+    agent = make_agent("hf", model=str(model_dir), adapter=str(checkpoint), options={"max_new_tokens": 4})
+    assert (agent.dialect, agent.max_history, agent.max_pixels) == ("qwen2vl", 2, MAX_PIXELS)
+    history = ["pyautogui.click(1, 2)", "pyautogui.click(64, 36)", "WAIT"]
+    turn = _turn(3, history)
+    inputs, _ = agent._inputs(turn)
+
+    policy = VLMPolicy(ModelSettings(path=str(model_dir), dialect="qwen2vl", lora=LoraSettings(rank=2)),
+                       SamplingSettings(max_pixels=MAX_PIXELS))
+    image = policy.observe(turn.observation["screenshot"])
+    encoded = policy.encode_step(turn.task.instruction, image, history[-2:], "pyautogui", turn.screen_size)
+    assert inputs["input_ids"][0].tolist() == encoded.input_ids
+    assert "1. pyautogui.click(500, 500)\n2. WAIT" in policy.tokenizer.decode(encoded.input_ids)  # grid points
+    answer = agent.act([turn])[0]
+    assert answer.token_ids and answer.raw is not None
+
+
+def test_an_adapter_folder_without_adapter_config_is_refused(trained_checkpoint, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no LoRA adapter"):
+        make_agent("hf", model=str(trained_checkpoint[0]), adapter=str(tmp_path))
+
+
+@pytest.mark.desktop
+def test_bench_scores_a_trained_checkpoint_with_its_adapter(trained_checkpoint, tmp_path):
+    from step_envs.bench import ResultsDir
+    from step_envs.cli import main
+
+    model_dir, checkpoint = trained_checkpoint
+    suite = tmp_path / "suite.txt"
+    suite.write_text("widget-click-button/0\n")
+    out = tmp_path / "bench"
+    assert main(["bench", "--suite", str(suite), "--agent", "hf", "--model", str(model_dir), "--adapter",
+                 str(checkpoint), "--agent-arg", "max_new_tokens=4", "--envs", "1", "--max-steps", "1",
+                 "--out", str(out)]) == 0
+    (row,) = ResultsDir.open(out).rows
+    assert row["env_error"] is None and row["score"] == 0.0  # a tiny random policy is scored, not crashed

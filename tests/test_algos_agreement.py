@@ -2,7 +2,8 @@
 
 import pytest
 
-from step_train.algos import ParsedAction, actions_agree, normalize_text, parse_action, screen_tolerance
+from step_envs.actions import ActionPoint, action_points
+from step_train.algos import actions_agree, normalize_text, screen_tolerance
 
 DELTA = screen_tolerance((1920, 1080), 0.05)
 
@@ -14,40 +15,40 @@ def test_screen_tolerance_is_a_fraction_of_the_diagonal():
 @pytest.mark.parametrize(
     ("action", "expected"),
     [
-        ("pyautogui.click(100, 200)", ParsedAction("CLICK", 100.0, 200.0)),
-        ("pyautogui.click(x=100, y=200)", ParsedAction("CLICK", 100.0, 200.0)),
-        ("pyautogui.click((100, 200))", ParsedAction("CLICK", 100.0, 200.0)),
-        ("pyautogui.click()", ParsedAction("CLICK")),
-        ("pyautogui.click(5, 6, button='right')", ParsedAction("RIGHT_CLICK", 5.0, 6.0)),
-        ("pyautogui.click(5, 6, clicks=2)", ParsedAction("DOUBLE_CLICK", 5.0, 6.0)),
-        ("pyautogui.doubleClick(5.5, 6)", ParsedAction("DOUBLE_CLICK", 5.5, 6.0)),
-        ("pyautogui.moveTo(1, 2, duration=0.5)", ParsedAction("MOVE_TO", 1.0, 2.0)),
-        ("pyautogui.typewrite('hello')", ParsedAction("TYPING", text="hello")),
-        ("pyautogui.write(message='hi there')", ParsedAction("TYPING", text="hi there")),
-        ("pyautogui.typewrite(['a', 'b'])", ParsedAction("TYPING", text="ab")),
-        ("pyautogui.hotkey('ctrl', 's')", ParsedAction("HOTKEY", text="ctrl+s")),
-        ("pyautogui.press('enter')", ParsedAction("PRESS", text="enter")),
-        ("pyautogui.press(['tab', 'tab'])", ParsedAction("PRESS", text="tab+tab")),
-        ("pyautogui.scroll(-3)", ParsedAction("SCROLL", text="-3")),
-        ("pyautogui.scroll(5, x=10, y=20)", ParsedAction("SCROLL", 10.0, 20.0, "5")),
-        ('{"action_type": "CLICK", "x": 100, "y": 200}', ParsedAction("CLICK", 100.0, 200.0)),
-        ('{"action_type": "TYPING", "parameters": {"text": "Hi"}}', ParsedAction("TYPING", text="Hi")),
-        ('{"action_type": "HOTKEY", "keys": ["ctrl", "c"]}', ParsedAction("HOTKEY", text="ctrl+c")),
-        ('{"action_type": "SCROLL", "dy": -2}', ParsedAction("SCROLL", text="0,-2")),
-        (" done ", ParsedAction("DONE")),
-        ("WAIT", ParsedAction("WAIT")),
+        ("pyautogui.click(100, 200)", ActionPoint("CLICK", 100.0, 200.0)),
+        ("pyautogui.click(x=100, y=200)", ActionPoint("CLICK", 100.0, 200.0)),
+        ("pyautogui.click((100, 200))", ActionPoint("CLICK", 100.0, 200.0)),
+        ("pyautogui.click()", ActionPoint("CLICK")),
+        ("pyautogui.click(5, 6, button='right')", ActionPoint("RIGHT_CLICK", 5.0, 6.0)),
+        ("pyautogui.click(5, 6, clicks=2)", ActionPoint("DOUBLE_CLICK", 5.0, 6.0)),
+        ("pyautogui.doubleClick(5.5, 6)", ActionPoint("DOUBLE_CLICK", 5.5, 6.0)),
+        ("pyautogui.moveTo(1, 2, duration=0.5)", ActionPoint("MOVE_TO", 1.0, 2.0)),
+        ("pyautogui.typewrite('hello')", ActionPoint("TYPING", text="hello")),
+        ("pyautogui.write(message='hi there')", ActionPoint("TYPING", text="hi there")),
+        ("pyautogui.typewrite(['a', 'b'])", ActionPoint("TYPING", text="ab")),
+        ("pyautogui.hotkey('ctrl', 's')", ActionPoint("HOTKEY", text="ctrl+s")),
+        ("pyautogui.press('enter')", ActionPoint("PRESS", text="enter")),
+        ("pyautogui.press(['tab', 'tab'])", ActionPoint("PRESS", text="tab+tab")),
+        ("pyautogui.scroll(-3)", ActionPoint("SCROLL", text="-3")),
+        ("pyautogui.scroll(5, x=10, y=20)", ActionPoint("SCROLL", 10.0, 20.0, "5")),
+        ('{"action_type": "CLICK", "x": 100, "y": 200}', ActionPoint("CLICK", 100.0, 200.0)),
+        ('{"action_type": "TYPING", "parameters": {"text": "Hi"}}', ActionPoint("TYPING", text="Hi")),
+        ('{"action_type": "HOTKEY", "keys": ["ctrl", "c"]}', ActionPoint("HOTKEY", text="ctrl+c")),
+        ('{"action_type": "SCROLL", "dy": -2}', ActionPoint("SCROLL", text="0,-2")),
+        (" done ", ActionPoint("DONE")),
+        ("WAIT", ActionPoint("WAIT")),
     ],
 )
 def test_parse_action_reads_type_point_and_text(action, expected):
-    assert parse_action(action) == (expected,)
+    assert action_points(action) == (expected,)
 
 
 def test_parse_action_keeps_several_calls_in_order_and_ignores_other_code():
     code = "import time\npyautogui.click(1, 2)\ntime.sleep(0.5)\npyautogui.typewrite('x')"
-    assert parse_action(code) == (ParsedAction("CLICK", 1.0, 2.0), ParsedAction("TYPING", text="x"))
-    assert parse_action('[{"action_type": "CLICK", "x": 1, "y": 2}, {"action_type": "DONE"}]') == (
-        ParsedAction("CLICK", 1.0, 2.0),
-        ParsedAction("DONE"),
+    assert action_points(code) == (ActionPoint("CLICK", 1.0, 2.0), ActionPoint("TYPING", text="x"))
+    assert action_points('[{"action_type": "CLICK", "x": 1, "y": 2}, {"action_type": "DONE"}]') == (
+        ActionPoint("CLICK", 1.0, 2.0),
+        ActionPoint("DONE"),
     )
 
 
@@ -65,7 +66,7 @@ def test_parse_action_keeps_several_calls_in_order_and_ignores_other_code():
     ],
 )
 def test_unreadable_actions_parse_to_none(action):
-    assert parse_action(action) is None
+    assert action_points(action) is None
 
 
 def test_normalize_text_folds_case_and_whitespace():

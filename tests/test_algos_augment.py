@@ -100,6 +100,24 @@ def test_groups_without_contrast_are_dropped():
     assert score_candidates([state] * 3, groups, AugmentConfig()) == []
 
 
+def test_an_unparsable_candidate_never_agrees_even_with_a_wait_reference():
+    state = AugmentState("t", StepPrompt("t", "t/0"), "WAIT")
+    unparsable = StepRecord("WAIT", action_error="no action found in the reply", logprobs=[-1.0])
+    waited = StepRecord("WAIT", logprobs=[-2.0])
+    samples = score_candidates([state], [[unparsable, waited]], AugmentConfig())
+    # rewards [0, 1]: the reply that ran as a WAIT because it could not be read is not the agreeing one
+    assert [s.advantage for s in samples] == pytest.approx([-0.5 / 0.707108, 0.5 / 0.707108], rel=1e-5)
+    assert score_candidates([state], [[unparsable, unparsable]], AugmentConfig()) == []
+
+
+def test_an_unparsable_reference_step_is_never_an_augmentation_state():
+    episode = click_episode("t", 1.0, [100, 200])
+    episode.steps[0] = StepRecord("WAIT", observation_ref="t/0", action_error="no action found in the reply")
+    record = recorded([Episode("t", steps=[StepRecord("DONE")], score=0.0)] * 3 + [episode])
+    states = select_states([episode], record, SuccessBuffer(), AugmentConfig(max_states=4), random.Random(0))
+    assert [s.reference for s in states] == ["pyautogui.click(200, 500)"]
+
+
 def test_policy_must_answer_every_state():
     state = AugmentState("t", StepPrompt("t", "t/0"), "DONE")
     with pytest.raises(ValueError, match="1 states"):

@@ -24,6 +24,14 @@ def test_replacement_probability_is_the_logistic_of_the_rate():
     assert replacement_probability(0.0, 10.0, 0.6) == pytest.approx(1 / (1 + math.exp(6)))  # 0.00247
 
 
+def test_replacement_probability_saturates_instead_of_overflowing_for_extreme_kappa():
+    # kappa * (s0 - s) = 6e5 and 4e307: a plain exp(-z) raises OverflowError past ~709
+    assert replacement_probability(0.0, 1e6, 0.6) == 0.0
+    assert replacement_probability(1.0, 1e6, 0.6) == 1.0
+    assert replacement_probability(0.0, 1e308, 0.4) == 0.0
+    assert replacement_probability(0.6 - 1e-3, 1e4, 0.6) == pytest.approx(1 / (1 + math.exp(10)))
+
+
 def test_uniform_mode_keeps_every_copy():
     sampler = AdaptiveSampler(SamplerConfig(copies=3, mode="uniform"))
     plan = sampler.plan(["a", "b"], record_with({"a": 1.0, "b": 0.3}))

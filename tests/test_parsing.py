@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from step_envs.agents.parsing import ParsedReply, parse_reply, pyautogui_calls, scale_point
-from step_envs.desktop.actions import PARSERS
+from step_envs.actions import PARSERS, ParsedReply, parse_reply, pyautogui_calls
+from step_envs.actions.frames import to_screen
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_the_computer13_space_gets_json_from_code_and_from_json():
         "action_type": "PRESS", "key": "enter"}
     assert parse_reply("DONE", "computer_13").action == "DONE"
     assert parse_reply("pyautogui.locateOnScreen('a.png')", "computer_13").error == (
-        "pyautogui.locateOnScreen has no computer_13 equivalent")
+        "pyautogui.locateOnScreen has no computer_13 equivalent (dialect 'computer_13')")
 
 
 @pytest.mark.parametrize(
@@ -133,8 +133,8 @@ def test_the_computer13_space_gets_json_from_code_and_from_json():
          "</tool_call>", "pyautogui.moveTo(320, 360)"),
     ],
 )
-def test_relative_coordinates_are_scaled_to_the_screen(reply, action):
-    parsed = parse_reply(reply, screen_size=(1280, 720), coordinates="relative")
+def test_qwen2vl_grid_points_are_scaled_to_the_screen(reply, action):
+    parsed = parse_reply(reply, screen_size=(1280, 720), dialect="qwen2vl")
     assert parsed.error is None
     assert parsed.action == action
 
@@ -156,8 +156,8 @@ def test_absolute_coordinates_are_kept_as_written():
         ('{"x": 1, "y": 2}', {}, "names no action"),
         ('{"action_type": "CLICK", "x": 1', {}, "does not parse"),
         ('{"action_type": "PRESS"}', {}, "missing parameter"),
-        ("pyautogui.click(1200, 10)", {"coordinates": "relative"}, "outside 0-1000"),
-        ("pyautogui.click(x, 0.5)", {"coordinates": "relative"}, "must be a number"),
+        ("pyautogui.click(1200, 10)", {"dialect": "qwen2vl"}, "outside 0-1000"),
+        ("pyautogui.click(x, 0.5)", {"dialect": "qwen2vl"}, "must be a number"),
         ('<tool_call>{"name": "computer_use", "arguments": {"action": "teleport"}}</tool_call>', {},
          "unknown computer_use action"),
     ],
@@ -175,10 +175,10 @@ def test_the_first_candidate_decides_even_when_a_later_one_is_valid():
 
 
 def test_bad_arguments_raise_instead_of_guessing():
-    with pytest.raises(ValueError, match="action_space"):
+    with pytest.raises(ValueError, match="unknown action space 'mouse'; known: pyautogui, computer_13"):
         parse_reply("DONE", action_space="mouse")
-    with pytest.raises(ValueError, match="coordinates"):
-        parse_reply("DONE", coordinates="pixels")
+    with pytest.raises(ValueError, match="unknown dialect 'pixels'; known: pyautogui, computer_13, qwen2vl"):
+        parse_reply("DONE", dialect="pixels")
 
 
 def test_every_parsed_action_is_accepted_by_the_env():
@@ -193,8 +193,8 @@ def test_every_parsed_action_is_accepted_by_the_env():
 
 
 def test_scale_point_and_pyautogui_calls():
-    assert scale_point(0.5, 0.5, (100, 50), "relative") == (50, 25)
-    assert scale_point(7, 8, (100, 50), "absolute") == (7, 8)
+    assert to_screen(0.5, 0.5, "grid", (100, 50)) == (50, 25)
+    assert to_screen(7, 8, "screen", (100, 50)) == (7, 8)
     calls = pyautogui_calls("import time\npyautogui.click(1, 2)\ntime.sleep(1)\npyautogui.hotkey('a', 'b')")
     assert [(c.name, c.args) for c in calls] == [("click", (1, 2)), ("hotkey", ("a", "b"))]
     with pytest.raises(ValueError):

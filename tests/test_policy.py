@@ -94,8 +94,8 @@ def test_trajectory_prompt_logprobs_equal_recomputed_logprobs(model_dir: Path) -
         for t, action in zip(turns, policy.act(turns), strict=True):
             replies[t.key].append(action)
             screens[t.key].append(policy.observe(t.observation["screenshot"]))
-    encodings = [policy.encode_trajectory("Click the button labelled OK.", screens[k],
-                                          [a.token_ids for a in replies[k]]) for k in keys]
+    encodings = [policy.trajectory_windows("Click the button labelled OK.", screens[k],
+                                           [a.token_ids for a in replies[k]]) for k in keys]
     with torch.no_grad():
         logprobs, mask = policy.response_logprobs(encodings)
     for row, k in enumerate(keys):

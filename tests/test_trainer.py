@@ -160,6 +160,27 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(step_run, pool, tasks, 
     assert [r["success_per_task"] for r in cut_rows] == [r["success_per_task"] for r in full_rows]
 
 
+def test_an_all_fail_tgrpo_round_does_no_training_pass(model_dir: Path, pool, tasks, tmp_path: Path) -> None:
+    """The widget task is never solved: every T-GRPO advantage is 0, so no sample is forwarded and the adapters
+    stay as they were (with weight decay, an optimizer step on zero gradients would move them)."""
+    config = make_config(model_dir, tmp_path / "all-fail", "tgrpo", rounds=1,
+                         tgrpo=TGRPOConfig(sample_level="trajectory"))
+    trainer = Trainer(dataclasses.replace(config, optim=dataclasses.replace(config.optim, weight_decay=0.1)),
+                      tasks=tasks[:1])
+    grad_enabled: list[bool] = []
+    trainer.policy.model.get_base_model().register_forward_pre_hook(
+        lambda *_: grad_enabled.append(torch.is_grad_enabled()))
+    _, lora_before = base_and_lora(trainer)
+    try:
+        (row,) = trainer.run(pool)
+    finally:
+        trainer.close()
+    assert row["success_rate"] == 0 and row["samples"] == row["skipped_samples"] == 4
+    assert row["optimizer_steps"] == 0 and grad_enabled and not any(grad_enabled)  # generation only
+    _, lora_after = base_and_lora(trainer)
+    assert all(torch.equal(lora_before[n], lora_after[n]) for n in lora_before)
+
+
 def test_resume_without_a_checkpoint_says_what_to_do(model_dir: Path, tasks, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="start without --resume"):
         Trainer(make_config(model_dir, tmp_path / "empty", "step"), tasks=tasks, resume=True)

@@ -1,8 +1,10 @@
 """`openai`: any OpenAI-compatible chat-completions endpoint with image input (vLLM, SGLang, llama.cpp, ...).
 
-Speaks the HTTP API with `requests` (no SDK). Each turn is one request: a system prompt with the action format,
-then the instruction, the actions so far and the screenshot as a base64 data URL. The reply goes through the
-shared `parse_reply`; a reply it cannot read is a no-op step with `parse_error` set. The turns of one batch are
+Speaks the HTTP API with `requests` (no SDK). Each turn is one request with the shared step prompt
+(`agents.prompt.step_messages`: the dialect's action format, the instruction, the actions so far and the
+screenshot as a base64 data URL). The reply is read by the dialect's action set; a reply it cannot read is a
+no-op step with `parse_error` set. Dialects that write points in the resized image's pixels (`qwen25vl`,
+`uitars15`) are rescaled with the server's resize rule (`smart_resize` with `max_pixels`). The turns of one batch are
 sent concurrently, one request per environment.
 """
 
@@ -16,9 +18,10 @@ from typing import Any
 
 import requests
 
+from step_envs.actions import ActionSet, get_dialect, smart_resize
+from step_envs.actions.frames import QWEN_MAX_PIXELS
 from step_envs.agents.base import AgentAction, Turn
-from step_envs.agents.parsing import COORDINATE_MODES, parse_reply
-from step_envs.agents.prompt import image_data_url, screenshot_image, system_prompt, user_text
+from step_envs.agents.prompt import IMAGE_SLOT, image_data_url, recent, screenshot_image, step_messages
 from step_envs.tasks import Task
 
 _RETRY_STATUS = frozenset([408, 409, 429, 500, 502, 503, 504])
@@ -35,8 +38,8 @@ class OpenAIAgent:
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key: str | None = None, *,
                  temperature: float = 0.0, max_tokens: int = 512, timeout: float = 120.0, max_retries: int = 3,
-                 image_format: str = "png", coordinates: str = "absolute", max_history: int = 10,
-                 concurrency: int = 16) -> None:
+                 image_format: str = "png", dialect: str | None = None, max_history: int = 10,
+                 max_pixels: int = QWEN_MAX_PIXELS, concurrency: int = 16) -> None:
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL", "")).rstrip("/")
         self.model = model or os.environ.get("OPENAI_MODEL", "")
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
@@ -44,11 +47,11 @@ class OpenAIAgent:
             raise ValueError("no endpoint: set OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1) or pass --base-url")
         if not self.model:
             raise ValueError("no model: set OPENAI_MODEL or pass --model (the name the server serves)")
-        if coordinates not in COORDINATE_MODES:
-            raise ValueError(f"coordinates must be one of {COORDINATE_MODES}, got {coordinates!r}")
+        if dialect is not None:
+            get_dialect(dialect)
         self.temperature, self.max_tokens, self.timeout = float(temperature), int(max_tokens), float(timeout)
-        self.max_retries, self.image_format, self.coordinates = int(max_retries), image_format, coordinates
-        self.max_history = int(max_history)
+        self.max_retries, self.image_format, self.dialect = int(max_retries), image_format, dialect
+        self.max_history, self.max_pixels = int(max_history), int(max_pixels)
         self._executor = ThreadPoolExecutor(max_workers=max(1, int(concurrency)), thread_name_prefix="openai-agent")
         self._local = threading.local()
 
@@ -61,14 +64,23 @@ class OpenAIAgent:
     def act(self, turns: list[Turn]) -> list[AgentAction | str]:
         return list(self._executor.map(self._act_one, turns))
 
+    def actions(self, turn: Turn) -> ActionSet:
+        """The dialect's action set on the env's action space (the dialect named like the space by default)."""
+        return ActionSet(self.dialect or turn.action_space, turn.action_space)
+
+    def image_size(self, turn: Turn) -> tuple[int, int] | None:
+        """The size the server's processor resizes the screenshot to, for dialects that write its pixels."""
+        if not self.actions(turn).needs_image_size:
+            return None
+        return smart_resize(*turn.screen_size, max_pixels=self.max_pixels)
+
     def messages(self, turn: Turn) -> list[dict[str, Any]]:
-        """The chat messages of one turn."""
-        image = image_data_url(screenshot_image(turn), self.image_format)
-        return [
-            {"role": "system", "content": system_prompt(turn.action_space, turn.screen_size, self.coordinates)},
-            {"role": "user", "content": [{"type": "text", "text": user_text(turn, self.max_history)},
-                                         {"type": "image_url", "image_url": {"url": image}}]},
-        ]
+        """The chat messages of one turn: the shared step prompt with the screenshot as a data URL."""
+        image = {"type": "image_url", "image_url": {"url": image_data_url(screenshot_image(turn), self.image_format)}}
+        history = recent(turn.history, self.max_history)
+        messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size, self.image_size(turn))
+        messages[-1]["content"] = [image if part == IMAGE_SLOT else part for part in messages[-1]["content"]]
+        return messages
 
     def _act_one(self, turn: Turn) -> AgentAction:
         body = {"model": self.model, "messages": self.messages(turn), "temperature": self.temperature,
@@ -83,7 +95,7 @@ class OpenAIAgent:
         if isinstance(content, list):  # content parts
             content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
         content = content or ""
-        parsed = parse_reply(content, turn.action_space, turn.screen_size, self.coordinates)
+        parsed = self.actions(turn).parse(content, turn.screen_size, self.image_size(turn))
         return AgentAction(parsed.action, raw=content, parse_error=parsed.error,
                            info={"latency_s": time.monotonic() - t0, "usage": data.get("usage")})
 

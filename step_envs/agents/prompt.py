@@ -1,53 +1,73 @@
-"""The prompt the model agents (`openai`, `hf`) send: instruction, screenshot, the actions so far, the format.
+"""The step prompt every model agent sends (`openai`, `hf`, and the trainer's policy): one builder, so a checkpoint
+scores in `step-envs bench` on exactly the prompt it was trained on.
 
-One prompt for both so a model scores the same through a server or loaded locally; the trainer's policy may use
-its own. The reply format asked for is what `parse_reply` reads best (one fenced block), though it reads more.
+The system message is the action set's `describe` (the reply format and coordinates of the model's dialect); the
+user message is the instruction, the last H actions written in the dialect, and the screenshot:
+
+    Task: <instruction>
+    Previous actions:
+    1. <action>
+    ...
+    Current screen: <image> What is the next action?
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
+from step_envs.actions import ActionSet
 from step_envs.agents.base import Turn
 
-_FORMATS = {
-    "pyautogui": ("Reply with one Python code block (```python ... ```) that uses `pyautogui` to perform the next "
-                  "action, e.g. `pyautogui.click(640, 360)`, `pyautogui.write('text')`, "
-                  "`pyautogui.hotkey('ctrl', 's')`."),
-    "computer_13": ('Reply with one JSON object for the next action, e.g. {"action_type": "CLICK", "x": 640, '
-                    '"y": 360}, {"action_type": "TYPING", "text": "hi"}, {"action_type": "HOTKEY", '
-                    '"keys": ["ctrl", "s"]}.'),
-}
-_COORDINATES = {
-    "absolute": "Coordinates are pixels on the {width}x{height} screen, (0, 0) top left.",
-    "relative": "Coordinates are relative: 0-1000 on each axis, (0, 0) top left, (1000, 1000) bottom right.",
-}
+IMAGE_SLOT = {"type": "image"}
+"""Where the screenshot goes in a message's content (chat templates render it as the image placeholder)."""
 
 
-def system_prompt(action_space: str, screen_size: tuple[int, int], coordinates: str = "absolute") -> str:
-    width, height = screen_size
-    return (f"You control a Linux desktop to complete the user's task. {_FORMATS[action_space]} "
-            f"{_COORDINATES[coordinates].format(width=width, height=height)} "
-            "Reply WAIT to wait, DONE when the task is complete, FAIL if it cannot be done.")
+def downscale(screenshot: np.ndarray | Image.Image, max_pixels: int | None) -> Image.Image:
+    """The screenshot as an RGB image of at most `max_pixels` pixels (aspect kept; as is when None): what the
+    model is given, before its processor's own resize."""
+    image = screenshot if isinstance(screenshot, Image.Image) else Image.fromarray(np.asarray(screenshot))
+    image = image.convert("RGB")
+    width, height = image.size
+    if not max_pixels or width * height <= max_pixels:
+        return image
+    scale = (max_pixels / (width * height)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC)
 
 
-def user_text(turn: Turn, max_history: int = 10) -> str:
-    """The instruction and the last `max_history` actions (older ones are summarized by their count)."""
-    lines = [f"Task: {turn.task.instruction}"]
-    history = turn.history[-max_history:] if max_history else []
-    if turn.history:
-        skipped = len(turn.history) - len(history)
-        lines.append("Actions so far" + (f" (the last {len(history)} of {len(turn.history)})" if skipped else "")
-                     + ":")
-        lines.extend(f"{turn.step - len(history) + i + 1}. {action}" for i, action in enumerate(history))
-    else:
-        lines.append("No actions yet.")
-    lines.append("The screenshot shows the screen now. What is the next action?")
-    return "\n".join(lines)
+def history_text(history: Sequence[str]) -> str:
+    """The actions of the prompt, numbered from 1, oldest first."""
+    if not history:
+        return "Previous actions: none."
+    return "\n".join(["Previous actions:", *(f"{i + 1}. {action}" for i, action in enumerate(history))])
+
+
+def recent(history: Sequence[str], limit: int | None) -> list[str]:
+    """The last `limit` actions (all when None, none when 0): what a step prompt shows."""
+    if limit is None:
+        return list(history)
+    return list(history[-limit:]) if limit > 0 else []
+
+
+def step_messages(instruction: str, history: Sequence[str], actions: ActionSet, screen_size: tuple[int, int],
+                  image_size: tuple[int, int] | None = None) -> list[dict]:
+    """The step prompt as chat messages with one image slot. `history` holds the env actions to show (the
+    caller keeps the last H, see `recent`), oldest first, written as `actions` writes them (points in the
+    model's frame)."""
+    rendered = [actions.render(a, screen_size, image_size) for a in history]
+    return [
+        {"role": "system", "content": actions.describe(screen_size, image_size)},
+        {"role": "user", "content": [
+            {"type": "text", "text": f"Task: {instruction}\n{history_text(rendered)}\nCurrent screen:"},
+            dict(IMAGE_SLOT),
+            {"type": "text", "text": "What is the next action?"},
+        ]},
+    ]
 
 
 def screenshot_image(turn: Turn) -> Image.Image:

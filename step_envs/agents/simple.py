@@ -11,8 +11,8 @@ import random
 import string
 from typing import Any
 
+from step_envs.actions.core import computer13_to_code
 from step_envs.agents.base import AgentAction, Turn
-from step_envs.desktop.actions import computer13_to_code
 from step_envs.tasks import Task
 
 

@@ -18,6 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from step_envs.actions import DIALECTS, get_dialect
 from step_envs.bench.results import ResultsDir, write_summary
 from step_envs.bench.tables import compare_table, differing_tasks, summary_table
 from step_envs.console import wide_console
@@ -60,8 +61,9 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
     tasks = _load_tasks(args.suite)
     agent = make_agent(agent_spec, _agent_options(args.agent_arg), model=args.model, base_url=args.base_url,
                        api_key=os.environ.get(args.api_key_env) if args.api_key_env else None, seed=args.seed,
-                       coordinates=args.coordinates)
-    env_kwargs: dict[str, Any] = {"action_space": args.action_space}
+                       dialect=args.dialect, adapter=args.adapter)
+    action_space = args.action_space or (get_dialect(args.dialect).default_space if args.dialect else "pyautogui")
+    env_kwargs: dict[str, Any] = {"action_space": action_space}
     scored = [0, 0.0]  # episodes scored this far, sum of their scores
     with _progress(console) as progress:
         bar = progress.add_task(f"{agent_spec} on {args.suite}", total=None, success="-")
@@ -145,7 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     status = 0
     for agent in DEMO_AGENTS:
         run_args = argparse.Namespace(**vars(args), agent=agent, agent_arg=[], model=None, base_url=None,
-                                      api_key_env=None, seed=0, coordinates=None, action_space="pyautogui",
+                                      api_key_env=None, seed=0, dialect=None, adapter=None, action_space=None,
                                       seeds=None, images="jpeg", fresh=True)
         try:
             status |= bench_once(run_args, agent, Path(args.out) / agent, console)
@@ -174,12 +176,16 @@ def add_bench_options(parser: argparse.ArgumentParser, *, demo: bool = False) ->
     parser.add_argument("--base-url", help="openai: the endpoint, e.g. http://127.0.0.1:8000/v1 "
                                            "(else $OPENAI_BASE_URL); the key comes from $OPENAI_API_KEY")
     parser.add_argument("--api-key-env", help="openai: read the API key from this environment variable instead")
-    parser.add_argument("--coordinates", choices=("absolute", "relative"),
-                        help="model agents: how the model writes points (relative: 0-1 or 0-1000)")
+    parser.add_argument("--dialect", choices=tuple(DIALECTS),
+                        help="model agents: how the model writes actions and points (" + "; ".join(
+                            f"{d.name}: {d.summary}" for d in DIALECTS.values()) + "); default: the action space's")
+    parser.add_argument("--adapter", help="hf: a step-train checkpoint (RUN_DIR/checkpoints/round-N) whose LoRA "
+                                          "adapter, dialect and prompt settings to use")
     parser.add_argument("--seed", type=int, help="random agent: its seed (default 0)")
     parser.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="any other constructor argument of the agent, e.g. temperature=0.7 (repeatable)")
-    parser.add_argument("--action-space", default="pyautogui", choices=("pyautogui", "computer_13"))
+    parser.add_argument("--action-space", choices=("pyautogui", "computer_13"),
+                        help="what the env executes (default: the dialect's, else pyautogui)")
     parser.add_argument("--images", default="jpeg", choices=("jpeg", "png", "none"),
                         help="how per-step screenshots are saved (default jpeg)")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming")

@@ -18,8 +18,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from step_envs.actions.core import ACTION_TYPES, BUTTONS, MAX_ACTION_CHARS, PARSERS, ParsedAction
 from step_envs.checkers import CheckContext, Score, evaluate
-from step_envs.desktop.actions import ACTION_TYPES, BUTTONS, MAX_ACTION_CHARS, PARSERS, ParsedAction
 from step_envs.desktop.client import A11yError, ControllerClient
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.desktop.timings import Timings

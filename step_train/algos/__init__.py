@@ -12,13 +12,7 @@ from step_train.algos.advantages import (
     step_advantages,
     tgrpo_advantages,
 )
-from step_train.algos.agreement import (
-    ParsedAction,
-    actions_agree,
-    normalize_text,
-    parse_action,
-    screen_tolerance,
-)
+from step_train.algos.agreement import actions_agree, normalize_text, screen_tolerance
 from step_train.algos.augment import (
     AugmentState,
     CandidatePolicy,
@@ -51,6 +45,7 @@ from step_train.algos.samples import (
     StepSample,
     TrajectorySample,
     minibatches,
+    nonzero_advantage,
     step_samples,
     trajectory_samples,
 )
@@ -68,7 +63,6 @@ __all__ = [
     "GiGPOConfig",
     "LossConfig",
     "LossStats",
-    "ParsedAction",
     "ResponseBatch",
     "SamplerConfig",
     "StepAdvantageConfig",
@@ -88,8 +82,8 @@ __all__ = [
     "group_normalize",
     "k3_kl",
     "minibatches",
+    "nonzero_advantage",
     "normalize_text",
-    "parse_action",
     "policy_loss",
     "replacement_probability",
     "score_candidates",

@@ -4,6 +4,10 @@ For tasks with `s_i < s_aug`, up to `M` states are taken from successful traject
 a per-task buffer of recent successes). The current policy samples `G` actions at each state with the same prompt;
 a candidate scores 1 when it agrees with the successful action (`actions_agree`), else 0; the group advantage is
 `(r - mean) / (std + eps)` (unbiased std) and groups without contrast are dropped.
+
+A reply that could not be parsed (its step has `action_error`: it ran as a WAIT) never agrees, and a reference
+step that could not be parsed is never a state to augment at: "WAIT because unreadable" is not the action that
+succeeded.
 """
 
 from __future__ import annotations
@@ -93,7 +97,8 @@ def select_states(
             continue
         source = [e for e in episodes if e.task_id == task_id and is_success(e, config.success_threshold)]
         source = source or buffer.get(task_id)
-        positions = [(episode, t) for episode in source for t in range(len(episode.steps))]
+        positions = [(episode, t) for episode in source for t, step in enumerate(episode.steps)
+                     if not step.action_error]
         for episode, t in rng.sample(positions, min(config.max_states, len(positions))):
             states.append(AugmentState(task_id, step_prompt(episode, t, history), episode.steps[t].action))
     return states
@@ -108,7 +113,7 @@ def score_candidates(
     delta = screen_tolerance(config.screen_size, config.delta_frac)
     samples: list[StepSample] = []
     for state, group in zip(states, candidates, strict=True):
-        rewards = [1.0 if actions_agree(c.action, state.reference, delta) else 0.0 for c in group]
+        rewards = [0.0 if c.action_error else float(actions_agree(c.action, state.reference, delta)) for c in group]
         if is_degenerate(rewards):
             continue
         for candidate, advantage in zip(group, group_normalize(rewards, config.eps), strict=True):

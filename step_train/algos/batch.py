@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,24 @@ def response_logprobs(sample: StepSample | TrajectorySample) -> list[float]:
             f"sample of task {sample.task_id!r} has no old log-probs; record them at rollout time (StepRecord.logprobs)"
         )
     return [lp for step in per_step for lp in step]  # type: ignore[union-attr]
+
+
+def with_old_logprobs(
+    sample: StepSample | TrajectorySample, logprobs: Sequence[float]
+) -> StepSample | TrajectorySample:
+    """The sample with `logprobs` (one per response token, in `response_logprobs` order) as its old log-probs; a
+    trajectory's are cut back into its steps by their lengths."""
+    if len(logprobs) != len(response_logprobs(sample)):
+        raise ValueError(f"sample of task {sample.task_id!r} has {len(response_logprobs(sample))} response tokens, "
+                         f"got {len(logprobs)} log-probs")
+    values = tuple(float(lp) for lp in logprobs)
+    if isinstance(sample, StepSample):
+        return dataclasses.replace(sample, old_logprobs=values)
+    steps, begin = [], 0
+    for step in sample.old_logprobs:
+        steps.append(values[begin : begin + len(step)])  # type: ignore[arg-type]
+        begin += len(step)  # type: ignore[arg-type]
+    return dataclasses.replace(sample, old_logprobs=tuple(steps))
 
 
 def collate(samples: Sequence[StepSample | TrajectorySample]) -> ResponseBatch:

@@ -12,8 +12,16 @@ from step_train.algos.record import SuccessRecord
 
 
 def replacement_probability(rate: float, kappa: float, s0: float) -> float:
-    """`p_rep(s) = sigmoid(kappa * (s - s0))`: easy tasks give most of their extra copies away."""
-    return 1.0 / (1.0 + math.exp(-kappa * (rate - s0)))
+    """`p_rep(s) = sigmoid(kappa * (s - s0))`: easy tasks give most of their extra copies away.
+
+    Evaluated as `1 / (1 + e^-z)` for `z >= 0` and `e^z / (1 + e^z)` for `z < 0`, so `e` is only raised to
+    non-positive powers: no overflow for any `kappa` (a plain `exp(-z)` overflows once `-z > ~709`).
+    """
+    z = kappa * (rate - s0)
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    ez = math.exp(z)
+    return ez / (1.0 + ez)
 
 
 def hard_task_cache(record: SuccessRecord, s0: float) -> tuple[list[str], list[float]]:

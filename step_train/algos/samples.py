@@ -116,6 +116,18 @@ def trajectory_samples(advantages: Sequence[EpisodeAdvantage]) -> list[Trajector
     return samples
 
 
+def nonzero_advantage(samples: Sequence[StepSample | TrajectorySample]) -> list[StepSample | TrajectorySample]:
+    """The samples whose advantage is not exactly 0, in order.
+
+    With `A = 0` the PPO-clip term `-w * min(rho * A, clip(rho, 1 - eps_low, 1 + eps_high) * A)` is exactly 0 for
+    every token, and so is its gradient: such a sample (an all-fail T-GRPO group, a GiGPO step with nothing to
+    tell apart) would only add its tokens to the minibatch's token-mean denominator. Dropping it before
+    minibatching saves its forward and backward passes, and the token mean is then over the informative samples
+    only. Not valid with a KL term (`beta > 0`): its gradient does not vanish with `A`.
+    """
+    return [s for s in samples if s.advantage != 0]
+
+
 def minibatches(samples: Sequence[Sample], size: int, seed: int) -> list[list[Sample]]:
     """Shuffle the samples (seeded, regardless of which trajectory they came from) and cut them into minibatches.
 

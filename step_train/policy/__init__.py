@@ -1,8 +1,9 @@
 """The VLM policy: model loading with LoRA, prompts, batched seeded generation with log-probs, recomputed log-probs."""
 
+from step_envs.agents.prompt import downscale, step_messages
 from step_train.policy.model import LoraSettings, ModelSettings, load_model
 from step_train.policy.processing import QwenStyleProcessor, load_processor
-from step_train.policy.prompts import Encoded, downscale, encode_chat, step_messages, trajectory_messages
+from step_train.policy.prompts import Encoded, encode_chat, trajectory_messages
 from step_train.policy.vlm import Generation, SamplingSettings, VLMPolicy, turn_seed
 
 __all__ = [

@@ -15,6 +15,9 @@ from typing import Any
 
 import torch
 
+from step_envs.actions import get_dialect
+from step_envs.agents.processor import check_model_dir
+
 log = logging.getLogger(__name__)
 
 VISION_PARTS = ("visual", "vision_tower", "vision_model", "vision_encoder", "image_encoder", "multi_modal_projector")
@@ -40,11 +43,17 @@ class ModelSettings:
     """Where the model is and how to place it: `auto` is bf16 on a GPU and fp32 on the CPU."""
 
     path: str = ""
+    dialect: str = "pyautogui"
+    """How the model writes actions: pyautogui, computer_13, qwen2vl, qwen25vl, uitars, uitars15
+    (`step_envs.actions.dialects`); it sets the prompt's action format and how replies are read."""
     device: str = "auto"
     dtype: str = "auto"
     attn_implementation: str | None = None
     gradient_checkpointing: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
+
+    def __post_init__(self) -> None:
+        get_dialect(self.dialect)  # an unknown dialect is an error listing the known ones
 
 
 def resolve_device(device: str) -> torch.device:
@@ -60,17 +69,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         return DTYPES[dtype]
     except KeyError:
         raise ValueError(f"unknown dtype {dtype!r}; known: auto, {', '.join(DTYPES)}") from None
-
-
-def check_model_dir(path: str | Path) -> Path:
-    """A local model directory with a config.json; the error says what is expected otherwise."""
-    directory = Path(path).expanduser()
-    if not (directory / "config.json").is_file():
-        raise FileNotFoundError(
-            f"no model at {directory}: expected a local directory with config.json, the weights and the processor "
-            "files (download one first, e.g. a Qwen2-VL-2B-Instruct snapshot, and pass its path)"
-        )
-    return directory
 
 
 def load_base_model(settings: ModelSettings) -> tuple[Any, torch.device, torch.dtype]:

@@ -1,7 +1,8 @@
 """The policy's prompts: STEP's step prompt and the trajectory prompt of T-GRPO's trajectory variant.
 
-Step prompt (STEP.md §4): system text with the action space, then one user turn with the instruction, the last `H`
-actions as text and the current screenshot. Trajectory prompt: the instruction and the first screenshot, then for
+Step prompt (docs/algorithms.md, step decomposition): `step_envs.agents.prompt.step_messages`, the same prompt the
+`hf` and `openai` benchmark agents send: the dialect's action format, then one user turn with the instruction, the
+last `H` actions as the dialect writes them and the current screenshot. Trajectory prompt: the instruction and the first screenshot, then for
 every earlier step the policy's reply and the next screenshot, as a chat.
 
 A prompt is rendered by the model's chat template with a marker in place of every earlier reply; the text around
@@ -16,81 +17,48 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from PIL import Image
 
-from step_envs.agents.prompt import system_prompt
+from step_envs.actions import ActionSet
 from step_train.policy.processing import Segment, encode_segment, image_token, processor_tokenizer
 
 REPLY_MARKER = "\x00STEP_REPLY_{}\x00"
 _MARKER_RE = re.compile("\x00STEP_REPLY_(\\d+)\x00")
 
-def system_text(action_space: str, screen_size: tuple[int, int], coordinates: str = "absolute") -> str:
-    """The benchmark agents' system prompt (one prompt, so a policy scores alike in `bench` and in training)."""
-    if action_space not in ("pyautogui", "computer_13"):
-        raise ValueError(f"unknown action space {action_space!r}; known: pyautogui, computer_13")
-    return system_prompt(action_space, screen_size, coordinates)
-
-
-def downscale(screenshot: np.ndarray | Image.Image, max_pixels: int) -> Image.Image:
-    """The screenshot as an RGB image of at most `max_pixels` pixels (aspect kept): what the model sees."""
-    image = screenshot if isinstance(screenshot, Image.Image) else Image.fromarray(np.asarray(screenshot))
-    image = image.convert("RGB")
-    width, height = image.size
-    if width * height <= max_pixels:
-        return image
-    scale = (max_pixels / (width * height)) ** 0.5
-    size = (max(1, int(width * scale)), max(1, int(height * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC)
-
-
-def history_text(history: Sequence[str]) -> str:
-    if not history:
-        return "Previous actions: none."
-    return "Previous actions:\n" + "\n".join(f"{i + 1}. {a}" for i, a in enumerate(history))
-
-
-def step_messages(
-    instruction: str,
-    history: Sequence[str],
-    action_space: str,
-    screen_size: tuple[int, int],
-    coordinates: str = "absolute",
-) -> list[dict]:
-    """STEP's step prompt as chat messages; the one image slot is the current screenshot."""
-    return [
-        {"role": "system", "content": system_text(action_space, screen_size, coordinates)},
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": f"Task: {instruction}\n{history_text(history)}\nCurrent screen:"},
-                {"type": "image"},
-                {"type": "text", "text": "What is the next action?"},
-            ],
-        },
-    ]
-
 
 def trajectory_messages(
     instruction: str,
     num_screens: int,
-    action_space: str,
+    actions: ActionSet,
     screen_size: tuple[int, int],
-    coordinates: str = "absolute",
+    image_size: tuple[int, int] | None = None,
+    omitted: int = 0,
 ) -> list[dict]:
-    """The trajectory prompt: screenshot k is followed by the marker of reply k (all but the last screenshot)."""
+    """The trajectory prompt: screenshot k is followed by the marker of reply k (all but the last screenshot).
+
+    The first `omitted` screenshots are left out (a length cap): the prompt says how many, and their turns keep
+    the text and the replies, so every earlier action stays in the prompt.
+    """
+    if not 0 <= omitted < num_screens:
+        raise ValueError(f"{omitted} omitted screens of {num_screens}: the current screen is always shown")
+    first = f"Task: {instruction}\n"
+    if omitted:
+        first += f"({omitted} earlier {'screen' if omitted == 1 else 'screens'} omitted)\n"
     messages: list[dict] = [
-        {"role": "system", "content": system_text(action_space, screen_size, coordinates)},
-        {
-            "role": "user",
-            "content": [{"type": "text", "text": f"Task: {instruction}\nCurrent screen:"}, {"type": "image"}],
-        },
+        {"role": "system", "content": actions.describe(screen_size, image_size)},
+        {"role": "user", "content": _screen(first + "Current screen:", shown=omitted == 0)},
     ]
     for k in range(1, num_screens):
         messages.append({"role": "assistant", "content": REPLY_MARKER.format(k - 1)})
-        messages.append({"role": "user", "content": [{"type": "text", "text": "Next screen:"}, {"type": "image"}]})
+        messages.append({"role": "user", "content": _screen("Next screen:", shown=k >= omitted)})
     return messages
+
+
+def _screen(text: str, shown: bool) -> list[dict]:
+    if shown:
+        return [{"type": "text", "text": text}, {"type": "image"}]
+    return [{"type": "text", "text": f"{text} (omitted)"}]
 
 
 @dataclass
@@ -131,17 +99,13 @@ def encode_chat(
     text is dropped from the start of the following segment. `final_reply` (training) is appended after the
     generation prompt as the last reply.
     """
-    text = processor.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
-    pieces = _MARKER_RE.split(text)
     token = image_token(processor)
     remaining = list(images)
     encoded = Encoded([], [])
-    for index, piece in enumerate(pieces):
-        if index % 2 == 1:
-            encoded.add_reply(replies[int(piece)])
+    for piece in _chat_pieces(processor, messages, replies, add_generation_prompt, eos_texts):
+        if isinstance(piece, int):
+            encoded.add_reply(replies[piece])
             continue
-        if index > 0:
-            piece = _strip_end_of_turn(piece, replies[int(pieces[index - 1])], processor, eos_texts)
         count = piece.count(token) if token else 0
         encoded.add(encode_segment(processor, piece, remaining[:count]))
         remaining = remaining[count:]
@@ -150,6 +114,57 @@ def encode_chat(
     if final_reply is not None:
         encoded.add_reply(final_reply)
     return encoded
+
+
+def count_chat_tokens(
+    processor,
+    messages: list[dict],
+    image_tokens: Sequence[int],
+    replies: Sequence[Sequence[int]] = (),
+    *,
+    eos_texts: Sequence[str] = (),
+) -> int:
+    """`len(encode_chat(processor, messages, images, replies).input_ids)` without processing any pixels: the text
+    pieces are tokenized, and the placeholder of image `i` counts as the `image_tokens[i]` tokens it expands to
+    (`image_token_count`)."""
+    token = image_token(processor)
+    tokenizer = processor_tokenizer(processor)
+    placeholder = len(tokenizer(token, add_special_tokens=False)["input_ids"]) if token else 0
+    total, images = 0, 0
+    for piece in _chat_pieces(processor, messages, replies, True, eos_texts):
+        if isinstance(piece, int):
+            total += len(replies[piece])
+            continue
+        count = piece.count(token) if token else 0
+        total += len(tokenizer(piece, add_special_tokens=False)["input_ids"]) - count * placeholder
+        total += sum(image_tokens[images : images + count])
+        images += count
+    if images != len(image_tokens):
+        raise ValueError(f"{len(image_tokens)} image token counts for {images} image placeholders")
+    return total
+
+
+def image_token_count(processor, image: Image.Image) -> int:
+    """How many tokens the processor expands one image placeholder to for this image (its size decides)."""
+    return len(encode_segment(processor, image_token(processor) or "", [image]).input_ids)
+
+
+def _chat_pieces(
+    processor, messages: list[dict], replies: Sequence[Sequence[int]], add_generation_prompt: bool,
+    eos_texts: Sequence[str],
+) -> list[str | int]:
+    """The rendered chat cut at the reply markers: text pieces (without the end-of-turn text the reply before them
+    already holds) and, between them, reply indices."""
+    text = processor.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
+    pieces: list[str | int] = []
+    for index, piece in enumerate(_MARKER_RE.split(text)):
+        if index % 2 == 1:
+            pieces.append(int(piece))
+        elif index > 0:
+            pieces.append(_strip_end_of_turn(piece, replies[pieces[-1]], processor, eos_texts))  # type: ignore[index]
+        else:
+            pieces.append(piece)
+    return pieces
 
 
 def _strip_end_of_turn(piece: str, reply: Sequence[int], processor, eos_texts: Sequence[str]) -> str:

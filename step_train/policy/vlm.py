@@ -12,6 +12,7 @@ other envs happened to be waiting: a resumed run replays an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +22,20 @@ from typing import Any, Literal
 import torch
 from PIL import Image
 
+from step_envs.actions import ActionSet, ParsedReply
 from step_envs.agents.base import AgentAction, Turn
-from step_envs.agents.parsing import parse_reply
+from step_envs.agents.prompt import downscale, step_messages
 from step_envs.tasks import Task
+from step_train.policy.generation_defaults import take_generation_defaults
 from step_train.policy.model import ModelSettings, load_model
-from step_train.policy.processing import load_processor, processor_tokenizer
-from step_train.policy.prompts import Encoded, downscale, encode_chat, step_messages, trajectory_messages
+from step_train.policy.processing import load_processor, model_image_size, processor_tokenizer
+from step_train.policy.prompts import (
+    Encoded,
+    count_chat_tokens,
+    encode_chat,
+    image_token_count,
+    trajectory_messages,
+)
 
 Context = Literal["step", "trajectory"]
 
@@ -43,14 +52,21 @@ class SamplingSettings:
     """H, previous actions shown in a step prompt."""
     context: Context = "step"
     """`trajectory`: every earlier screenshot and reply is in the prompt (T-GRPO's trajectory variant)."""
-    coordinates: str = "absolute"
+    max_prompt_tokens: int | None = None
+    """A trajectory prompt keeps the latest screenshots that fit in this many tokens and says how many earlier ones
+    it left out (every earlier reply stays); None or 0: no cap. Step prompts hold one screenshot: not capped."""
     seed: int = 0
+    use_generation_config: bool = False
+    """Adopt the checkpoint's `generation_config.json` temperature; its other sampling options (repetition
+    penalty, top-k, top-p, ...) are then an error, since the loss cannot recompute them. False: all are ignored."""
 
     def __post_init__(self) -> None:
         if self.context not in ("step", "trajectory"):
             raise ValueError(f"unknown context {self.context!r}; known: step, trajectory")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (the policy samples), got {self.temperature}")
+        if self.max_prompt_tokens is not None and self.max_prompt_tokens < 0:
+            raise ValueError(f"max_prompt_tokens must be >= 0 (0 or unset: no cap), got {self.max_prompt_tokens}")
 
 
 @dataclass
@@ -88,17 +104,23 @@ class SeededSampling:
     """A logits processor that samples each row with its own generator and masks every other token.
 
     Greedy search after it picks the sampled token; the raw logits still come back for the log-probs. The
-    distribution is `softmax(logits / temperature)` (no top-k / top-p), the one the loss recomputes.
+    distribution is `softmax(logits / temperature)` (no top-k / top-p), the one the loss recomputes. Without
+    generators every row takes its most likely token instead (greedy decoding, for evaluation).
     """
 
-    def __init__(self, generators: Sequence[torch.Generator], temperature: float, suppressed: Sequence[int]) -> None:
-        self.generators = list(generators)
+    def __init__(self, generators: Sequence[torch.Generator] | None, temperature: float,
+                 suppressed: Sequence[int]) -> None:
+        self.generators = None if generators is None else list(generators)
         self.temperature = temperature
         self.suppressed = list(suppressed)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(suppress(scores.float().clone(), self.suppressed) / self.temperature, dim=-1).cpu()
-        chosen = [int(torch.multinomial(row, 1, generator=g)) for row, g in zip(probs, self.generators, strict=True)]
+        if self.generators is None:
+            chosen = probs.argmax(dim=-1).tolist()
+        else:
+            chosen = [int(torch.multinomial(row, 1, generator=g))
+                      for row, g in zip(probs, self.generators, strict=True)]
         masked = torch.full_like(scores, float("-inf"))
         masked[torch.arange(len(chosen)), torch.tensor(chosen)] = 0.0
         return masked
@@ -119,6 +141,9 @@ class VLMPolicy:
         self.settings = model
         self.sampling = sampling or SamplingSettings()
         self.model, self.device, self.dtype = load_model(model, adapter_dir)
+        temperature = take_generation_defaults(self.model.get_base_model(), use=self.sampling.use_generation_config,
+                                               temperature=self.sampling.temperature, where=model.path)
+        self.sampling = dataclasses.replace(self.sampling, temperature=temperature)
         self.processor = load_processor(model.path)
         self.tokenizer = processor_tokenizer(self.processor)
         self.eos_ids = self._eos_ids()
@@ -126,9 +151,13 @@ class VLMPolicy:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
         self.round = 0
         self._episodes: dict[str, EpisodeState] = {}
+        self._action_sets: dict[str, ActionSet] = {}
         self._forward_keys = _forward_parameters(self.model)
         self.suppressed_ids = self._placeholder_ids()
         self.generated_tokens = 0
+        self._image_tokens: dict[tuple[int, int], int] = {}
+        self.greedy = False
+        """Decode greedily (argmax, seeds ignored) instead of sampling: what held-out evaluation sets."""
 
     def _eos_ids(self) -> list[int]:
         eos = getattr(self.model.generation_config, "eos_token_id", None)
@@ -177,7 +206,7 @@ class VLMPolicy:
         actions = []
         for turn, generation in zip(turns, generations, strict=True):
             self._episodes[turn.key].replies[turn.step :] = [generation.token_ids]
-            parsed = parse_reply(generation.text, turn.action_space, turn.screen_size, self.sampling.coordinates)
+            parsed = self.parse(generation.text, turn.action_space, turn.screen_size, state.images[turn.step])
             actions.append(
                 AgentAction(
                     text=parsed.action,
@@ -190,6 +219,21 @@ class VLMPolicy:
         return actions
 
     # ---- prompts ------------------------------------------------------------------------------------------------
+
+    def actions(self, action_space: str = "pyautogui") -> ActionSet:
+        """The model's dialect (`model.dialect`) on the env's action space."""
+        if action_space not in self._action_sets:
+            self._action_sets[action_space] = ActionSet(self.settings.dialect, action_space)
+        return self._action_sets[action_space]
+
+    def image_size(self, image: Image.Image) -> tuple[int, int]:
+        """(width, height) of `image` (already `observe`d) after the processor's own resize: the frame of the
+        dialects that write points in the pixels of the image they saw."""
+        return model_image_size(self.processor, image.size)
+
+    def parse(self, text: str, action_space: str, screen_size: tuple[int, int], image: Image.Image) -> ParsedReply:
+        """A reply read in the model's dialect, for a prompt that showed `image`."""
+        return self.actions(action_space).parse(text, screen_size, self.image_size(image))
 
     def observe(self, screenshot: Any) -> Image.Image:
         """The screenshot as the model sees it (downscaled): the rollout and the training pass use this image."""
@@ -205,7 +249,7 @@ class VLMPolicy:
         response: Sequence[int] | None = None,
     ) -> Encoded:
         """STEP's step prompt (plus the response tokens, for training)."""
-        messages = step_messages(instruction, history, action_space, screen_size, self.sampling.coordinates)
+        messages = step_messages(instruction, history, self.actions(action_space), screen_size, self.image_size(image))
         return encode_chat(self.processor, messages, [image], final_reply=response, eos_texts=self.eos_texts)
 
     def encode_trajectory(
@@ -216,17 +260,95 @@ class VLMPolicy:
         action_space: str = "pyautogui",
         screen_size: tuple[int, int] = (1280, 720),
     ) -> Encoded:
-        """The trajectory prompt: with one reply fewer than images it asks for the next action (rollout); with as
-        many replies as images it is a whole trajectory whose replies are all response tokens (training)."""
-        if len(replies) not in (len(images) - 1, len(images)):
-            raise ValueError(f"a trajectory prompt needs {len(images)} or {len(images) - 1} replies, got {len(replies)}")
-        messages = trajectory_messages(instruction, len(images), action_space, screen_size, self.sampling.coordinates)
-        final = replies[len(images) - 1] if len(replies) == len(images) else None
-        encoded = encode_chat(self.processor, messages, images, replies[: len(images) - 1],
-                              final_reply=final, eos_texts=self.eos_texts)
-        if final is None:
-            encoded.reply_spans = []  # earlier replies are context while the policy acts
+        """The trajectory prompt asking for the next action after `replies` (one fewer than images), without the
+        earliest screenshots where `sampling.max_prompt_tokens` requires (`omitted_screens`)."""
+        if len(replies) != len(images) - 1:
+            raise ValueError(f"a prompt for the next action needs {len(images) - 1} replies for {len(images)} "
+                             f"screenshots, got {len(replies)}; trajectory_windows encodes a whole trajectory")
+        omitted = self.omitted_screens(instruction, images, replies, action_space, screen_size)
+        encoded = self._encode_trajectory(instruction, images, replies, omitted, action_space, screen_size)
+        encoded.reply_spans = []  # earlier replies are context while the policy acts
         return encoded
+
+    def trajectory_windows(
+        self,
+        instruction: str,
+        images: Sequence[Image.Image],
+        replies: Sequence[Sequence[int]],
+        action_space: str = "pyautogui",
+        screen_size: tuple[int, int] = (1280, 720),
+    ) -> list[Encoded]:
+        """A whole trajectory (a reply per screenshot) for the training pass, each reply in its rollout prompt.
+
+        Step `t`'s prompt left out the first `d_t` screenshots, and `d_t` never decreases (a longer prompt needs at
+        least as many left out). The steps with equal `d` form a window: their prompts are prefixes of one sequence,
+        the last one's prompt plus its reply, whose replies from the window's first step on are the response.
+        Without a cap, or below it, that is one sequence: the whole trajectory. Under a cap a trajectory costs one
+        sequence per window, each within the cap plus one reply.
+        """
+        if len(replies) != len(images):
+            raise ValueError(f"a whole trajectory needs a reply per screenshot: {len(images)}, got {len(replies)}")
+        omitted: list[int] = []
+        for t in range(len(images)):
+            omitted.append(self.omitted_screens(instruction, images[: t + 1], replies[:t], action_space, screen_size,
+                                                start=omitted[-1] if omitted else 0))
+        windows = []
+        for t, count in enumerate(omitted):
+            if t + 1 < len(omitted) and omitted[t + 1] == count:
+                continue  # not the last step of its window
+            encoded = self._encode_trajectory(instruction, images[: t + 1], replies[:t], count, action_space,
+                                              screen_size, final=replies[t])
+            encoded.reply_spans = encoded.reply_spans[omitted.index(count) :]  # earlier windows' replies: context
+            windows.append(encoded)
+        return windows
+
+    def omitted_screens(
+        self,
+        instruction: str,
+        images: Sequence[Image.Image],
+        replies: Sequence[Sequence[int]],
+        action_space: str = "pyautogui",
+        screen_size: tuple[int, int] = (1280, 720),
+        start: int = 0,
+    ) -> int:
+        """`d`, the fewest earliest screenshots (from `start` on) the prompt for the next action after `replies` must
+        leave out to fit in `sampling.max_prompt_tokens`; 0 without a cap. Counted without processing pixels."""
+        cap = self.sampling.max_prompt_tokens
+        if not cap:
+            return 0
+        actions, image_size = self.actions(action_space), self.image_size(images[-1])
+        tokens = [self.image_tokens(image) for image in images]
+        for count in range(start, len(images)):
+            messages = trajectory_messages(instruction, len(images), actions, screen_size, image_size, omitted=count)
+            length = count_chat_tokens(self.processor, messages, tokens[count:], replies, eos_texts=self.eos_texts)
+            if length <= cap:
+                return count
+        raise ValueError(
+            f"sampling.max_prompt_tokens = {cap} cannot hold a trajectory prompt: with only its current screenshot "
+            f"({tokens[-1]} tokens) and its {len(replies)} earlier replies it takes {length} tokens; set it to at "
+            f"least {length} (more for longer episodes: every reply stays in the prompt), or 0 for no cap"
+        )
+
+    def image_tokens(self, image: Image.Image) -> int:
+        """The tokens a screenshot of this size takes in a prompt (measured once per size)."""
+        if image.size not in self._image_tokens:
+            self._image_tokens[image.size] = image_token_count(self.processor, image)
+        return self._image_tokens[image.size]
+
+    def _encode_trajectory(
+        self,
+        instruction: str,
+        images: Sequence[Image.Image],
+        replies: Sequence[Sequence[int]],
+        omitted: int,
+        action_space: str,
+        screen_size: tuple[int, int],
+        final: Sequence[int] | None = None,
+    ) -> Encoded:
+        messages = trajectory_messages(instruction, len(images), self.actions(action_space), screen_size,
+                                       self.image_size(images[-1]), omitted=omitted)
+        return encode_chat(self.processor, messages, images[omitted:], replies, final_reply=final,
+                           eos_texts=self.eos_texts)
 
     # ---- model calls --------------------------------------------------------------------------------------------
 
@@ -253,12 +375,13 @@ class VLMPolicy:
 
     @torch.no_grad()
     def generate(self, encodings: Sequence[Encoded], seeds: Sequence[int]) -> list[Generation]:
-        """Sample one reply per prompt (row `i` from a generator seeded with `seeds[i]`)."""
+        """Sample one reply per prompt (row `i` from a generator seeded with `seeds[i]`); with `greedy`, the most
+        likely reply. The log-probs are under the sampling distribution either way."""
         from transformers import GenerationConfig, LogitsProcessorList
 
         batch = self._batch(encodings)
         width = batch["input_ids"].shape[1]
-        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        generators = None if self.greedy else [torch.Generator().manual_seed(int(s)) for s in seeds]
         config = GenerationConfig(
             do_sample=False,
             max_new_tokens=self.sampling.max_new_tokens,
@@ -289,10 +412,15 @@ class VLMPolicy:
             self.generated_tokens += len(tokens)
         return generations
 
-    def response_logprobs(self, encodings: Sequence[Encoded], *, entropy: bool = False) -> tuple[torch.Tensor, ...]:
+    def response_logprobs(
+        self, samples: Sequence[Encoded | Sequence[Encoded]], *, entropy: bool = False
+    ) -> tuple[torch.Tensor, ...]:
         """Log-probs of every reply token (replies in order, right-padded) as `[B, T]`, with its mask; with
         `entropy`, also the per-token entropy. Differentiable through the adapters; call under `no_grad` for
-        old or reference log-probs."""
+        old or reference log-probs. A sample given as several sequences (`trajectory_windows`) has their reply
+        tokens in order in its one row."""
+        groups = [[s] if isinstance(s, Encoded) else list(s) for s in samples]
+        encodings = [e for group in groups for e in group]
         batch = self._batch(encodings)
         width = batch["input_ids"].shape[1]
         starts = [width - len(e.input_ids) + e.reply_spans[0][0] for e in encodings]
@@ -315,12 +443,13 @@ class VLMPolicy:
                                                     .expand(-1, -1, logits.shape[-1])), dim=-1)
         chosen = log_probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         mask = mask.to(chosen.device)
-        chosen = chosen * mask
-        if not entropy:
-            return chosen, mask
-        with torch.no_grad():
-            ent = -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1) * mask
-        return chosen, mask, ent
+        out = [chosen * mask, mask]
+        if entropy:
+            with torch.no_grad():
+                out.append(-(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1) * mask)
+        if len(encodings) > len(groups):
+            out = [_join_rows(values, [len(r) for r in rows], [len(g) for g in groups]) for values in out]
+        return tuple(out)
 
     @contextlib.contextmanager
     def reference(self) -> Iterator[None]:
@@ -344,6 +473,16 @@ class VLMPolicy:
         result = set_peft_model_state_dict(self.model, state)
         if getattr(result, "unexpected_keys", None):
             raise ValueError(f"adapter at {directory} does not fit this model: {result.unexpected_keys[:5]}")
+
+
+def _join_rows(values: torch.Tensor, lengths: Sequence[int], sizes: Sequence[int]) -> torch.Tensor:
+    """Rows taken `sizes[i]` at a time: each group's rows, cut to their `lengths`, concatenated into one row and
+    right-padded with 0."""
+    rows, first = [], 0
+    for size in sizes:
+        rows.append(torch.cat([values[r, : lengths[r]] for r in range(first, first + size)]))
+        first += size
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
 
 
 def _forward_parameters(model: torch.nn.Module) -> set[str]:

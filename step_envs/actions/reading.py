@@ -1,7 +1,7 @@
-"""The one action parser: turns a model's free-form reply into an action the desktop env executes.
+"""Reading a model's free-form reply into an action the desktop env executes (the code-writing dialects).
 
-Shared by the benchmark agents (`openai`, `hf`) and the trainer's policy, so a reply scores the same way in a
-benchmark and in training. It reads, in this order of preference:
+Used through an `ActionSet` (`step_envs.actions`) by the benchmark agents (`openai`, `hf`) and the trainer's policy,
+so a reply scores the same way in a benchmark and in training. It reads, in this order of preference:
 
 - fenced code blocks (```` ```python ````, ```` ``` ````, ```` ```json ````), one candidate per block, and
   ``<tool_call>{...}</tool_call>`` blocks (Qwen's ``computer_use`` tool: ``{"name": "computer_use",
@@ -17,8 +17,8 @@ code block parsed for the computer_13 space gives one action per call). A caller
 ``actions`` itself. If the first candidate cannot be executed (syntax error, an unknown action, a point off the
 screen), ``error`` says why and ``action`` is ``WAIT``: a bad reply is a no-op step, never a crash.
 
-Coordinates: ``"absolute"`` keeps them as written (pixels). ``"relative"`` scales them to the screen: a point
-written with floats in [0, 1] is a fraction of the screen, any other point is on Qwen's 0-1000 grid.
+Coordinates: every point is mapped by the dialect's ``scale`` function (see `frames`) from the frame the model
+writes in (screen pixels, the 0-1000 grid, the resized image's pixels) to screen pixels, before validation.
 """
 
 from __future__ import annotations
@@ -26,21 +26,20 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from step_envs.desktop.actions import CONTROL_TOKENS, PARSERS, computer13_to_code
+from step_envs.actions.core import (
+    CONTROL_TOKENS,
+    PARSERS,
+    POINT_FUNCTIONS,
+    SCROLL_FUNCTIONS,
+    computer13_to_code,
+)
 
-Coordinates = Literal["absolute", "relative"]
-COORDINATE_MODES = ("absolute", "relative")
-RELATIVE_GRID = 1000
-"""Qwen-style relative coordinates run from 0 to this on both axes."""
-
-# pyautogui functions whose first two positional arguments (or x=, y=, or one (x, y) tuple) are a screen point
-POINT_FUNCTIONS = frozenset(["click", "leftClick", "doubleClick", "tripleClick", "rightClick", "middleClick",
-                             "moveTo", "dragTo", "mouseDown", "mouseUp"])
-# ... and those whose point comes after the scroll amount
-SCROLL_FUNCTIONS = frozenset(["scroll", "vscroll", "hscroll"])
+Scale = Callable[[Any, Any], tuple[Any, Any]]
+"""Maps a point as the model wrote it to screen pixels (ValueError when it cannot)."""
 
 
 @dataclass
@@ -93,20 +92,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def scale_point(x: Any, y: Any, screen_size: tuple[int, int], coordinates: Coordinates) -> tuple[Any, Any]:
-    """A point in screen pixels. Relative points: floats in [0, 1] are fractions of the screen, other numbers
-    are on the 0-1000 grid; the result is clamped to the last pixel so 1.0 / 1000 land on the screen."""
-    if coordinates == "absolute":
-        return x, y
-    if not (_is_number(x) and _is_number(y)):
-        raise ValueError(f"relative coordinates must be numbers, got {x!r}, {y!r}")
-    width, height = screen_size
-    unit = 1.0 if (isinstance(x, float) or isinstance(y, float)) and 0 <= x <= 1 and 0 <= y <= 1 else RELATIVE_GRID
-    if not (0 <= x <= unit and 0 <= y <= unit):
-        raise ValueError(f"relative point ({x:g}, {y:g}) is outside 0-{unit:g}")
-    return min(round(x / unit * width), width - 1), min(round(y / unit * height), height - 1)
-
-
 def _literal_number(node: ast.expr) -> float | int:
     try:
         value = ast.literal_eval(node)
@@ -118,13 +103,13 @@ def _literal_number(node: ast.expr) -> float | int:
 
 
 class _PointScaler(ast.NodeTransformer):
-    """Rewrites the literal points of pyautogui calls from relative to pixel coordinates."""
+    """Rewrites the literal points of pyautogui calls with `scale` (model frame -> screen, or back)."""
 
-    def __init__(self, screen_size: tuple[int, int]) -> None:
-        self.screen_size = screen_size
+    def __init__(self, scale: Scale) -> None:
+        self.scale = scale
 
     def _scaled(self, x_node: ast.expr, y_node: ast.expr) -> tuple[ast.expr, ast.expr]:
-        x, y = scale_point(_literal_number(x_node), _literal_number(y_node), self.screen_size, "relative")
+        x, y = self.scale(_literal_number(x_node), _literal_number(y_node))
         return ast.Constant(x), ast.Constant(y)
 
     def visit_Call(self, node: ast.Call) -> ast.Call:
@@ -146,10 +131,11 @@ class _PointScaler(ast.NodeTransformer):
         return node
 
 
-def _scale_code(code: str, screen_size: tuple[int, int], coordinates: Coordinates) -> str:
-    if coordinates == "absolute":
+def scale_code(code: str, scale: Scale | None) -> str:
+    """pyautogui code with the literal point of every point-taking call mapped by `scale` (as is when None)."""
+    if scale is None:
         return code
-    tree = _PointScaler(screen_size).visit(ast.parse(code))
+    tree = _PointScaler(scale).visit(ast.parse(code))
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
@@ -222,7 +208,7 @@ def _point_kwargs(call: PyautoguiCall, first: int = 0) -> dict[str, Any]:
     return {k: call.kwargs[k] for k in ("x", "y") if k in call.kwargs}
 
 
-def _call_to_computer13(call: PyautoguiCall) -> list[dict[str, Any]]:
+def call_to_computer13(call: PyautoguiCall) -> list[dict[str, Any]]:
     """One pyautogui call as computer_13 actions (``press(['a', 'b'])`` is two)."""
     name, args, kwargs = call.name, call.args, call.kwargs
     point = _point_kwargs(call, 1 if name in SCROLL_FUNCTIONS else 0)
@@ -255,11 +241,11 @@ def _call_to_computer13(call: PyautoguiCall) -> list[dict[str, Any]]:
     raise ValueError(f"pyautogui.{name} has no computer_13 equivalent")
 
 
-def _scale_computer13(action: dict[str, Any], screen_size: tuple[int, int],
-                      coordinates: Coordinates) -> dict[str, Any]:
-    if coordinates == "relative" and "x" in action and "y" in action:
+def scale_computer13(action: dict[str, Any], scale: Scale | None) -> dict[str, Any]:
+    """A computer_13 dict with its point mapped by `scale` (as is when None or when it has no point)."""
+    if scale is not None and "x" in action and "y" in action:
         action = dict(action)
-        action["x"], action["y"] = scale_point(action["x"], action["y"], screen_size, coordinates)
+        action["x"], action["y"] = scale(action["x"], action["y"])
     return action
 
 
@@ -274,12 +260,12 @@ _ACTION_KEYS = ("action_type", "action", "arguments")
 
 
 @dataclass
-class _Candidate:
+class Candidate:
     """Something in the reply that looks like an action: code, parsed JSON, a control word, or an error."""
 
     pos: int
     kind: str
-    """``code``, ``json``, ``control`` or ``error``."""
+    """``code``, ``json``, ``control``, ``steps`` (a list of computer_13 dicts that form one action) or ``error``."""
     value: Any
 
 
@@ -305,9 +291,9 @@ def _balanced_end(text: str, start: int, open_char: str, close_char: str) -> int
     return None
 
 
-def _split_controls(body: str, pos: int) -> list[_Candidate]:
+def _split_controls(body: str, pos: int) -> list[Candidate]:
     """A block's lines: runs of code become one code candidate, lines that are a control token their own."""
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     code: list[str] = []
 
     def flush() -> None:
@@ -320,36 +306,36 @@ def _split_controls(body: str, pos: int) -> list[_Candidate]:
         token = line.strip().rstrip(".").upper()
         if token in CONTROL_TOKENS:
             flush()
-            candidates.append(_Candidate(pos, "control", token))
+            candidates.append(Candidate(pos, "control", token))
         else:
             code.append(line)
     flush()
     return candidates
 
 
-def _code_candidate(code: str, pos: int) -> _Candidate:
+def _code_candidate(code: str, pos: int) -> Candidate:
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
-        return _Candidate(pos, "error", f"the code does not parse: {exc.msg} (line {exc.lineno})")
+        return Candidate(pos, "error", f"the code does not parse: {exc.msg} (line {exc.lineno})")
     if not any(isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "pyautogui"
                for node in ast.walk(tree)):
-        return _Candidate(pos, "error", "the code calls no pyautogui function")
-    return _Candidate(pos, "code", code)
+        return Candidate(pos, "error", "the code calls no pyautogui function")
+    return Candidate(pos, "code", code)
 
 
-def _block_candidates(body: str, pos: int) -> list[_Candidate]:
+def _block_candidates(body: str, pos: int) -> list[Candidate]:
     """The candidates of a fenced block or of a whole reply: JSON, or code with control lines split off."""
     stripped = body.strip()
     if not stripped:
         return []
     if stripped.upper().rstrip(".") in CONTROL_TOKENS:
-        return [_Candidate(pos, "control", stripped.upper().rstrip("."))]
+        return [Candidate(pos, "control", stripped.upper().rstrip("."))]
     if stripped[0] in "{[":
         try:
-            return [_Candidate(pos, "json", json.loads(stripped))]
+            return [Candidate(pos, "json", json.loads(stripped))]
         except json.JSONDecodeError as exc:
-            return [_Candidate(pos, "error", f"the JSON does not parse: {exc}")]
+            return [Candidate(pos, "error", f"the JSON does not parse: {exc}")]
     return _split_controls(stripped, pos)
 
 
@@ -357,9 +343,9 @@ def _mask(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
 
-def _prose_candidates(text: str) -> list[_Candidate]:
+def _prose_candidates(text: str) -> list[Candidate]:
     """pyautogui calls, action JSON objects and capitalized control words anywhere in prose."""
-    found: list[_Candidate] = []
+    found: list[Candidate] = []
     covered = 0
     for match in _PYAUTOGUI_CALL.finditer(text):
         end = _balanced_end(text, match.end() - 1, "(", ")")
@@ -374,16 +360,16 @@ def _prose_candidates(text: str) -> list[_Candidate]:
         except json.JSONDecodeError:
             data = None
         if isinstance(data, dict) and any(key in data for key in _ACTION_KEYS):
-            found.append(_Candidate(start, "json", data))
+            found.append(Candidate(start, "json", data))
             text = _mask(text, start, end)
         start = text.find("{", start + 1)
-    found.extend(_Candidate(m.start(), "control", m.group(1)) for m in _CONTROL_WORD.finditer(text))
+    found.extend(Candidate(m.start(), "control", m.group(1)) for m in _CONTROL_WORD.finditer(text))
     return sorted(found, key=lambda candidate: candidate.pos)
 
 
-def _find_candidates(text: str) -> list[_Candidate]:
+def find_candidates(text: str) -> list[Candidate]:
     """Every action-like piece of the reply, in order of preference then of appearance (see the module doc)."""
-    blocks: list[_Candidate] = []
+    blocks: list[Candidate] = []
     masked = text
     for pattern in (_FENCE, _TOOL_CALL):
         for match in pattern.finditer(masked):
@@ -403,23 +389,28 @@ def _find_candidates(text: str) -> list[_Candidate]:
     return _prose_candidates(text) or (whole if text.lstrip()[:1] in ("{", "[") else [])
 
 
-# --- the public entry point --------------------------------------------------------------------------------
+# --- the entry point ---------------------------------------------------------------------------------------
 
 
-def _to_actions(candidate: _Candidate, action_space: str, screen_size: tuple[int, int],
-                coordinates: Coordinates) -> list[str]:
-    """A candidate as executable actions of ``action_space``; ValueError/SyntaxError/TypeError/KeyError if not."""
+def _to_actions(candidate: Candidate, action_space: str, screen_size: tuple[int, int],
+                scale: Scale | None) -> list[str]:
+    """A candidate as executable actions of ``action_space``; ValueError/SyntaxError/TypeError/KeyError if not.
+
+    ``steps`` candidates (one model action made of several computer_13 steps, e.g. UI-TARS's drag) are one
+    pyautogui action, or one computer_13 action per step."""
     if candidate.kind == "error":
         raise ValueError(candidate.value)
     if candidate.kind == "control":
         return [candidate.value]
     if candidate.kind == "code" and action_space == "pyautogui":
-        return [_scale_code(candidate.value, screen_size, coordinates)]
+        return [scale_code(candidate.value, scale)]
     if candidate.kind == "code":
-        dicts = [d for call in pyautogui_calls(candidate.value) for d in _call_to_computer13(call)]
+        dicts = [d for call in pyautogui_calls(candidate.value) for d in call_to_computer13(call)]
+    elif candidate.kind == "steps":
+        dicts = list(candidate.value)
     else:
         dicts = _json_to_computer13(candidate.value)
-    dicts = [_scale_computer13(d, screen_size, coordinates) for d in dicts]
+    dicts = [scale_computer13(d, scale) for d in dicts]
     actions = []
     for action in dicts:
         if action["action_type"] in CONTROL_TOKENS:
@@ -428,6 +419,8 @@ def _to_actions(candidate: _Candidate, action_space: str, screen_size: tuple[int
             actions.append(computer13_to_code(action, *screen_size))
         else:
             actions.append(json.dumps(action))
+    if candidate.kind == "steps" and action_space == "pyautogui" and len(actions) > 1:
+        return ["\n".join(actions)]
     return actions
 
 
@@ -439,23 +432,17 @@ def _validated(actions: list[str], action_space: str, screen_size: tuple[int, in
     return actions
 
 
-def parse_reply(text: str, action_space: str = "pyautogui", screen_size: tuple[int, int] = (1280, 720),
-                coordinates: Coordinates = "absolute") -> ParsedReply:
-    """The action in a model's reply, ready for ``env.step``; see the module docstring for what is understood.
-
-    ``screen_size`` is (width, height). Never raises on bad text: ``error`` is set and ``action`` is ``WAIT``.
-    """
-    if action_space not in PARSERS:
-        raise ValueError(f"action_space must be one of {sorted(PARSERS)}, got {action_space!r}")
-    if coordinates not in COORDINATE_MODES:
-        raise ValueError(f"coordinates must be one of {COORDINATE_MODES}, got {coordinates!r}")
+def read_reply(text: str, candidates: list[Candidate], action_space: str, screen_size: tuple[int, int],
+               scale: Scale | None, expected: str) -> ParsedReply:
+    """The first executable action among `candidates` (found in `text` by a dialect); `expected` says what the
+    dialect reads, for the error of a reply in which nothing was found. Never raises on bad text."""
     if not isinstance(text, str) or not text.strip():
-        return ParsedReply("WAIT", "empty reply: expected pyautogui code, computer_13 JSON, WAIT, DONE or FAIL")
+        return ParsedReply("WAIT", f"empty reply: expected {expected}")
     first_error: str | None = None
     actions: list[str] = []
-    for index, candidate in enumerate(_find_candidates(text)):
+    for index, candidate in enumerate(candidates):
         try:
-            actions.extend(_validated(_to_actions(candidate, action_space, screen_size, coordinates),
+            actions.extend(_validated(_to_actions(candidate, action_space, screen_size, scale),
                                       action_space, screen_size))
         except (ValueError, SyntaxError, TypeError, KeyError, AttributeError) as exc:
             message = str(exc) if not isinstance(exc, KeyError) else f"missing parameter {exc}"
@@ -465,6 +452,5 @@ def parse_reply(text: str, action_space: str = "pyautogui", screen_size: tuple[i
         return ParsedReply("WAIT", first_error, actions)
     if not actions:
         snippet = " ".join(text.split())[:80]
-        return ParsedReply("WAIT", f"no action found in the reply ({snippet!r}); expected pyautogui code in a "
-                                   "```python block, computer_13 JSON, WAIT, DONE or FAIL")
+        return ParsedReply("WAIT", f"no action found in the reply ({snippet!r}); expected {expected}")
     return ParsedReply(actions[0], None, actions)

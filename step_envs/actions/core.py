@@ -1,8 +1,9 @@
-"""Action spaces of the desktop env: ``pyautogui`` code and OSWorld's ``computer_13`` structured actions.
+"""The env's two action spaces: ``pyautogui`` code and OSWorld's ``computer_13`` structured actions.
 
 Both turn into pyautogui code for the worker, or a control token (WAIT / DONE / FAIL). Validation never
 raises: a bad action comes back as a :class:`ParsedAction` with ``error`` set, which the env reports in
-``info["action_error"]`` and counts as a step.
+``info["action_error"]`` and counts as a step. The reply parser (`reading`) and the agreement reward (`points`)
+use the same lists of point-taking functions, so what a parser scales the env also checks.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ KEYBOARD_KEYS = frozenset(
        "optionleft", "optionright"]
     + [f"f{i}" for i in range(1, 25)]
 )
-# pyautogui functions whose first two positional arguments (or x=, y=) are screen coordinates
-_POSITIONAL = frozenset(["click", "doubleClick", "tripleClick", "rightClick", "middleClick", "moveTo", "dragTo",
-                         "mouseDown", "mouseUp"])
+# pyautogui functions whose first two positional arguments (or x=, y=, or one (x, y) tuple) are a screen point
+POINT_FUNCTIONS = frozenset(["click", "leftClick", "doubleClick", "tripleClick", "rightClick", "middleClick",
+                             "moveTo", "dragTo", "mouseDown", "mouseUp"])
+# ... and those whose point comes after the scroll amount
+SCROLL_FUNCTIONS = frozenset(["scroll", "vscroll", "hscroll"])
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,27 @@ def _number(node: ast.expr) -> float | None:
     return None
 
 
+def _point_nodes(node: ast.Call) -> tuple[ast.expr | None, ast.expr | None]:
+    """The x and y argument nodes of a point-taking pyautogui call (None where not given)."""
+    first = 1 if node.func.attr in SCROLL_FUNCTIONS else 0  # type: ignore[union-attr]
+    args = node.args
+    if len(args) > first and isinstance(args[first], ast.Tuple | ast.List) and len(args[first].elts) == 2:
+        x, y = args[first].elts
+    else:
+        x = args[first] if len(args) > first else None
+        y = args[first + 1] if len(args) > first + 1 else None
+    keywords = {kw.arg: kw.value for kw in node.keywords if kw.arg in ("x", "y")}
+    return keywords.get("x", x), keywords.get("y", y)
+
+
 def _out_of_screen(tree: ast.AST, width: int, height: int) -> str | None:
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in _POSITIONAL):
+                and node.func.attr in POINT_FUNCTIONS | SCROLL_FUNCTIONS):
             continue
-        args = {"x": node.args[0] if node.args else None, "y": node.args[1] if len(node.args) > 1 else None}
-        args.update({kw.arg: kw.value for kw in node.keywords if kw.arg in ("x", "y")})
-        x = _number(args["x"]) if args["x"] is not None else None
-        y = _number(args["y"]) if args["y"] is not None else None
+        x_node, y_node = _point_nodes(node)
+        x = _number(x_node) if x_node is not None else None
+        y = _number(y_node) if y_node is not None else None
         if (x is not None and not 0 <= x < width) or (y is not None and not 0 <= y < height):
             return (f"{node.func.attr}({x:g}, {y:g}) is outside the {width}x{height} screen"
                     if x is not None and y is not None else f"{node.func.attr} coordinate outside the screen")

@@ -1,0 +1,218 @@
+"""The trainer's fast paths on a tiny random Qwen2-VL, without desktops: zero-advantage samples are never forwarded,
+checkpoints store each screenshot once under its content hash, and trajectory prompts keep within
+`sampling.max_prompt_tokens` while training recomputes the very log-probs the rollout stored."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_vlm import build_tiny_qwen2vl
+
+from step_envs.episodes import Episode, StepRecord
+from step_envs.widgets.tasks import widget_task
+from step_train.algos import (
+    AlgoConfig,
+    AugmentConfig,
+    LossConfig,
+    SamplerConfig,
+    TGRPOConfig,
+    policy_loss,
+    training_samples,
+)
+from step_train.checkpoint import OBSERVATIONS_FILE, latest_checkpoint, observation_dir
+from step_train.config import BudgetSettings, EnvSettings, OptimizerSettings, TrainConfig
+from step_train.policy import LoraSettings, ModelSettings, SamplingSettings
+from step_train.trainer import Trainer
+
+MAX_PIXELS = 56 * 56 * 4
+TASK_ID = "widget-click-button/0"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny-qwen2vl"))
+
+
+def make_trainer(model_dir: Path, run_dir: Path, *, resume: bool = False, kl_beta: float = 0.0,
+                 skip_zero_advantage: bool = True, keep_checkpoints: int = 3, buffer_size: int = 8) -> Trainer:
+    algo = AlgoConfig(algorithm="tgrpo", sampler=SamplerConfig(copies=4), tgrpo=TGRPOConfig(sample_level="trajectory"),
+                      loss=LossConfig(kl_beta=kl_beta), augment=AugmentConfig(buffer_size=buffer_size))
+    config = TrainConfig(
+        run_dir=str(run_dir),
+        seed=3,
+        model=ModelSettings(path=str(model_dir), lora=LoraSettings(rank=4, alpha=8)),
+        sampling=SamplingSettings(max_new_tokens=6, max_pixels=MAX_PIXELS),
+        env=EnvSettings(suite="widgets", tasks=(TASK_ID,), num_envs=1, max_steps=3),
+        budget=BudgetSettings(rounds=4, tasks_per_round=1),
+        optim=OptimizerSettings(lr=5e-2, minibatch_size=2, micro_batch_size=2, weight_decay=0.1,
+                                skip_zero_advantage=skip_zero_advantage),
+        algo=algo,
+        keep_checkpoints=keep_checkpoints,
+        tensorboard=False,
+    )
+    return Trainer(config, tasks=[widget_task(TASK_ID)], resume=resume)
+
+
+def screenshot(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (72, 128, 3), dtype=np.uint8)
+
+
+def episode(trainer: Trainer, key: str, score: float, screens: list[int]) -> Episode:
+    """An episode of the task whose step `t` was taken on `screenshot(screens[t])`, kept by the trainer's store."""
+    reply = trainer.policy.tokenizer("WAIT", add_special_tokens=False)["input_ids"] + [trainer.policy.eos_ids[0]]
+    steps = []
+    for t, seed in enumerate(screens):
+        record = StepRecord("WAIT", logprobs=[-1.0] * len(reply), token_ids=list(reply))
+        trainer.store.keep(key, t, {"screenshot": screenshot(seed)}, record)
+        steps.append(record)
+    return Episode(TASK_ID, "Click the button labelled OK.", steps=steps, score=score)
+
+
+def lora(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in trainer.policy.model.named_parameters() if "lora_" in n}
+
+
+def count_training_forwards(trainer: Trainer) -> list[int]:
+    """A counter of forward passes with gradients on: the training pass (generation and old log-probs run without)."""
+    calls = [0]
+
+    def hook(*_) -> None:
+        calls[0] += torch.is_grad_enabled()
+
+    trainer.policy.model.get_base_model().register_forward_pre_hook(hook)
+    return calls
+
+
+# ---- zero-advantage samples ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_zero_advantage_samples_are_forwarded_only_with_skipping_off(model_dir, tmp_path, skip: bool) -> None:
+    """An all-fail T-GRPO round: with skipping (the default) no forward pass and no optimizer step; without, two
+    minibatches go through and AdamW's weight decay moves the adapters on zero gradients."""
+    trainer = make_trainer(model_dir, tmp_path / "run", skip_zero_advantage=skip)
+    forwards = count_training_forwards(trainer)
+    episodes = [episode(trainer, f"e{i}", 0.0, [i, i + 10]) for i in range(4)]
+    trainer.record.update(episodes)
+    samples = training_samples(episodes, trainer.record, trainer.algo)
+    assert len(samples) == 4 and all(s.advantage == 0 for s in samples)
+    before = lora(trainer)
+    stats = trainer.update(samples)
+    unchanged = all(torch.equal(before[n], p) for n, p in lora(trainer).items())
+    if skip:
+        assert forwards[0] == 0 and unchanged
+        assert stats["skipped_samples"] == 4 and stats["optimizer_steps"] == 0 and stats["train_tokens"] == 0
+    else:
+        assert forwards[0] == 2 and not unchanged
+        assert stats["skipped_samples"] == 0 and stats["optimizer_steps"] == 2
+
+
+def test_zero_advantage_samples_change_a_mixed_round_by_nothing_but_their_tokens_in_the_mean() -> None:
+    """Before skipping, a zero-advantage row added only its tokens to the token mean: the loss and its gradient
+    without the row are the loss with it times (all tokens / kept tokens), on numbers worked out by hand."""
+    old = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, -0.5, -0.5], [-3.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    advantages = torch.tensor([1.5, 0.0, -0.5])
+    new = (old + torch.tensor([[0.1, -0.1, 0.0], [0.3, 0.2, 0.1], [0.05, 0.0, 0.0]])).requires_grad_()
+    with_zero, _ = policy_loss(new, old, advantages, mask)
+    (grad_with,) = torch.autograd.grad(with_zero, new)
+    kept = torch.tensor([0, 2])
+    without, _ = policy_loss(new[kept], old[kept], advantages[kept], mask[kept])
+    (grad_without,) = torch.autograd.grad(without, new)
+    torch.testing.assert_close(without, with_zero * 6 / 3)
+    torch.testing.assert_close(grad_without, grad_with * 6 / 3)
+    assert torch.count_nonzero(grad_with[1]) == 0
+
+
+def test_a_mixed_round_trains_as_the_round_of_its_nonzero_samples(model_dir, tmp_path) -> None:
+    trainer = make_trainer(model_dir, tmp_path / "skip")
+    episodes = [episode(trainer, f"e{i}", float(i == 0), [i, i + 10]) for i in range(4)]
+    episodes += [dataclasses.replace(e, task_id="other") for e in
+                 [episode(trainer, f"f{i}", 0.0, [i + 20]) for i in range(2)]]
+    trainer.record.update(episodes)
+    samples = training_samples(episodes, trainer.record, trainer.algo)
+    assert sorted(s.advantage == 0 for s in samples) == [False] * 4 + [True] * 2
+    stats = trainer.update(samples)
+
+    reference = make_trainer(model_dir, tmp_path / "reference", skip_zero_advantage=False)
+    reference.store = trainer.store
+    reference_stats = reference.update([s for s in samples if s.advantage != 0])
+    assert stats["skipped_samples"] == 2 and stats["optimizer_steps"] == reference_stats["optimizer_steps"] == 2
+    after, expected = lora(trainer), lora(reference)
+    for name in after:
+        torch.testing.assert_close(after[name], expected[name], atol=0, rtol=0)
+
+
+def test_with_a_kl_term_zero_advantage_samples_still_train(model_dir, tmp_path) -> None:
+    """`beta > 0`: the KL gradient does not vanish with the advantage, so nothing is skipped."""
+    trainer = make_trainer(model_dir, tmp_path / "run", kl_beta=0.1)
+    episodes = [episode(trainer, f"e{i}", 0.0, [i]) for i in range(2)]
+    trainer.record.update(episodes)
+    stats = trainer.update(training_samples(episodes, trainer.record, trainer.algo))
+    assert stats["skipped_samples"] == 0 and stats["optimizer_steps"] == 1
+
+
+# ---- content-addressed screenshots ----------------------------------------------------------------------------------
+
+
+def stored_files(run_dir: Path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime_ns for p in observation_dir(run_dir).iterdir()}
+
+
+def checkpoint_index(trainer: Trainer) -> dict[str, str]:
+    return json.loads((latest_checkpoint(trainer.config.run_dir) / OBSERVATIONS_FILE).read_text())
+
+
+def test_a_checkpoint_writes_only_the_screenshots_that_are_new(model_dir, tmp_path) -> None:
+    trainer = make_trainer(model_dir, tmp_path / "run")
+    trainer.buffer.add([episode(trainer, "a", 1.0, [1, 2, 1])])  # the same screen twice: one file
+    trainer.save_checkpoint()
+    first = stored_files(tmp_path / "run")
+    index = checkpoint_index(trainer)
+    assert len(index) == 3 and len(first) == 2 and set(first) == {f"{h}.png" for h in index.values()}
+
+    trainer.round = 1
+    trainer.buffer.add([episode(trainer, "b", 1.0, [2, 3])])
+    trainer.save_checkpoint()
+    second = stored_files(tmp_path / "run")
+    assert len(checkpoint_index(trainer)) == 5
+    assert set(second) - set(first) == {f"{checkpoint_index(trainer)['b/step1']}.png"}
+    assert all(second[name] == first[name] for name in first)  # not rewritten
+
+
+def test_pruning_deletes_only_screenshots_no_kept_checkpoint_names(model_dir, tmp_path) -> None:
+    trainer = make_trainer(model_dir, tmp_path / "run", keep_checkpoints=2, buffer_size=1)
+    for round_index, screens in enumerate(([1, 2], [2, 3], [4, 5])):  # each success replaces the last in the buffer
+        trainer.buffer.add([episode(trainer, f"r{round_index}", 1.0, screens)])
+        trainer.store.retain(trainer.buffer.get(TASK_ID))
+        trainer.round = round_index
+        trainer.save_checkpoint()
+    kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("round-*"))
+    assert kept == ["round-000001", "round-000002"]
+    names = {f"{h}.png" for p in kept for h in
+             json.loads((tmp_path / "run" / "checkpoints" / p / OBSERVATIONS_FILE).read_text()).values()}
+    assert set(stored_files(tmp_path / "run")) == names and len(names) == 4  # screens 2, 3, 4, 5; 1 is gone
+
+
+def test_resume_reads_back_the_pixels_a_checkpoint_names(model_dir, tmp_path) -> None:
+    trainer = make_trainer(model_dir, tmp_path / "run")
+    trainer.buffer.add([episode(trainer, "a", 1.0, [1, 2, 1])])
+    trainer.save_checkpoint()
+    resumed = make_trainer(model_dir, tmp_path / "run", resume=True)
+    for ref in ("a/step0", "a/step1", "a/step2"):
+        assert np.array_equal(np.asarray(resumed.store[ref]), np.asarray(trainer.store[ref]))
+
+
+def test_a_missing_screenshot_file_is_an_error_naming_it(model_dir, tmp_path) -> None:
+    trainer = make_trainer(model_dir, tmp_path / "run")
+    trainer.buffer.add([episode(trainer, "a", 1.0, [1])])
+    trainer.save_checkpoint()
+    (missing,) = observation_dir(tmp_path / "run").iterdir()
+    missing.unlink()
+    with pytest.raises(FileNotFoundError, match=missing.name):
+        make_trainer(model_dir, tmp_path / "run", resume=True)
