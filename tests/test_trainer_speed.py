@@ -13,7 +13,9 @@ import pytest
 import torch
 from tiny_vlm import build_tiny_qwen2vl
 
+from step_envs.agents.base import AgentAction, Turn
 from step_envs.episodes import Episode, StepRecord
+from step_envs.tasks import Task
 from step_envs.widgets.tasks import widget_task
 from step_train.algos import (
     AlgoConfig,
@@ -26,7 +28,8 @@ from step_train.algos import (
 )
 from step_train.checkpoint import OBSERVATIONS_FILE, latest_checkpoint, observation_dir
 from step_train.config import BudgetSettings, EnvSettings, OptimizerSettings, TrainConfig
-from step_train.policy import LoraSettings, ModelSettings, SamplingSettings
+from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy
+from step_train.policy.prompts import count_chat_tokens, encode_chat, trajectory_messages
 from step_train.trainer import Trainer
 
 MAX_PIXELS = 56 * 56 * 4
@@ -216,3 +219,127 @@ def test_a_missing_screenshot_file_is_an_error_naming_it(model_dir, tmp_path) ->
     missing.unlink()
     with pytest.raises(FileNotFoundError, match=missing.name):
         make_trainer(model_dir, tmp_path / "run", resume=True)
+
+
+# ---- sampling.max_prompt_tokens -----------------------------------------------------------------------------------
+
+WIDE_PIXELS = 224 * 224
+"""Screenshots of ~60 tokens each (the tiny model's processor allows 16 at most), so that they dominate a prompt
+as they do on a real model."""
+
+
+@pytest.fixture(scope="module")
+def wide_model_dir(tmp_path_factory) -> Path:
+    directory = build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny-qwen2vl-wide"))
+    config_file = directory / "preprocessor_config.json"
+    config = json.loads(config_file.read_text())
+    config["size"]["longest_edge"] = WIDE_PIXELS
+    config_file.write_text(json.dumps(config))
+    return directory
+
+
+def capped_policy(model_dir: Path, max_prompt_tokens: int | None) -> VLMPolicy:
+    torch.manual_seed(0)
+    return VLMPolicy(ModelSettings(path=str(model_dir), lora=LoraSettings(rank=4, alpha=8)),
+                     SamplingSettings(max_pixels=WIDE_PIXELS, max_new_tokens=6, context="trajectory",
+                                      max_prompt_tokens=max_prompt_tokens))
+
+
+def play(policy: VLMPolicy, keys: list[str], steps: int, on_step=None) -> dict[str, list[AgentAction]]:
+    """`steps` turns of each episode in one batch per step, on screenshots seeded by (episode, step)."""
+    task = Task(id=TASK_ID, instruction="Click the button labelled OK.")
+    actions: dict[str, list[AgentAction]] = {k: [] for k in keys}
+    for step in range(steps):
+        turns = [Turn(key=k, task=task, observation={"screenshot": screenshot_of(k, step), "instruction": task.instruction},
+                      step=step, history=[]) for k in keys]
+        for t, action in zip(turns, policy.act(turns), strict=True):
+            actions[t.key].append(action)
+            if on_step is not None:
+                on_step(t, action)
+    return actions
+
+
+def screenshot_of(key: str, step: int) -> np.ndarray:
+    return np.random.default_rng([ord(c) for c in key] + [step]).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+
+
+def test_a_capped_trajectory_prompt_keeps_the_latest_screens_and_says_how_many_it_dropped(wide_model_dir) -> None:
+    policy = capped_policy(wide_model_dir, 400)
+    replies = [a.token_ids for a in play(policy, ["x"], 4)["x"]]
+    images = [policy.observe(screenshot_of("x", step)) for step in range(5)]
+    omitted = policy.omitted_screens("Click the button labelled OK.", images, replies)
+    assert 0 < omitted < 4
+    encoded = policy.encode_trajectory("Click the button labelled OK.", images, replies)
+    assert len(encoded.input_ids) <= 400
+    assert sum(len(grid) for grid in encoded.image_inputs["image_grid_thw"]) == 5 - omitted
+    text = policy.tokenizer.decode(encoded.input_ids)
+    assert f"({omitted} earlier screens omitted)" in text and text.count("(omitted)") == omitted
+    for reply in replies:  # every earlier reply stays, token for token
+        assert any(encoded.input_ids[i : i + len(reply)] == reply for i in range(len(encoded.input_ids)))
+
+
+def test_capped_trajectory_logprobs_equal_the_recomputed_ones_window_by_window(wide_model_dir) -> None:
+    """Each step's reply is recomputed in its own rollout prompt: several windows per trajectory, one row each."""
+    policy = capped_policy(wide_model_dir, 400)
+    keys = ["x", "y"]
+    actions = play(policy, keys, 5)
+    samples = []
+    for k in keys:
+        images = [policy.observe(screenshot_of(k, step)) for step in range(5)]
+        samples.append(policy.trajectory_windows("Click the button labelled OK.", images,
+                                                 [a.token_ids for a in actions[k]]))
+    assert all(len(windows) > 1 for windows in samples)
+    assert all(len(e.input_ids) <= 400 + 6 for windows in samples for e in windows)
+    with torch.no_grad():
+        logprobs, mask = policy.response_logprobs(samples)
+    for row, k in enumerate(keys):
+        expected = torch.tensor([lp for a in actions[k] for lp in a.logprobs])
+        assert mask[row].sum() == len(expected)
+        torch.testing.assert_close(logprobs[row, : len(expected)], expected, atol=1e-5, rtol=0)
+
+
+def test_a_capped_tgrpo_update_starts_from_the_stored_logprobs(wide_model_dir, tmp_path) -> None:
+    """The trainer encodes trajectory samples window by window: the first minibatch's ratio is 1 on every token."""
+    trainer = make_trainer(wide_model_dir, tmp_path / "run")
+    trainer.policy.sampling = dataclasses.replace(trainer.policy.sampling, max_pixels=WIDE_PIXELS,
+                                                  max_prompt_tokens=400)
+    records: dict[str, list[StepRecord]] = {"x": [], "y": []}
+
+    def keep(turn: Turn, action: AgentAction) -> None:
+        record = StepRecord(action.text, logprobs=action.logprobs, token_ids=action.token_ids)
+        trainer.store.keep(turn.key, turn.step, turn.observation, record)
+        records[turn.key].append(record)
+
+    play(trainer.policy, ["x", "y"], 5, on_step=keep)
+    episodes = [Episode(TASK_ID, "Click the button labelled OK.", steps=records[k], score=float(k == "x"))
+                for k in records]
+    trainer.record.update(episodes)
+    samples = training_samples(episodes, trainer.record, trainer.algo)
+    trainer.config = dataclasses.replace(trainer.config, optim=dataclasses.replace(trainer.config.optim,
+                                                                                   minibatch_size=2))
+    stats = trainer.update(samples)
+    assert stats["optimizer_steps"] == 1 and stats["clip_fraction"] == 0
+    assert abs(stats["approx_kl"]) < 1e-6
+
+
+def test_a_cap_below_the_current_screenshot_says_the_minimum(wide_model_dir) -> None:
+    policy = capped_policy(wide_model_dir, 100)
+    with pytest.raises(ValueError, match=r"max_prompt_tokens = 100 cannot hold .* set it to at least \d+"):
+        play(policy, ["x"], 1)
+    with pytest.raises(ValueError, match="max_prompt_tokens must be >= 0"):
+        SamplingSettings(max_prompt_tokens=-1)
+
+
+def test_prompt_token_counts_equal_the_encoded_lengths(wide_model_dir) -> None:
+    """The cap is decided on counted tokens (no pixels processed): they must be the encoded ones."""
+    policy = capped_policy(wide_model_dir, None)
+    replies = [a.token_ids for a in play(policy, ["x"], 3)["x"]]
+    images = [policy.observe(screenshot_of("x", step)) for step in range(4)]
+    actions = policy.actions("pyautogui")
+    for omitted in range(4):
+        messages = trajectory_messages("Click the button labelled OK.", 4, actions, (1280, 720),
+                                       policy.image_size(images[-1]), omitted=omitted)
+        encoded = encode_chat(policy.processor, messages, images[omitted:], replies, eos_texts=policy.eos_texts)
+        counted = count_chat_tokens(policy.processor, messages, [policy.image_tokens(i) for i in images[omitted:]],
+                                    replies, eos_texts=policy.eos_texts)
+        assert counted == len(encoded.input_ids)

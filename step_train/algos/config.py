@@ -1,4 +1,4 @@
-"""Config dataclasses for the STEP core and its baselines, with the defaults of the specification (docs: STEP.md).
+"""Config dataclasses for the STEP core and its baselines, with the defaults documented in docs/algorithms.md.
 
 Every constant of the algorithm is a field here; `AlgoConfig.algorithm` picks one of the six training recipes and
 `algorithm_settings` turns that name into the switches the trainer reads.
