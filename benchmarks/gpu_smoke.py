@@ -19,7 +19,8 @@ CPU; old log-probs recomputed on cuda) and prints per round and overall, as a ta
 leave nothing to train on: the run uses STEP's `baseline` advantages (`A = r - s_i`, here 0) and keeps
 zero-advantage samples (`optim.skip_zero_advantage = false`), so every step is forwarded and back-propagated as
 in a run with successes (the gradient is 0, the work is not). Its replies parse to WAITs, which sleep 0 s here.
-The defaults finish within 5 minutes on one GPU.
+Round 1 includes the warm-up (desktops booting next to the model, first kernels); the last round is the steady
+state. The defaults finish within 5 minutes on one GPU.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
     step-train train --resume --run-dir runs/step-qwen2vl-2b
     step-train plot runs/step-qwen2vl-2b
     step-train eval runs/step-qwen2vl-2b --checkpoint 50 --suite widgets
+    step-train demos --suite widgets --out demos/widgets --episodes 400 --envs 2
 """
 
 from __future__ import annotations
@@ -78,6 +79,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="where the JSON and CSV go (default RUN_DIR/eval)")
     evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                           help="override any config key, e.g. --set sampling.max_new_tokens=128 (repeatable)")
+    demos = commands.add_parser(
+        "demos", help="record the solution agent's episodes as a demonstration dataset (datasets imagefolder)",
+        description="Run the solution agent on --episodes instances round-robin over the suite's templates (seeds "
+                    "START, START+1, ... of --seeds) and fixed tasks, and write one record per step in the model's "
+                    "dialect to OUT/train (score 1.0) or OUT/near_miss. Tasks without a solution are skipped. "
+                    "Rerunning into the same OUT resumes: nothing is recorded twice. Load with "
+                    "datasets.load_dataset('imagefolder', data_dir=OUT, split='train').")
+    demos.add_argument("--suite", required=True, help="task suite name or path (widgets, smoke, desktop-core, all, DIR)")
+    demos.add_argument("--out", required=True, help="the dataset directory (created, or extended)")
+    demos.add_argument("--episodes", type=int, required=True, help="episodes in total, those OUT holds included")
+    demos.add_argument("--envs", type=int, default=2, help="number of parallel envs (default 2)")
+    demos.add_argument("--provider", default="local", help="where envs run: local, docker or ray (default local)")
+    demos.add_argument("--dialect", help="how the model writes actions (default: model.dialect's, pyautogui)")
+    demos.add_argument("--action-space", help="the env's action space (default: env.action_space's, pyautogui)")
+    demos.add_argument("--max-pixels", type=int, help="downscale screenshots to this many pixels (default: "
+                                                      "sampling.max_pixels's, 640*360)")
+    demos.add_argument("--a11y", action="store_true", help="observe and store the accessibility tree too")
+    demos.add_argument("--seeds", type=int, nargs=2, metavar=("START", "STOP"),
+                       help="template seeds START..STOP-1 (default: eval.train_seeds's, 0 1000)")
+    demos.add_argument("--max-steps", type=int, help="steps per episode (default: env.max_steps's, 15)")
     plot = commands.add_parser("plot", help="write learning-curve PNGs of a run")
     plot.add_argument("run_dir", help="a run directory (holds metrics.jsonl)")
     plot.add_argument("--out", help="output folder (default RUN_DIR/plots)")
@@ -137,6 +158,21 @@ def eval_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def demos_command(args: argparse.Namespace, console: Console) -> int:
+    from step_envs.tasks.suites import load_suite
+    from step_train.demos import DEFAULT_MAX_STEPS, DEFAULT_SEEDS, demo_format, record_demos
+
+    fmt = demo_format(args.dialect, args.max_pixels, args.a11y, args.action_space)
+    summary = record_demos(load_suite(args.suite), args.out, fmt, episodes=args.episodes,
+                           seeds=tuple(args.seeds) if args.seeds else DEFAULT_SEEDS,
+                           max_steps=args.max_steps or DEFAULT_MAX_STEPS, envs=args.envs, provider=args.provider,
+                           console=console)
+    console.print(summary.table())
+    for line in summary.lines():
+        console.print(line)
+    return 1 if summary.env_errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
@@ -150,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "eval":
             return eval_command(args, console)
+        if args.command == "demos":
+            return demos_command(args, console)
         return train_command(args, console)
     except (FileNotFoundError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -172,3 +172,17 @@ def test_bench_scores_a_trained_checkpoint_with_its_adapter(trained_checkpoint, 
                  "--out", str(out)]) == 0
     (row,) = ResultsDir.open(out).rows
     assert row["env_error"] is None and row["score"] == 0.0  # a tiny random policy is scored, not crashed
+
+
+def test_hf_agent_ignores_the_checkpoints_sampling_defaults(tiny_model, tmp_path):
+    """A checkpoint's repetition penalty / top-k never reach `generate`: greedy stays the model's argmax."""
+    import shutil
+
+    copy = shutil.copytree(tiny_model, tmp_path / "with-defaults")
+    config = json.loads((copy / "generation_config.json").read_text())
+    config.update(repetition_penalty=5.0, top_k=1, no_repeat_ngram_size=1, do_sample=True, temperature=0.01)
+    (copy / "generation_config.json").write_text(json.dumps(config))
+    plain = make_agent("hf", model=str(tiny_model), options={"max_new_tokens": 12})
+    with_defaults = make_agent("hf", model=str(copy), options={"max_new_tokens": 12})
+    assert with_defaults.model.generation_config.repetition_penalty in (None, 1.0)
+    assert with_defaults.act([_turn()])[0].token_ids == plain.act([_turn()])[0].token_ids

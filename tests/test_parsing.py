@@ -151,6 +151,7 @@ def test_absolute_coordinates_are_kept_as_written():
         ("I am not sure what to do here.", {}, "no action found"),
         ("```python\npyautogui.click(\n```", {}, "does not parse"),
         ("```python\nprint('hello')\n```", {}, "calls no pyautogui function"),
+        ("```python\npyautogui.click(1, 2)\x00\n```", {}, "does not parse"),  # random models write NUL bytes
         ("pyautogui.click(5000, 10)", {}, "outside the 1280x720 screen"),
         ('{"action_type": "FLY", "x": 1}', {}, "unknown action_type"),
         ('{"x": 1, "y": 2}', {}, "names no action"),

@@ -1,7 +1,7 @@
 """`optim.recompute_old_logprobs`: before the first epoch the old log-probs come from the training forward pass,
 so the first optimizer step starts on-policy (`rho = 1`) whatever rounding the rollout's `generate` did.
 
-No desktops: the samples are the policy's own replies to stored screenshots (`Trainer.candidates`), on a tiny
+No desktops: the samples are the policy's own sampled replies to screenshots in the trainer's store, on a tiny
 random Qwen2-VL in fp32 on the CPU, where generation and the training pass agree to ~1e-6. A shift added to the
 stored log-probs stands in for bf16's disagreement.
 """
@@ -17,7 +17,8 @@ from tiny_vlm import build_tiny_qwen2vl
 
 from step_envs.episodes import StepRecord
 from step_envs.tasks import Task
-from step_train.algos import StepPrompt, StepSample
+from step_train.algos import StepPrompt, StepSample, TrajectorySample
+from step_train.algos.batch import with_old_logprobs
 from step_train.config import BudgetSettings, OptimizerSettings, TrainConfig, load_config
 from step_train.policy import LoraSettings, ModelSettings, SamplingSettings
 from step_train.trainer import Trainer
@@ -52,9 +53,11 @@ def policy_samples(trainer: Trainer, shift: float = 0.0) -> list[StepSample]:
         screenshot = np.random.default_rng(i).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
         trainer.store.keep(f"episode-{i}", 0, {"screenshot": screenshot}, record)
         prompts.append(StepPrompt(TASK.instruction, record.observation_ref))
-    replies = [group[0] for group in trainer.candidates(prompts, 1)]
+    policy = trainer.policy
+    replies = policy.generate([policy.encode_step(p.instruction, trainer.store[p.observation_ref], p.history)
+                               for p in prompts], seeds=range(4))
     return [
-        StepSample(task_id=TASK.id, prompt=prompt, action=reply.action, token_ids=tuple(reply.token_ids),
+        StepSample(task_id=TASK.id, prompt=prompt, action="WAIT", token_ids=tuple(reply.token_ids),
                    old_logprobs=tuple(lp + shift for lp in reply.logprobs), advantage=1.0 if i % 2 else -1.0)
         for i, (prompt, reply) in enumerate(zip(prompts, replies, strict=True))
     ]
@@ -94,3 +97,11 @@ def test_auto_recomputes_on_cuda_only(model_dir: Path, tmp_path: Path) -> None:
 def test_unknown_recompute_setting_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="recompute_old_logprobs 'sometimes'; known: auto, true, false"):
         load_config(None, ["optim.recompute_old_logprobs=sometimes"])
+
+
+def test_recomputed_logprobs_are_cut_back_into_a_trajectorys_steps() -> None:
+    sample = TrajectorySample(task_id="t", instruction="i", observation_refs=("a", "b", "c"), actions=("x", "y", "z"),
+                              old_logprobs=((-1.0, -2.0), (), (-3.0,)), token_ids=((1, 2), (), (3,)), advantage=1.0)
+    assert with_old_logprobs(sample, [-0.5, -0.25, -0.125]).old_logprobs == ((-0.5, -0.25), (), (-0.125,))
+    with pytest.raises(ValueError, match="has 3 response tokens, got 2 log-probs"):
+        with_old_logprobs(sample, [-0.5, -0.25])

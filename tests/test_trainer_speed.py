@@ -265,13 +265,13 @@ def screenshot_of(key: str, step: int) -> np.ndarray:
 
 def test_a_capped_trajectory_prompt_keeps_the_latest_screens_and_says_how_many_it_dropped(wide_model_dir) -> None:
     policy = capped_policy(wide_model_dir, 400)
-    replies = [a.token_ids for a in play(policy, ["x"], 4)["x"]]
-    images = [policy.observe(screenshot_of("x", step)) for step in range(5)]
+    replies = [a.token_ids for a in play(policy, ["x"], 3)["x"]]
+    images = [policy.observe(screenshot_of("x", step)) for step in range(4)]
     omitted = policy.omitted_screens("Click the button labelled OK.", images, replies)
-    assert 0 < omitted < 4
+    assert 0 < omitted < 3
     encoded = policy.encode_trajectory("Click the button labelled OK.", images, replies)
     assert len(encoded.input_ids) <= 400
-    assert sum(len(grid) for grid in encoded.image_inputs["image_grid_thw"]) == 5 - omitted
+    assert sum(len(grid) for grid in encoded.image_inputs["image_grid_thw"]) == 4 - omitted
     text = policy.tokenizer.decode(encoded.input_ids)
     assert f"({omitted} earlier screens omitted)" in text and text.count("(omitted)") == omitted
     for reply in replies:  # every earlier reply stays, token for token

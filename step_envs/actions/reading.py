@@ -318,6 +318,8 @@ def _code_candidate(code: str, pos: int) -> Candidate:
         tree = ast.parse(code)
     except SyntaxError as exc:
         return Candidate(pos, "error", f"the code does not parse: {exc.msg} (line {exc.lineno})")
+    except ValueError as exc:  # a NUL byte in the code (random models write them)
+        return Candidate(pos, "error", f"the code does not parse: {exc}")
     if not any(isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "pyautogui"
                for node in ast.walk(tree)):
         return Candidate(pos, "error", "the code calls no pyautogui function")

@@ -23,7 +23,13 @@ from typing import Any
 
 from step_envs.actions import ActionSet, get_dialect
 from step_envs.agents.base import AgentAction, Turn
-from step_envs.agents.processor import check_model_dir, load_processor, model_image_size, processor_tokenizer
+from step_envs.agents.processor import (
+    check_model_dir,
+    load_processor,
+    model_image_size,
+    processor_tokenizer,
+    token_ids_only,
+)
 from step_envs.agents.prompt import downscale, recent, screenshot_image, step_messages
 from step_envs.tasks import Task
 
@@ -73,6 +79,7 @@ class HFAgent:
         self.processor = load_processor(directory)
         self.tokenizer = processor_tokenizer(self.processor)
         base = AutoModelForImageTextToText.from_pretrained(self.path)
+        base.generation_config = token_ids_only(base.generation_config)  # drop the checkpoint's sampling defaults
         if adapter_dir is not None:
             from peft import PeftModel
 
@@ -106,11 +113,12 @@ class HFAgent:
         """Only what this agent asks for: the checkpoint's own sampling defaults are not merged in."""
         from transformers import GenerationConfig
 
-        eos = self.model.generation_config.eos_token_id
         sample = self.temperature > 0
         return GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=sample,
-                                temperature=self.temperature if sample else None, top_k=None, top_p=None,
-                                eos_token_id=eos, pad_token_id=self.model.generation_config.pad_token_id,
+                                temperature=self.temperature if sample else None, top_k=0 if sample else None,
+                                top_p=1.0 if sample else None,
+                                eos_token_id=self.model.generation_config.eos_token_id,
+                                pad_token_id=self.model.generation_config.pad_token_id,
                                 return_dict_in_generate=True, output_scores=True)
 
     def _act_one(self, turn: Turn) -> AgentAction:

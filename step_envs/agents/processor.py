@@ -125,6 +125,20 @@ def image_token(processor: Any) -> str | None:
     return getattr(processor, "image_token", None)
 
 
+GENERATION_TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+
+
+def token_ids_only(config: Any) -> Any:
+    """A `GenerationConfig` with only the token ids of `config` (which tokens start, end and pad a sequence).
+
+    transformers fills every option a `generate` call leaves unset from the model's generation config (a
+    checkpoint's repetition penalty, top-k, top-p, ...); a model given this config samples what the caller asks."""
+    from transformers import GenerationConfig
+
+    token_ids = {k: getattr(config, k, None) for k in GENERATION_TOKEN_IDS}
+    return GenerationConfig(**{k: v for k, v in token_ids.items() if v is not None})
+
+
 def model_image_size(processor: Any, size: tuple[int, int]) -> tuple[int, int]:
     """(width, height) of the image the model sees for an input image of `size`: the processor's own resize rule
     for Qwen2-VL-family image processors (patch size x merge size, min/max pixels), else `size` unchanged."""

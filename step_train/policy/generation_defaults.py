@@ -19,9 +19,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from step_envs.agents.processor import GENERATION_TOKEN_IDS, token_ids_only
+
 log = logging.getLogger(__name__)
 
-TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+TOKEN_ID_FIELDS = GENERATION_TOKEN_IDS
 """Kept from the checkpoint: which tokens end, pad and start a sequence."""
 
 SAMPLING_FIELDS = ("do_sample", "temperature")
@@ -65,12 +67,9 @@ def take_generation_defaults(model: Any, *, use: bool, temperature: float, where
     `use=True`: the checkpoint must set `do_sample=true`; its `temperature` (when set) is returned, and an option
     of `unsupported_options` is a `ValueError` that lists them all.
     """
-    from transformers import GenerationConfig
-
     checkpoint = model.generation_config
     options = checkpoint_options(checkpoint)
-    token_ids = {k: getattr(checkpoint, k, None) for k in TOKEN_ID_FIELDS}
-    model.generation_config = GenerationConfig(**{k: v for k, v in token_ids.items() if v is not None})
+    model.generation_config = token_ids_only(checkpoint)
     if not use:
         shown = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items()) if k not in HARMLESS_FIELDS)
         if shown:

@@ -8,7 +8,8 @@ every earlier step the policy's reply and the next screenshot, as a chat.
 A prompt is rendered by the model's chat template with a marker in place of every earlier reply; the text around
 the markers is tokenized by the processor (which expands image placeholders) and the replies are spliced in as the
 exact token ids the policy generated. Generation and the training forward pass build their inputs with the same
-function, so the training log-probs are computed on the very tokens the rollout saw.
+function, so the training log-probs are computed on the very tokens the rollout saw. `count_chat_tokens` gives
+the same length without processing pixels: what a length cap decides on.
 """
 
 from __future__ import annotations

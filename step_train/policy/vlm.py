@@ -205,8 +205,9 @@ class VLMPolicy:
         generations = self.generate(encodings, seeds)
         actions = []
         for turn, generation in zip(turns, generations, strict=True):
-            self._episodes[turn.key].replies[turn.step :] = [generation.token_ids]
-            parsed = self.parse(generation.text, turn.action_space, turn.screen_size, state.images[turn.step])
+            state = self._episodes[turn.key]
+            state.replies[turn.step :] = [generation.token_ids]
+            parsed = self.parse(generation.text, turn.action_space, turn.screen_size, state.images[-1])
             actions.append(
                 AgentAction(
                     text=parsed.action,
