@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the solution agent on --episodes instances round-robin over the suite's templates (seeds "
                     "START, START+1, ... of --seeds) and fixed tasks, and write one record per step in the model's "
                     "dialect to OUT/train (score 1.0) or OUT/near_miss. Tasks without a solution are skipped. "
-                    "Rerunning into the same OUT resumes: nothing is recorded twice. Load with "
+                    "Rerunning into the same OUT resumes: nothing is recorded twice. Exits 1 when the env broke an "
+                    "episode after every retry (not written; rerun to try it again). Load with "
                     "datasets.load_dataset('imagefolder', data_dir=OUT, split='train').")
     demos.add_argument("--suite", required=True, help="task suite name or path (widgets, smoke, desktop-core, all, DIR)")
     demos.add_argument("--out", required=True, help="the dataset directory (created, or extended)")

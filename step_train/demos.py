@@ -162,7 +162,6 @@ class StoredEpisode:
     """A complete episode of a dataset."""
 
     split: str
-    unit: str
     steps: int
 
 
@@ -235,8 +234,7 @@ class DemoDataset:
                 if child.is_dir() and child.name not in complete:
                     shutil.rmtree(child)
         for name in complete:
-            first = by_episode[name][0]
-            self.episodes[name] = StoredEpisode(split, first["template"] or first["task_id"], first["num_steps"])
+            self.episodes[name] = StoredEpisode(split, by_episode[name][0]["num_steps"])
 
     def add(self, name: str, split: str, records: list[dict[str, Any]], images: list[Image.Image]) -> None:
         """Write the images of one episode, then commit it by appending all its records in one write."""
@@ -250,7 +248,7 @@ class DemoDataset:
             handle.write("".join(json.dumps(record) + "\n" for record in records))
             handle.flush()
             os.fsync(handle.fileno())
-        self.episodes[name] = StoredEpisode(split, records[0]["template"] or records[0]["task_id"], len(records))
+        self.episodes[name] = StoredEpisode(split, len(records))
 
     def totals(self, split: str) -> tuple[int, int]:
         """(episodes, steps) of `split`."""
@@ -338,7 +336,7 @@ class DemoSummary:
         return lines
 
 
-class _Recorder:
+class DemoRecorder:
     """The pool's callbacks: each step's screenshot (downscaled) and a11y text wait in memory until the episode
     ends, then the episode is written (or, broken by the env, counted)."""
 
@@ -423,7 +421,7 @@ def record_demos(
 
 def _run(pool: Any, todo: list[Task], dataset: DemoDataset, summary: DemoSummary, max_steps: int,
          console: Console | None) -> None:
-    recorder = _Recorder(dataset, todo, summary)
+    recorder = DemoRecorder(dataset, todo, summary)
     with Progress(TextColumn("demos"), BarColumn(), MofNCompleteColumn(), TextColumn("episodes {task.fields[note]}"),
                   TimeElapsedColumn(), console=console, transient=True, disable=console is None) as progress:
         bar = progress.add_task("demos", total=len(todo), note="")

@@ -14,11 +14,13 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from step_envs.actions import ActionSet
 from step_envs.episodes import Episode, StepRecord
+from step_envs.pool import episode_key
 from step_envs.tasks import load_task
 from step_envs.tasks.suites import load_suite
 from step_envs.widgets import near_miss, widget_task, widget_tasks
@@ -27,6 +29,8 @@ from step_train.demos import (
     DEFAULT_SEEDS,
     DemoDataset,
     DemoFormat,
+    DemoRecorder,
+    DemoSummary,
     demo_format,
     plan_episodes,
     record_demos,
@@ -84,6 +88,29 @@ def test_image_frame_dialects_leave_the_rendering_to_the_trainer_and_others_rend
     image_frame = step_records(task, episode, dataclasses.replace(FORMAT, dialect="qwen25vl"), [None, None])
     assert [r["action_text"] for r in image_frame] == [None, None]
     assert [r["action"] for r in image_frame] == task.solution
+
+
+def test_episodes_the_env_broke_are_counted_never_written_and_retried_attempts_leave_nothing(tmp_path: Path) -> None:
+    solved, broken = widget_task("widget-click-button/0"), widget_task("widget-choose-radio/0")
+    summary = DemoSummary(tmp_path, 2, 2, 0, [])
+    dataset = DemoDataset(tmp_path, FORMAT)
+    recorder = DemoRecorder(dataset, [solved, broken], summary)
+    screen = {"screenshot": np.zeros((720, 1280, 3), np.uint8)}
+    recorder.keep(episode_key(solved, 0, 0, 1), 0, screen, StepRecord("WAIT"))  # the env died after this step
+    retried = episode_key(solved, 0, 0, 2)
+    for index, action in enumerate(solved.solution):
+        recorder.keep(retried, index, screen, StepRecord(action))
+    recorder.finish(Episode(solved.id, solved.instruction, 0, [StepRecord(a) for a in solved.solution], 1.0,
+                            info={"key": retried, "attempts": 2}))
+    given_up = episode_key(broken, 0, 1, 3)
+    recorder.keep(given_up, 0, screen, StepRecord(broken.solution[0]))
+    recorder.finish(Episode(broken.id, broken.instruction, 0, [StepRecord(broken.solution[0])], None,
+                            env_error="env 1 stopped answering", info={"key": given_up, "attempts": 3}))
+    assert recorder.frames == {}
+    assert summary.env_errors == ["widget-choose-radio/0: env 1 stopped answering"] and summary.retries == 3
+    assert list(dataset.episodes) == ["widget-click-button-0"]
+    assert len(read_records(tmp_path / "train" / "metadata.jsonl")) == len(solved.solution)
+    assert not (tmp_path / "train" / "widget-choose-radio-0").exists()
 
 
 def test_a_dataset_recorded_in_another_format_is_an_error_naming_the_difference(tmp_path: Path) -> None:
