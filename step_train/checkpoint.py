@@ -111,8 +111,10 @@ def _prune(root: Path, keep: int) -> None:
 
 
 def _delete_unreferenced_observations(root: Path, kept: list[Path]) -> None:
-    """Delete the screenshot files (and partial writes) that no kept checkpoint's index names."""
-    referenced = {f"{digest}.png" for checkpoint in kept for digest in read_observations(checkpoint).values()}
+    """Delete the screenshot files (and partial writes) that no kept checkpoint's index names (a checkpoint of an
+    older layout, without an index, holds its screenshots itself)."""
+    indexed = [checkpoint for checkpoint in kept if (checkpoint / OBSERVATIONS_FILE).is_file()]
+    referenced = {f"{digest}.png" for checkpoint in indexed for digest in read_observations(checkpoint).values()}
     directory = root / OBSERVATIONS_DIR
     if directory.is_dir():
         for path in directory.iterdir():

@@ -42,12 +42,16 @@ class ObservationStore:
         self.directory = directory
         self._images: dict[str, Image.Image] = {}
         self._hashes: dict[str, str] = {}
+        self.scope = ""
+        """Put before every ref kept: the trainer sets `round-000003/`, since the pool's episode keys (task, seed,
+        request index, attempt) repeat from round to round and a buffered episode must keep its own screenshots."""
 
     def keep(self, key: str, step_index: int, observation: dict[str, Any], record: StepRecord) -> None:
-        """The pool's `on_step` callback."""
-        ref = record.observation_ref or f"{key}/step{step_index}"
+        """The pool's `on_step` callback: the screenshot under `scope + record.observation_ref` (which it sets)."""
+        ref = self.scope + (record.observation_ref or f"{key}/step{step_index}")
         record.observation_ref = ref
         self._images[ref] = self.observe(observation["screenshot"])
+        self._hashes.pop(ref, None)
 
     def __getitem__(self, ref: str) -> Image.Image:
         try:

@@ -292,6 +292,7 @@ class Trainer:
 
     def _collect(self, pool: Any, plan: list[str]) -> RoundRollouts:
         requests = [self.tasks[task_id] for task_id in plan]
+        self.store.scope = f"round-{self.round:06d}/"
         columns = [TextColumn(f"round {self.round + 1}/{self.config.budget.rounds}"), BarColumn(),
                    MofNCompleteColumn(), TextColumn("episodes  success {task.fields[success]}"), TimeElapsedColumn()]
         scores: list[float] = []

@@ -160,6 +160,16 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(step_run, pool, tasks, 
     assert [r["success_per_task"] for r in cut_rows] == [r["success_per_task"] for r in full_rows]
 
 
+def test_buffered_successes_keep_the_screenshots_of_their_own_round(step_run) -> None:
+    """The pool's episode keys repeat every round; the store puts the round before each ref, so a later round's
+    episode with the same key cannot replace the screenshot a buffered success was taken on."""
+    _, trainer, _ = step_run
+    episodes = [e for items in trainer.buffer.state_dict()["episodes"].values() for e in items]
+    refs = [step["observation_ref"] for e in episodes for step in e["steps"]]
+    assert refs and all(ref.startswith(("round-000000/", "round-000001/")) for ref in refs)
+    assert len(trainer.store) == len(set(refs))
+
+
 def test_an_all_fail_tgrpo_round_does_no_training_pass(model_dir: Path, pool, tasks, tmp_path: Path) -> None:
     """The widget task is never solved: every T-GRPO advantage is 0, so no sample is forwarded and the adapters
     stay as they were (with weight decay, an optimizer step on zero gradients would move them)."""

@@ -188,6 +188,18 @@ def test_a_checkpoint_writes_only_the_screenshots_that_are_new(model_dir, tmp_pa
     assert all(second[name] == first[name] for name in first)  # not rewritten
 
 
+def test_the_same_episode_key_in_two_rounds_keeps_two_screenshots(model_dir, tmp_path) -> None:
+    trainer = make_trainer(model_dir, tmp_path / "run")
+    refs = []
+    for round_index in range(2):
+        trainer.store.scope = f"round-{round_index:06d}/"
+        record = StepRecord("WAIT", observation_ref="task|seed=None|req=0|try=1/step0")  # as the pool names it
+        trainer.store.keep("task|seed=None|req=0|try=1", 0, {"screenshot": screenshot(round_index)}, record)
+        refs.append(record.observation_ref)
+    assert refs == ["round-000000/task|seed=None|req=0|try=1/step0", "round-000001/task|seed=None|req=0|try=1/step0"]
+    assert not np.array_equal(np.asarray(trainer.store[refs[0]]), np.asarray(trainer.store[refs[1]]))
+
+
 def test_pruning_deletes_only_screenshots_no_kept_checkpoint_names(model_dir, tmp_path) -> None:
     trainer = make_trainer(model_dir, tmp_path / "run", keep_checkpoints=2, buffer_size=1)
     for round_index, screens in enumerate(([1, 2], [2, 3], [4, 5])):  # each success replaces the last in the buffer

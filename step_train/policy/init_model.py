@@ -1,11 +1,22 @@
 """Randomly initialized Qwen2-VL checkpoints, written to a directory like a downloaded one (config, weights,
 tokenizer, image processor, chat template), so that they load through the same local-path code as a real model.
 
-The tests train on the `tiny` shape (~150k parameters, seconds on a CPU); `benchmarks/gpu_smoke.py` runs the
-`small` one (~67M parameters: enough work to measure a GPU). The tokenizer is a byte-level BPE trained here on the
-prompts' fixed text, typical actions and the built-in tasks (no download), so prompts are short in tokens; the
-chat template is Qwen's layout (`<|im_start|>role ... <|im_end|>`, `<|vision_start|><|image_pad|><|vision_end|>`
-per image).
+    step-train init-model models/small --size small --suite widgets
+
+Sizes (`SHAPES`; parameters with the `widgets` tokenizer):
+
+- `tiny`, ~0.2M: 2 text layers of width 32, 1 vision block; images of at most 112x112 pixels. The tests train it.
+- `small`, ~12M: 6 text layers of width 256 (8 heads, 4 KV heads, MLP 1024), 4 vision blocks of width 256;
+  images up to 640x360 (299 image tokens). A model for learning on a CPU.
+- `medium`, ~67M: 8 text layers of width 768, 6 vision blocks of width 384; what `benchmarks/gpu_smoke.py`
+  runs to give a GPU real work.
+
+The tokenizer is a byte-level BPE trained here (no download) on a corpus of the step prompt's fixed text in every
+dialect, the suite's instructions and its solutions' actions as each dialect writes them (`corpus`), so prompts
+are short in tokens (CPU time goes with the sequence length). Digits are split before the byte-level step, so
+every digit is one token and never part of a merge: a coordinate like `476` is the three tokens `4 7 6`, the same
+three at any position, which a model can learn to point with. The chat template is Qwen's layout
+(`<|im_start|>role ... <|im_end|>`, `<|vision_start|><|image_pad|><|vision_end|>` per image).
 """
 
 from __future__ import annotations
