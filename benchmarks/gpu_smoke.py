@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/gpu_smoke.py --model DIR --json smoke.json
     .venv/bin/python benchmarks/gpu_smoke.py --size tiny --device cpu --envs 2 --tasks 2 --copies 2 --rounds 1
 
-Unless `--model` names a checkpoint directory, a random Qwen2-VL of `--size` (`small`: ~67M parameters, enough
+Unless `--model` names a checkpoint directory, a random Qwen2-VL of `--size` (`medium`: ~67M parameters, enough
 work for a GPU; `tiny`: ~150k, for a CPU) is built with `step_train.policy.init_model`. The run trains `--rounds`
 STEP rounds of `--tasks` widget tasks x `--copies` rollouts on `--envs` local desktops (bf16 on cuda, fp32 on the
 CPU; old log-probs recomputed on cuda) and prints per round and overall, as a table:
@@ -50,7 +50,7 @@ GIB = 2**30
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a local checkpoint directory (default: build a random Qwen2-VL of --size)")
-    parser.add_argument("--size", choices=sorted(SHAPES), default="small", help="shape of the random model")
+    parser.add_argument("--size", choices=sorted(SHAPES), default="medium", help="shape of the random model")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--envs", type=int, default=4, help="local desktops in the pool")

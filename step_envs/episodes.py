@@ -25,6 +25,8 @@ class StepRecord:
     """Per-token log-probs of the action text under the policy that generated it (old log-probs)."""
     token_ids: list[int] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    a11y_tree: str | None = None
+    """The accessibility tree (XML) the action was chosen from, when the policy's observation includes it."""
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Checkpoints: LoRA adapters (peft format), optimizer, scheduler and the run state, written atomically.
 
 Layout of `RUN_DIR/checkpoints/round-000003/` (the state after 3 completed rounds):
-`adapter/` (`adapter_config.json`, `adapter_model.safetensors`), `optimizer.pt`, `scheduler.pt`, `state.json`
+`adapter/` (`adapter_config.json`, `adapter_model.safetensors`; or `model/`, a whole model, after full fine-tuning),
+`optimizer.pt`, `scheduler.pt`, `state.json`
 (round counter, success record, sampler RNG, augmentation RNG and success buffer, config) and `observations.json`
 (ref -> content hash of each screenshot the success buffer still points to). `RUN_DIR/checkpoints/latest` names the
 newest one.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,17 +79,23 @@ def write_checkpoint(
     state: dict[str, Any],
     observations: Mapping[str, str],
     keep: int = 3,
+    save_weights: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write into a temporary directory, then rename: a run killed mid-write leaves the previous one intact.
 
     `observations` is the index ref -> content hash of screenshots already written to `observation_dir(run_dir)`.
+    `save_weights(directory)` writes the weights into the checkpoint directory; by default the policy's LoRA
+    adapters into `adapter/` (full fine-tuning writes a whole model into `model/`, see `step_train.warmstart`).
     """
     root = checkpoint_root(run_dir)
     final = root / checkpoint_name(round_index)
     tmp = root / f".tmp-{checkpoint_name(round_index)}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    policy.save_adapter(tmp / "adapter")
+    if save_weights is None:
+        policy.save_adapter(tmp / "adapter")
+    else:
+        save_weights(tmp)
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     (tmp / OBSERVATIONS_FILE).write_text(json.dumps(dict(observations), indent=1, sort_keys=True))

@@ -5,6 +5,8 @@
     step-train plot runs/step-qwen2vl-2b
     step-train eval runs/step-qwen2vl-2b --checkpoint 50 --suite widgets
     step-train demos --suite widgets --out demos/widgets --episodes 400 --envs 2
+    step-train init-model models/small --size small --suite widgets
+    step-train sft configs/sft-widgets-small.toml --demos demos/widgets --model models/small
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -31,6 +34,7 @@ FLAG_KEYS = {
     "lr": "optim.lr",
     "run_dir": "run_dir",
     "seed": "seed",
+    "init": "model.init",
 }
 
 
@@ -58,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override any config key, e.g. --set model.lora.rank=8 (repeatable)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir (or the config's run_dir) from its latest checkpoint")
+    train.add_argument("--init", metavar="CHECKPOINT",
+                       help="start from a step-train checkpoint (RUN_DIR/checkpoints/round-NNNNNN, or a run "
+                            "directory: its latest), e.g. an sft run's: its LoRA adapters keep training, or its "
+                            "full model (model/) becomes the base with fresh adapters")
     evaluate = commands.add_parser(
         "eval", help="evaluate a run's checkpoint on held-out task instances (greedy)",
         description="Greedy episodes of a checkpoint's adapter on held-out instances: each template of the "
@@ -100,6 +108,48 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_argument("--seeds", type=int, nargs=2, metavar=("START", "STOP"),
                        help="template seeds START..STOP-1 (default: eval.train_seeds's, 0 1000)")
     demos.add_argument("--max-steps", type=int, help="steps per episode (default: env.max_steps's, 15)")
+    sft = commands.add_parser(
+        "sft", help="supervised fine-tuning on a demonstration dataset (step-train demos), LoRA or full",
+        description="Fine-tune the model on demonstrations with the RL policy's own step prompt: each record's "
+                    "instruction, screenshot and last H actions, and its action written in model.dialect as the "
+                    "reply; the loss is the mean NLL of the reply tokens. LoRA adapters, or every weight with "
+                    "sft.full = true (--full). Checkpoints go to RUN_DIR/checkpoints/round-N (N: optimizer steps; "
+                    "adapter/ or model/) in the trainer's format, so step-train train --init CHECKPOINT starts RL "
+                    "there. Logs per step in RUN_DIR/metrics.jsonl, .csv and TensorBoard; held-out evaluation every "
+                    "sft.eval_every steps. A bad record stops the run before training, naming FILE:LINE. Flags "
+                    "override the config's [sft] section; --set section.key=value overrides anything else.")
+    sft.add_argument("config", nargs="?", help="TOML or YAML config (see configs/); with --resume, optional")
+    sft.add_argument("--demos", required=True, help="the dataset directory that step-train demos wrote")
+    sft.add_argument("--model", help="local model directory (e.g. one step-train init-model wrote)")
+    sft.add_argument("--epochs", type=int, help="passes over the records (sft.epochs)")
+    sft.add_argument("--lr", type=float, help="learning rate (sft.lr)")
+    sft.add_argument("--batch-size", type=int, help="records per optimizer step (sft.batch_size)")
+    sft.add_argument("--eval-every", type=int, help="held-out evaluation every N steps, 0: none (sft.eval_every)")
+    sft.add_argument("--full", action="store_true", default=None,
+                     help="train every weight instead of LoRA adapters (sft.full = true)")
+    sft.add_argument("--near-miss", action="store_true", default=None,
+                     help="also train on the near_miss/ records (sft.near_miss = true)")
+    sft.add_argument("--init", metavar="CHECKPOINT", help="start from a step-train checkpoint's weights")
+    sft.add_argument("--run-dir", help="where checkpoints and logs go")
+    sft.add_argument("--seed", type=int)
+    sft.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any config key, e.g. --set sft.micro_batch_size=2 (repeatable)")
+    sft.add_argument("--resume", action="store_true",
+                     help="continue the run in --run-dir (or the config's run_dir) from its latest checkpoint")
+    init = commands.add_parser(
+        "init-model", help="write a randomly initialized small Qwen2-VL (tokenizer trained on a suite) to DIR",
+        description="Write a random Qwen2-VL to DIR (config, weights, byte-level BPE tokenizer, image processor, "
+                    "chat template), loadable like a downloaded checkpoint (--model DIR). The tokenizer is trained "
+                    "on the suite's instructions and solution actions as every dialect writes them, and the step "
+                    "prompt's fixed text; digits are single tokens. Sizes: tiny (~0.16M parameters, 112x112 "
+                    "images: tests), small (~11M: 6 text layers of width 256, 4 vision blocks of width 256, "
+                    "images up to 640x360: learning on a CPU), medium (~67M: 8 text layers of width 768, 6 vision "
+                    "blocks of width 384: the GPU smoke run).")
+    init.add_argument("dir", help="where the model goes (a new or empty directory)")
+    init.add_argument("--size", choices=("tiny", "small", "medium"), default="small", help="default small")
+    init.add_argument("--suite", default="widgets",
+                      help="train the tokenizer on this suite's tasks (name or path; default widgets)")
+    init.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     plot = commands.add_parser("plot", help="write learning-curve PNGs of a run")
     plot.add_argument("run_dir", help="a run directory (holds metrics.jsonl)")
     plot.add_argument("--out", help="output folder (default RUN_DIR/plots)")
@@ -111,22 +161,33 @@ def _overrides(args: argparse.Namespace, flag_keys: dict[str, str] = FLAG_KEYS) 
     return pairs + list(args.set)
 
 
-def train_command(args: argparse.Namespace, console: Console) -> int:
+def run_config(args: argparse.Namespace, console: Console, flag_keys: dict[str, str], example: str) -> Any:
+    """The config of `train` / `sft`: the file given (or, with --resume, the run's own), flags applied; None
+    (after saying what is missing) without a config or a model."""
     from step_train.config import load_config
-    from step_train.trainer import Trainer
 
     config_path = args.config
     if args.resume and config_path is None:
         if args.run_dir is None:
             console.print("[red]--resume needs the config or --run-dir of the run to continue[/red]")
-            return 2
+            return None
         config_path = str(Path(args.run_dir) / "config.json")
     if config_path is None:
-        console.print("[red]give a config file (see configs/), e.g. step-train train configs/step-widgets-tiny.toml[/red]")
-        return 2
-    config = load_config(config_path, _overrides(args))
-    if not config.model.path:
-        console.print("[red]no model: set model.path in the config or pass --model DIR[/red]")
+        console.print(f"[red]give a config file (see configs/), e.g. {example}[/red]")
+        return None
+    config = load_config(config_path, _overrides(args, flag_keys))
+    if not config.model.path and not config.model.init:
+        console.print("[red]no model: set model.path in the config or pass --model DIR (step-train init-model DIR "
+                      "writes a small random one)[/red]")
+        return None
+    return config
+
+
+def train_command(args: argparse.Namespace, console: Console) -> int:
+    from step_train.trainer import Trainer
+
+    config = run_config(args, console, FLAG_KEYS, "step-train train configs/step-qwen2vl-2b.toml")
+    if config is None:
         return 2
     trainer = Trainer(config, resume=args.resume, console=console)
     try:
@@ -174,6 +235,45 @@ def demos_command(args: argparse.Namespace, console: Console) -> int:
     return 1 if summary.env_errors else 0
 
 
+SFT_FLAG_KEYS = {
+    "model": "model.path",
+    "epochs": "sft.epochs",
+    "lr": "sft.lr",
+    "batch_size": "sft.batch_size",
+    "eval_every": "sft.eval_every",
+    "full": "sft.full",
+    "near_miss": "sft.near_miss",
+    "init": "model.init",
+    "run_dir": "run_dir",
+    "seed": "seed",
+}
+
+
+def sft_command(args: argparse.Namespace, console: Console) -> int:
+    from step_train.sft import SFTTrainer
+
+    config = run_config(args, console, SFT_FLAG_KEYS, "step-train sft configs/sft-widgets-small.toml --demos DIR")
+    if config is None:
+        return 2
+    trainer = SFTTrainer(config, args.demos, resume=args.resume, console=console)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    console.print(f"done: {trainer.step} steps ({config.sft.epochs} epochs of {len(trainer.demos)} records); logs "
+                  f"and checkpoints in {config.run_dir}")
+    return 0
+
+
+def init_model_command(args: argparse.Namespace, console: Console) -> int:
+    from step_train.policy.init_model import init_model
+
+    made = init_model(args.dir, args.size, suite=args.suite, seed=args.seed)
+    console.print(f"wrote a {args.size} Qwen2-VL to {made.path}: {made.parameters:,} parameters, "
+                  f"{made.vocab_size} tokens (tokenizer trained on {made.corpus_tasks} tasks of {args.suite})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
@@ -189,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
             return eval_command(args, console)
         if args.command == "demos":
             return demos_command(args, console)
+        if args.command == "init-model":
+            return init_model_command(args, console)
+        if args.command == "sft":
+            return sft_command(args, console)
         return train_command(args, console)
     except (FileNotFoundError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")

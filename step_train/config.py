@@ -1,7 +1,7 @@
 """The training config: one TOML or YAML file with model, envs, algorithm, budget, optimizer and LoRA.
 
 Sections map onto dataclasses (`[model]`, `[model.lora]`, `[sampling]`, `[env]`, `[budget]`, `[optim]`, `[algo]`,
-`[algo.sampler]`, `[eval]`, ...); unknown keys are errors that list the known ones. `override(config, ["algo.sampler.copies=4"])`
+`[algo.sampler]`, `[eval]`, `[sft]`, ...); unknown keys are errors that list the known ones. `override(config, ["algo.sampler.copies=4"])`
 applies `key=value` pairs from the command line (values read as YAML scalars: `4`, `0.5`, `true`, `[1, 2]`).
 """
 
@@ -129,6 +129,43 @@ class EvalSettings:
 
 
 @dataclass(frozen=True)
+class SFTSettings:
+    """Supervised fine-tuning on demonstrations (`step-train sft`, `step_train.sft`): AdamW (with `optim`'s
+    betas, weight decay and gradient clip) on the mean NLL of the demonstrated replies' tokens."""
+
+    epochs: int = 3
+    """Passes over the records, each in its own seeded order."""
+    lr: float = 1e-4
+    batch_size: int = 8
+    """Records per optimizer step (the last batch of an epoch may hold fewer)."""
+    micro_batch_size: int = 4
+    """Records per forward pass; a batch accumulates gradients over ceil(batch / micro) passes."""
+    schedule: str = "constant"
+    """`constant`, `linear` (to 0 at the last step) or `cosine`, after `warmup_steps` of linear warm-up."""
+    warmup_steps: int = 0
+    full: bool = False
+    """Train every weight of the model (vision tower included) instead of LoRA adapters; checkpoints then hold the
+    whole model (`model/`) instead of `adapter/`."""
+    near_miss: bool = False
+    """Also train on the dataset's `near_miss/` records (episodes whose solution scored below 1.0)."""
+    eval_every: int = 0
+    """Held-out evaluation (the `eval` section's seeds) every `eval_every` optimizer steps and after the last; 0:
+    none."""
+    checkpoint_every: int = 100
+    """A checkpoint every `checkpoint_every` optimizer steps and after the last."""
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "linear", "cosine"):
+            raise ValueError(f"unknown sft.schedule {self.schedule!r}; known: constant, linear, cosine")
+        if min(self.epochs, self.batch_size, self.micro_batch_size, self.checkpoint_every) < 1:
+            raise ValueError("sft.epochs, sft.batch_size, sft.micro_batch_size and sft.checkpoint_every must be >= 1")
+        if min(self.eval_every, self.warmup_steps) < 0:
+            raise ValueError("sft.eval_every and sft.warmup_steps must be >= 0 (eval_every 0: no evaluation)")
+        if self.lr <= 0:
+            raise ValueError(f"sft.lr must be > 0, got {self.lr}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run needs; saved with every checkpoint."""
 
@@ -141,6 +178,7 @@ class TrainConfig:
     optim: OptimizerSettings = field(default_factory=OptimizerSettings)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
+    sft: SFTSettings = field(default_factory=SFTSettings)
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     tensorboard: bool = True
@@ -151,7 +189,11 @@ class TrainConfig:
         context = "trajectory" if self.algo.settings.sample_level == "trajectory" else "step"
         sampling = dataclasses.replace(self.sampling, history=self.algo.history, context=context, seed=self.seed)
         augment = dataclasses.replace(self.algo.augment, screen_size=tuple(self.env.screen_size))
-        return dataclasses.replace(self, sampling=sampling, algo=dataclasses.replace(self.algo, augment=augment))
+        env = self.env
+        if "a11y" in sampling.observation:  # the envs must observe what the prompt shows
+            env = dataclasses.replace(env, env_kwargs={**env.env_kwargs, "a11y_tree": True})
+        return dataclasses.replace(self, sampling=sampling, env=env,
+                                   algo=dataclasses.replace(self.algo, augment=augment))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

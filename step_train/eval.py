@@ -10,13 +10,14 @@ and the overall `eval/success` is the same mean over every valid episode. An epi
 (`env_error`) is no outcome of the policy: it is counted in `env_errors` and left out of both means. Greedy
 decoding draws no random numbers, so an evaluation between two rounds leaves every training RNG as it was.
 
-`evaluate_checkpoint` is `step-train eval`: a run directory's config, one of its checkpoints' adapters, the
-results as a table and as JSON and CSV files.
+`evaluate_checkpoint` is `step-train eval`: a run directory's config, one of its checkpoints' adapters (or whole
+model, after full fine-tuning), the results as a table and as JSON and CSV files.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from rich.table import Table
 from step_envs.episodes import Episode
 from step_envs.tasks import Task, load_task
 from step_train.config import EvalSettings, TrainConfig
+from step_train.warmstart import FULL_MODEL_DIR
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -227,8 +229,9 @@ def evaluate_checkpoint(
         raise FileNotFoundError(f"{config_path} is missing: RUN_DIR must be a run directory that step-train train "
                                 "wrote (it holds config.json and checkpoints/)")
     checkpoint = find_checkpoint(run, round_index)
-    adapter = checkpoint / "adapter"
-    for name in ADAPTER_FILES:
+    adapter, full_model = checkpoint / "adapter", checkpoint / FULL_MODEL_DIR
+    full = (full_model / "config.json").is_file()  # full fine-tuning (sft.full): the whole model, no adapter
+    for name in () if full else ADAPTER_FILES:
         if not (adapter / name).is_file():
             raise FileNotFoundError(f"{adapter / name} is missing: the checkpoint has no complete adapter; pick "
                                     "another with --checkpoint N")
@@ -238,7 +241,10 @@ def evaluate_checkpoint(
     if console is not None:
         console.print(f"evaluating {checkpoint} on {len(tasks)} held-out instances "
                       f"(seeds {config.eval.seeds[0]}..{config.eval.seeds[1] - 1}, {max_steps} steps)")
-    policy = VLMPolicy(config.model, config.sampling, adapter_dir=adapter)
+    if full:
+        policy = VLMPolicy(dataclasses.replace(config.model, path=str(full_model)), config.sampling)
+    else:
+        policy = VLMPolicy(config.model, config.sampling, adapter_dir=adapter)
     with make_pool(config.env) as pool:
         result = evaluate(pool, policy, tasks, max_steps=max_steps, console=console)
     meta = {"run_dir": str(run), "checkpoint": str(checkpoint), "round": int(checkpoint.name.split("-")[1]),

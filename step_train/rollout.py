@@ -50,6 +50,7 @@ class ObservationStore:
         """The pool's `on_step` callback: the screenshot under `scope + record.observation_ref` (which it sets)."""
         ref = self.scope + (record.observation_ref or f"{key}/step{step_index}")
         record.observation_ref = ref
+        record.a11y_tree = observation.get("a11y_tree")
         self._images[ref] = self.observe(observation["screenshot"])
         self._hashes.pop(ref, None)
 

@@ -60,6 +60,7 @@ from step_train.policy import VLMPolicy, turn_seed
 from step_train.policy.prompts import Encoded
 from step_train.rollout import ObservationStore, RoundRollouts, collect
 from step_train.runlog import RunLog, record_histogram
+from step_train.warmstart import with_init
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class Trainer:
         checkpoint = latest_checkpoint(config.run_dir) if resume else None
         if resume and checkpoint is None:
             raise FileNotFoundError(f"no checkpoint under {Path(config.run_dir) / 'checkpoints'}; start without --resume")
+        config, init_adapter = with_init(config)  # `model.init`: start from a checkpoint's weights
         self.config = config.resolved()
         self.algo = self.config.algo
         task_list = list(tasks) if tasks is not None else load_tasks(self.config)
@@ -141,7 +143,7 @@ class Trainer:
         if self.config.eval.every:
             self.eval_tasks = held_out_tasks(eval_source(self.config, task_list), self.config.eval)
         torch.manual_seed(self.config.seed)  # LoRA initialization
-        self.policy = VLMPolicy(self.config.model, self.config.sampling)
+        self.policy = VLMPolicy(self.config.model, self.config.sampling, adapter_dir=init_adapter)
         self.store = ObservationStore(self.policy.observe, observation_dir(self.config.run_dir))
         self.record = SuccessRecord(self.algo.alpha)
         self.sampler = AdaptiveSampler(self.algo.sampler_config, seed=self.config.seed)
@@ -334,7 +336,8 @@ class Trainer:
     def _encode_step(self, prompt: StepPrompt, response: Sequence[int] | None = None) -> Encoded:
         env = self.config.env
         return self.policy.encode_step(prompt.instruction, self.store[prompt.observation_ref], prompt.history,
-                                       env.action_space, tuple(env.screen_size), response=response)
+                                       env.action_space, tuple(env.screen_size), response=response,
+                                       a11y_tree=prompt.a11y_tree)
 
     def encode_sample(self, sample: Sample) -> Encoded | list[Encoded]:
         """The sample's prompt and response tokens, built exactly as the rollout built them (a trajectory under

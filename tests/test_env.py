@@ -77,6 +77,20 @@ def test_reset_gives_a_pristine_home(env: DesktopEnv) -> None:
     assert env.client.get_file("~/leftover") is None
 
 
+def test_reset_puts_the_pointer_back_so_equal_seeds_give_equal_first_screens() -> None:
+    from step_envs.widgets.tasks import widget_task
+
+    task = widget_task("widget-click-button/0")
+    env = DesktopEnv(task=task, max_steps=3)
+    try:
+        first, _ = env.reset(seed=0)
+        env.step(task.solution[0])  # the click leaves the pointer on the button, which hover-highlights it
+        second, _ = env.reset(seed=0)
+        assert np.array_equal(first["screenshot"], second["screenshot"])
+    finally:
+        env.close()
+
+
 @pytest.mark.parametrize("action, fragment", [
     ("pyautogui.click(", "syntax error"),
     ("pyautogui.click(5000, 10)", "outside the 1280x720 screen"),

@@ -18,9 +18,11 @@ import torch
 from safetensors.torch import load_file
 from tiny_vlm import build_tiny_qwen2vl, steer
 
+from step_envs.episodes import Episode
 from step_envs.tasks import load_task
 from step_envs.widgets.tasks import widget_task
 from step_train.algos import AlgoConfig, AugmentConfig, SamplerConfig, TGRPOConfig
+from step_train.algos.samples import step_prompt
 from step_train.checkpoint import latest_checkpoint
 from step_train.cli import main as cli_main
 from step_train.config import BudgetSettings, EnvSettings, OptimizerSettings, TrainConfig
@@ -209,3 +211,27 @@ def test_step_train_cli_trains_a_round_from_a_config_file(model_dir: Path, tmp_p
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["episodes"] == 2 * 4
     assert latest_checkpoint(run_dir) is not None
+
+
+def test_an_a11y_observation_reaches_rollouts_augmentation_and_updates(model_dir: Path, tasks, tmp_path: Path) -> None:
+    """`sampling.observation = "screenshot+a11y"`: the envs observe their accessibility tree, every step keeps it,
+    and the training pass rebuilds the same prompt (the stored log-probs match the recomputed ones)."""
+    from step_envs.pool import EnvPool
+
+    base = make_config(model_dir, tmp_path / "a11y", "step", rounds=1)
+    config = dataclasses.replace(base, sampling=dataclasses.replace(base.sampling, observation="screenshot+a11y"))
+    trainer = Trainer(config, tasks=tasks)
+    assert trainer.config.env.env_kwargs["a11y_tree"] is True
+    with trainer.make_pool() as a11y_pool:
+        assert isinstance(a11y_pool, EnvPool)
+        try:
+            (row,) = trainer.run(a11y_pool)
+        finally:
+            trainer.close()
+    assert row["valid_episodes"] == row["episodes"] == 8
+    steps = [s for items in trainer.buffer.state_dict()["episodes"].values() for e in items for s in e["steps"]]
+    assert steps and all(s["a11y_tree"] and s["a11y_tree"].startswith("<desktop-frame") for s in steps), [s["a11y_tree"] for s in steps]
+    prompt = step_prompt(Episode.from_dict(
+        next(iter(trainer.buffer.state_dict()["episodes"].values()))[0]), 0, config.algo.history)
+    text = trainer.policy.tokenizer.decode(trainer._encode_step(prompt).input_ids)
+    assert "Accessibility tree:\nrole\tname\ttext\tcenter\tsize" in text and "Current screen:" in text

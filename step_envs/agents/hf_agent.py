@@ -5,7 +5,7 @@ For scoring a model or a trained checkpoint on a suite: one turn at a time, gree
 step prompt (`agents.prompt.step_messages`), the screenshot downscaled as the trainer's policy does (`max_pixels`)
 and the reply read by the model dialect's action set. `adapter=CHECKPOINT_DIR` loads the LoRA adapter of a
 `step-train` checkpoint (its `adapter/` folder, or the folder itself) and, unless given, takes the run's dialect,
-history length and `max_pixels` from the checkpoint's saved config, so `step-envs bench --agent hf --model DIR
+history length, `max_pixels` and observation (screenshot / a11y / both) from the checkpoint's saved config, so `step-envs bench --agent hf --model DIR
 --adapter CKPT` sees exactly the prompt the policy was trained on.
 
 Generation ignores the checkpoint's `generation_config.json` sampling defaults (repetition penalty, top-k, ...):
@@ -30,7 +30,7 @@ from step_envs.agents.processor import (
     processor_tokenizer,
     token_ids_only,
 )
-from step_envs.agents.prompt import downscale, recent, screenshot_image, step_messages
+from step_envs.agents.prompt import check_observation, downscale, recent, screenshot_image, step_messages
 from step_envs.tasks import Task
 
 
@@ -56,7 +56,7 @@ class HFAgent:
     def __init__(self, path: str | None = None, *, model: str | None = None, adapter: str | None = None,
                  device: str = "cpu", max_new_tokens: int = 256, temperature: float = 0.0,
                  dialect: str | None = None, max_history: int | None = None, max_pixels: int | None = None,
-                 seed: int = 0) -> None:
+                 observation: str | None = None, seed: int = 0) -> None:
         import torch
         from transformers import AutoModelForImageTextToText
 
@@ -73,7 +73,11 @@ class HFAgent:
             get_dialect(self.dialect)
         history = run.get("algo", {}).get("history")
         self.max_history = int(max_history if max_history is not None else history if history is not None else 10)
-        self.max_pixels = max_pixels if max_pixels is not None else run.get("sampling", {}).get("max_pixels")
+        sampling = run.get("sampling", {})
+        self.max_pixels = max_pixels if max_pixels is not None else sampling.get("max_pixels")
+        self.observation = observation or sampling.get("observation", "screenshot")
+        check_observation(self.observation)
+        self.max_a11y_rows = int(sampling.get("max_a11y_rows", 60))
         self.path, self.device = str(directory), device
         self.max_new_tokens, self.temperature, self.seed = int(max_new_tokens), float(temperature), int(seed)
         self.processor = load_processor(directory)
@@ -104,9 +108,12 @@ class HFAgent:
         image = downscale(screenshot_image(turn), self.max_pixels)
         image_size = model_image_size(self.processor, image.size)
         history = recent(turn.history, self.max_history)
-        messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size, image_size)
+        messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size, image_size,
+                                 observation=self.observation, a11y_tree=turn.observation.get("a11y_tree"),
+                                 max_a11y_rows=self.max_a11y_rows)
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        inputs = self.processor(text=[text], images=[image], return_tensors="pt")
+        images = [image] if "screenshot" in self.observation else None
+        inputs = self.processor(text=[text], images=images, return_tensors="pt")
         return {k: v.to(self.device) if hasattr(v, "to") else v for k, v in dict(inputs).items()}, image_size
 
     def _generation_config(self) -> Any:

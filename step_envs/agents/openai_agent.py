@@ -21,7 +21,14 @@ import requests
 from step_envs.actions import ActionSet, get_dialect, smart_resize
 from step_envs.actions.frames import QWEN_MAX_PIXELS
 from step_envs.agents.base import AgentAction, Turn
-from step_envs.agents.prompt import IMAGE_SLOT, image_data_url, recent, screenshot_image, step_messages
+from step_envs.agents.prompt import (
+    IMAGE_SLOT,
+    check_observation,
+    image_data_url,
+    recent,
+    screenshot_image,
+    step_messages,
+)
 from step_envs.tasks import Task
 
 _RETRY_STATUS = frozenset([408, 409, 429, 500, 502, 503, 504])
@@ -39,7 +46,8 @@ class OpenAIAgent:
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key: str | None = None, *,
                  temperature: float = 0.0, max_tokens: int = 512, timeout: float = 120.0, max_retries: int = 3,
                  image_format: str = "png", dialect: str | None = None, max_history: int = 10,
-                 max_pixels: int = QWEN_MAX_PIXELS, concurrency: int = 16) -> None:
+                 max_pixels: int = QWEN_MAX_PIXELS, observation: str = "screenshot", max_a11y_rows: int = 60,
+                 concurrency: int = 16) -> None:
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL", "")).rstrip("/")
         self.model = model or os.environ.get("OPENAI_MODEL", "")
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
@@ -52,6 +60,8 @@ class OpenAIAgent:
         self.temperature, self.max_tokens, self.timeout = float(temperature), int(max_tokens), float(timeout)
         self.max_retries, self.image_format, self.dialect = int(max_retries), image_format, dialect
         self.max_history, self.max_pixels = int(max_history), int(max_pixels)
+        check_observation(observation)
+        self.observation, self.max_a11y_rows = observation, int(max_a11y_rows)
         self._executor = ThreadPoolExecutor(max_workers=max(1, int(concurrency)), thread_name_prefix="openai-agent")
         self._local = threading.local()
 
@@ -78,7 +88,9 @@ class OpenAIAgent:
         """The chat messages of one turn: the shared step prompt with the screenshot as a data URL."""
         image = {"type": "image_url", "image_url": {"url": image_data_url(screenshot_image(turn), self.image_format)}}
         history = recent(turn.history, self.max_history)
-        messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size, self.image_size(turn))
+        messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size,
+                                 self.image_size(turn), observation=self.observation,
+                                 a11y_tree=turn.observation.get("a11y_tree"), max_a11y_rows=self.max_a11y_rows)
         messages[-1]["content"] = [image if part == IMAGE_SLOT else part for part in messages[-1]["content"]]
         return messages
 

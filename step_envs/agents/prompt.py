@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from step_envs.actions import ActionSet
+from step_envs.agents.a11y import a11y_text
 from step_envs.agents.base import Turn
 
 IMAGE_SLOT = {"type": "image"}
@@ -54,20 +55,40 @@ def recent(history: Sequence[str], limit: int | None) -> list[str]:
     return list(history[-limit:]) if limit > 0 else []
 
 
+OBSERVATIONS = ("screenshot", "a11y", "screenshot+a11y")
+"""What a step prompt shows of the screen, as in OSWorld's baselines: the screenshot, the accessibility tree as a
+table (`a11y.a11y_text`), or both."""
+
+
+def check_observation(observation: str) -> None:
+    if observation not in OBSERVATIONS:
+        raise ValueError(f"unknown observation {observation!r}; known: {', '.join(OBSERVATIONS)}")
+
+
 def step_messages(instruction: str, history: Sequence[str], actions: ActionSet, screen_size: tuple[int, int],
-                  image_size: tuple[int, int] | None = None) -> list[dict]:
-    """The step prompt as chat messages with one image slot. `history` holds the env actions to show (the
-    caller keeps the last H, see `recent`), oldest first, written as `actions` writes them (points in the
-    model's frame)."""
+                  image_size: tuple[int, int] | None = None, *, observation: str = "screenshot",
+                  a11y_tree: str | None = None, max_a11y_rows: int = 60) -> list[dict]:
+    """The step prompt as chat messages. `history` holds the env actions to show (the caller keeps the last H,
+    see `recent`), oldest first, written as `actions` writes them (points in the model's frame). `observation`
+    picks what the user turn shows: one image slot for the screenshot, the accessibility tree `a11y_tree` (XML)
+    as a table with its points in the model's frame, or both."""
+    check_observation(observation)
+    if actions.needs_image_size and "screenshot" not in observation:
+        raise ValueError(f"dialect {actions.name!r} writes points in the pixels of the screenshot it sees; observation "
+                         f"{observation!r} shows none: use 'screenshot' or 'screenshot+a11y'")
     rendered = [actions.render(a, screen_size, image_size) for a in history]
-    return [
-        {"role": "system", "content": actions.describe(screen_size, image_size)},
-        {"role": "user", "content": [
-            {"type": "text", "text": f"Task: {instruction}\n{history_text(rendered)}\nCurrent screen:"},
-            dict(IMAGE_SLOT),
-            {"type": "text", "text": "What is the next action?"},
-        ]},
-    ]
+    content: list[dict] = [{"type": "text", "text": f"Task: {instruction}\n{history_text(rendered)}"}]
+    if "a11y" in observation:
+        if a11y_tree is None:
+            raise ValueError(f"observation {observation!r} shows the accessibility tree: run the env with "
+                             "a11y_tree=True so observations carry it")
+        table = a11y_text(a11y_tree, screen_size, actions.dialect.frame, image_size, max_a11y_rows)
+        content.append({"type": "text", "text": f"\nAccessibility tree:\n{table}"})
+    if "screenshot" in observation:
+        content += [{"type": "text", "text": "\nCurrent screen:"}, dict(IMAGE_SLOT)]
+    content.append({"type": "text", "text": ("" if "screenshot" in observation else "\n") + "What is the next action?"})
+    return [{"role": "system", "content": actions.describe(screen_size, image_size)},
+            {"role": "user", "content": content}]
 
 
 def screenshot_image(turn: Turn) -> Image.Image:

@@ -64,6 +64,8 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
                        dialect=args.dialect, adapter=args.adapter)
     action_space = args.action_space or (get_dialect(args.dialect).default_space if args.dialect else "pyautogui")
     env_kwargs: dict[str, Any] = {"action_space": action_space}
+    if "a11y" in getattr(agent, "observation", ""):  # a model agent shown the accessibility tree
+        env_kwargs["a11y_tree"] = True
     scored = [0, 0.0]  # episodes scored this far, sum of their scores
     with _progress(console) as progress:
         bar = progress.add_task(f"{agent_spec} on {args.suite}", total=None, success="-")

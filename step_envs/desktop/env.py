@@ -116,6 +116,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         try:
             timings["restore"] = self._ensure_started(after_env_error)
             t0 = time.monotonic()
+            # the pointer goes back where a new X session has it (the screen's centre): left where the last
+            # episode clicked, it would hover-highlight what lies there and the first screen would depend on history
+            self.client.act(f"pyautogui.moveTo({self.width // 2}, {self.height // 2})")
             SetupRunner(self.client, self.task.base_dir).run(self.task.config)
             timings["setup"] = time.monotonic() - t0
             t0 = time.monotonic()

@@ -69,7 +69,10 @@ class ProviderEnvHandle(EnvHandle):
         from step_envs.providers import make_provider
 
         width, height = screen_size_of(self.env_kwargs)
-        provider = make_provider(self.provider_name, width=width, height=height, **self.provider_kwargs)
+        kwargs = dict(self.provider_kwargs)
+        if self.env_kwargs.get("a11y_tree"):  # what DesktopEnv asks of a provider it makes itself
+            kwargs.setdefault("a11y", True)
+        provider = make_provider(self.provider_name, width=width, height=height, **kwargs)
         self.provider = provider
         provider.start()  # up front, so a replacement is warm before the next reset needs it
         if self.provider_name == "emulator":  # an Android emulator slot: the env is android-env's

@@ -20,6 +20,8 @@ class StepPrompt:
     instruction: str
     observation_ref: str
     history: tuple[str, ...] = ()
+    a11y_tree: str | None = None
+    """The accessibility tree (XML) at the step, when the policy's observation shows it."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,8 @@ def _optional_tuple(values: list | None) -> tuple | None:
 def step_prompt(episode: Episode, t: int, history: int) -> StepPrompt:
     """The prompt of step `t`: instruction, observation at `t`, actions `t - H .. t - 1`."""
     previous = episode.steps[max(0, t - history) : t]
-    return StepPrompt(
-        episode.instruction, episode.steps[t].observation_ref, tuple(s.action for s in previous)
-    )
+    step = episode.steps[t]
+    return StepPrompt(episode.instruction, step.observation_ref, tuple(s.action for s in previous), step.a11y_tree)
 
 
 def step_sample(

@@ -21,9 +21,14 @@ three at any position, which a model can learn to point with. The chat template 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from step_envs.actions import DIALECTS, ActionSet, smart_resize
+from step_envs.agents.prompt import step_messages
+from step_envs.tasks import Task, builtin_tasks, load_task
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -87,25 +92,46 @@ SHAPES = {
     "tiny": Qwen2VLShape(hidden_size=32, intermediate_size=64, layers=2, heads=4, kv_heads=2, vision_depth=1,
                          vision_dim=32, vision_heads=2, vision_mlp_ratio=2, vocab_size=1200,
                          image_max_pixels=112 * 112),
-    "small": Qwen2VLShape(hidden_size=768, intermediate_size=2048, layers=8, heads=12, kv_heads=4, vision_depth=6,
-                          vision_dim=384, vision_heads=6, vision_mlp_ratio=4, vocab_size=4096,
+    "small": Qwen2VLShape(hidden_size=256, intermediate_size=1024, layers=6, heads=8, kv_heads=4, vision_depth=4,
+                          vision_dim=256, vision_heads=4, vision_mlp_ratio=4, vocab_size=4096,
                           image_max_pixels=640 * 360),
+    "medium": Qwen2VLShape(hidden_size=768, intermediate_size=2048, layers=8, heads=12, kv_heads=4, vision_depth=6,
+                           vision_dim=384, vision_heads=6, vision_mlp_ratio=4, vocab_size=4096,
+                           image_max_pixels=640 * 360),
 }
-"""`tiny`: ~150k parameters, for tests on a CPU. `small`: ~67M parameters, for the GPU smoke run."""
+"""`tiny` for tests, `small` for learning on a CPU, `medium` for the GPU smoke run (see the module docstring)."""
+CORPUS_SEEDS = 32
+"""`init_model` adds this many instances of every template of the suite to the tokenizer's corpus, at the first
+training seeds (`eval.train_seeds`; never a held-out one), so that the labels the templates draw are merged."""
+CORPUS_SCREEN = (1280, 720)
+CORPUS_IMAGE = smart_resize(640, 360)
+"""The processor's size of a 640x360 screenshot: the frame of the image-pixel dialects' text."""
 
 
-def corpus() -> list[str]:
-    """Text the tokenizer learns its merges from: the prompts' fixed parts and typical actions, so that prompts
-    are short in tokens (the tests' CPU time goes with the sequence length)."""
-    from step_envs.actions import ActionSet
-    from step_envs.tasks import builtin_tasks, load_task
+def prompt_texts(task: Task, actions: ActionSet) -> list[str]:
+    """The text of the step prompts (`step_messages`) and replies of `task`'s solution, as `actions` writes them:
+    the system prompt, then per step the user turn (instruction, earlier actions) and the action."""
+    solution = list(task.solution or [])
+    texts = []
+    for step, action in enumerate(solution or [""]):
+        for message in step_messages(task.instruction, solution[:step], actions, CORPUS_SCREEN, CORPUS_IMAGE):
+            content = message["content"]
+            texts.append(content if isinstance(content, str) else "\n".join(c.get("text", "") for c in content))
+        if action:
+            texts.append(actions.render(action, CORPUS_SCREEN, CORPUS_IMAGE))
+    return list(dict.fromkeys(texts))
 
-    texts = [ActionSet(space).describe((1280, 720)) for space in ("pyautogui", "computer_13")]
-    texts += ["Task: Previous actions: none. Current screen: What is the next action?", *CORPUS]
-    for task_id in builtin_tasks():
-        task = load_task(task_id)
-        texts += [task.instruction, *map(str, task.solution or [])]
-    return texts * 5
+
+def corpus(tasks: Sequence[Task] | None = None) -> list[str]:
+    """Text the tokenizer learns its merges from: `prompt_texts` of every task (default: the built-in tasks) in
+    every dialect, plus typical actions and the chat roles."""
+    tasks = [load_task(task_id) for task_id in builtin_tasks()] if tasks is None else tasks
+    texts = [*CORPUS, "system", "user", "assistant"]
+    for dialect in DIALECTS:
+        actions = ActionSet(dialect, "pyautogui")
+        for task in tasks:
+            texts += prompt_texts(task, actions)
+    return texts
 
 
 def shape_named(name: str) -> Qwen2VLShape:
@@ -132,7 +158,9 @@ def build_qwen2vl(
     shape = shape_named(shape) if isinstance(shape, str) else shape
     directory = Path(directory)
     tokenizer = Tokenizer(models.BPE(unk_token=None))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=shape.vocab_size, special_tokens=SPECIAL_TOKENS,
@@ -179,3 +207,54 @@ def build_qwen2vl(
     fast.save_pretrained(directory)
     Qwen2VLImageProcessorPil(min_pixels=28 * 28, max_pixels=shape.image_max_pixels).save_pretrained(directory)
     return directory
+
+
+@dataclass(frozen=True)
+class InitializedModel:
+    """What `init_model` wrote."""
+
+    path: Path
+    parameters: int
+    vocab_size: int
+    corpus_tasks: int
+
+
+def corpus_tasks(suite: str, per_template: int = CORPUS_SEEDS) -> list[Task]:
+    """The suite's tasks, plus `per_template` instances of each of its templates at the first training seeds
+    (`eval.train_seeds`), so that the tokenizer sees the labels the templates draw, never a held-out instance."""
+    from step_envs.tasks.suites import load_suite
+    from step_train.config import EvalSettings
+
+    tasks = load_suite(suite)
+    start, stop = EvalSettings.train_seeds
+    templates = sorted({task.template for task in tasks if task.template})
+    tasks += [load_task(f"{template}/{seed}") for template in templates
+              for seed in range(start, min(stop, start + per_template))]
+    return list({task.id: task for task in tasks}.values())
+
+
+def parameter_count(directory: str | Path) -> int:
+    """The parameters in a model directory's safetensors weights (read from the file headers, nothing loaded)."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in sorted(Path(directory).glob("*.safetensors")):
+        with safe_open(str(path), "pt") as weights:
+            total += sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
+    return total
+
+
+def init_model(directory: str | Path, size: str = "small", *, suite: str = "widgets", seed: int = 0) -> InitializedModel:
+    """`step-train init-model`: a random Qwen2-VL of `size` in the new or empty `directory`, its tokenizer trained
+    on `corpus(corpus_tasks(suite))`, its weights seeded with `seed`."""
+    shape = shape_named(size)
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise ValueError(f"{directory} is not an empty directory: init-model writes a new model; pass a new or "
+                         "empty directory")
+    tasks = corpus_tasks(suite)
+    build_qwen2vl(directory, shape, seed=seed, texts=corpus(tasks))
+    from transformers import AutoTokenizer
+
+    vocab = len(AutoTokenizer.from_pretrained(str(directory)))
+    return InitializedModel(directory, parameter_count(directory), vocab, len(tasks))

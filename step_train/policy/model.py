@@ -51,6 +51,9 @@ class ModelSettings:
     attn_implementation: str | None = None
     gradient_checkpointing: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
+    init: str = ""
+    """A `step-train` checkpoint (or run directory) to start from: its LoRA adapters, or its full model as the
+    base (`step_train.warmstart`); empty: the base model and fresh adapters."""
 
     def __post_init__(self) -> None:
         get_dialect(self.dialect)  # an unknown dialect is an error listing the known ones

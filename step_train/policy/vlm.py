@@ -24,7 +24,7 @@ from PIL import Image
 
 from step_envs.actions import ActionSet, ParsedReply
 from step_envs.agents.base import AgentAction, Turn
-from step_envs.agents.prompt import downscale, step_messages
+from step_envs.agents.prompt import check_observation, downscale, step_messages
 from step_envs.tasks import Task
 from step_train.policy.generation_defaults import take_generation_defaults
 from step_train.policy.model import ModelSettings, load_model
@@ -52,6 +52,11 @@ class SamplingSettings:
     """H, previous actions shown in a step prompt."""
     context: Context = "step"
     """`trajectory`: every earlier screenshot and reply is in the prompt (T-GRPO's trajectory variant)."""
+    observation: str = "screenshot"
+    """What a step prompt shows: `screenshot`, `a11y` (the accessibility tree as a table) or `screenshot+a11y`
+    (`step_envs.agents.prompt.step_messages`); with a11y the envs run with `a11y_tree=True`."""
+    max_a11y_rows: int = 60
+    """At most this many accessibility-tree elements in a prompt (the rest are counted)."""
     max_prompt_tokens: int | None = None
     """A trajectory prompt keeps the latest screenshots that fit in this many tokens and says how many earlier ones
     it left out (every earlier reply stays); None or 0: no cap. Step prompts hold one screenshot: not capped."""
@@ -63,6 +68,10 @@ class SamplingSettings:
     def __post_init__(self) -> None:
         if self.context not in ("step", "trajectory"):
             raise ValueError(f"unknown context {self.context!r}; known: step, trajectory")
+        check_observation(self.observation)
+        if self.context == "trajectory" and self.observation != "screenshot":
+            raise ValueError(f"observation {self.observation!r} is for step prompts; trajectory prompts show "
+                             "screenshots only (set algo.tgrpo.sample_level = 'step')")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (the policy samples), got {self.temperature}")
         if self.max_prompt_tokens is not None and self.max_prompt_tokens < 0:
@@ -200,7 +209,8 @@ class VLMPolicy:
             else:
                 history = turn.history[-self.sampling.history :] if self.sampling.history else []
                 encodings.append(self.encode_step(turn.observation["instruction"], image, history,
-                                                  turn.action_space, turn.screen_size))
+                                                  turn.action_space, turn.screen_size,
+                                                  a11y_tree=turn.observation.get("a11y_tree")))
         seeds = [turn_seed(self.sampling.seed, self.round, t.key, t.step) for t in turns]
         generations = self.generate(encodings, seeds)
         actions = []
@@ -248,10 +258,16 @@ class VLMPolicy:
         action_space: str = "pyautogui",
         screen_size: tuple[int, int] = (1280, 720),
         response: Sequence[int] | None = None,
+        a11y_tree: str | None = None,
     ) -> Encoded:
-        """STEP's step prompt (plus the response tokens, for training)."""
-        messages = step_messages(instruction, history, self.actions(action_space), screen_size, self.image_size(image))
-        return encode_chat(self.processor, messages, [image], final_reply=response, eos_texts=self.eos_texts)
+        """STEP's step prompt (plus the response tokens, for training): what `sampling.observation` shows of the
+        screen, `image` (already `observe`d) and/or the accessibility tree `a11y_tree` (XML)."""
+        sampling = self.sampling
+        messages = step_messages(instruction, history, self.actions(action_space), screen_size, self.image_size(image),
+                                 observation=sampling.observation, a11y_tree=a11y_tree,
+                                 max_a11y_rows=sampling.max_a11y_rows)
+        images = [image] if "screenshot" in sampling.observation else []
+        return encode_chat(self.processor, messages, images, final_reply=response, eos_texts=self.eos_texts)
 
     def encode_trajectory(
         self,

@@ -1,0 +1,85 @@
+"""The policy's observation is a config choice: the screenshot, the accessibility tree as a table, or both."""
+
+import dataclasses
+
+import pytest
+
+from step_envs.actions import ActionSet
+from step_envs.agents.a11y import a11y_rows, a11y_text
+from step_envs.agents.prompt import IMAGE_SLOT, step_messages
+from step_train.config import TrainConfig, load_config
+from step_train.policy import SamplingSettings
+
+NS = ('xmlns:st="https://accessibility.ubuntu.example.org/ns/state" '
+      'xmlns:cp="https://accessibility.ubuntu.example.org/ns/component"')
+SHOWN = 'st:showing="true" st:visible="true"'
+XML = (
+    f'<desktop-frame {NS} name="main"><application name="widgets">'
+    f'<frame name="Widgets" {SHOWN} cp:screencoord="(0, 0)" cp:size="(1280, 720)">'
+    f'<panel name="" {SHOWN} cp:screencoord="(0, 0)" cp:size="(1280, 720)">'
+    f'<push-button name="Planet" {SHOWN} cp:screencoord="(312, 218)" cp:size="(120, 36)" />'
+    f'<push-button name="Hidden" st:visible="true" cp:screencoord="(10, 10)" cp:size="(50, 20)" />'
+    f'<radio-button name="Blue\tsky" {SHOWN} cp:screencoord="(40, 300)" cp:size="(100, 24)" />'
+    f'<label name="" {SHOWN} cp:screencoord="(40, 400)" cp:size="(100, 24)">Pick a colour</label>'
+    f'<push-button name="Offscreen" {SHOWN} cp:screencoord="(1300, 10)" cp:size="(50, 20)" />'
+    '</panel></frame></application></desktop-frame>'
+)
+SCREEN = (1280, 720)
+
+
+def test_the_table_lists_showing_elements_with_their_centres():
+    rows = a11y_rows(XML, SCREEN)
+    assert [(role, name, text) for role, name, text, _, _ in rows] == [
+        ("push-button", "Planet", ""), ("radio-button", "Blue sky", ""), ("label", "", "Pick a colour")]
+    assert rows[0][3:] == ((372.0, 236.0), (120, 36))
+    table = a11y_text(XML, SCREEN).splitlines()
+    assert table[0] == "role\tname\ttext\tcenter\tsize"
+    assert table[1] == "push-button\tPlanet\t\t(372, 236)\t(120, 36)"
+
+
+def test_points_in_the_table_are_in_the_dialects_frame_and_long_tables_are_cut():
+    grid = a11y_text(XML, SCREEN, "grid").splitlines()
+    assert grid[1] == "push-button\tPlanet\t\t(291, 328)\t(94, 50)"  # 372/1280*1000, 236/720*1000
+    parsed = ActionSet("qwen2vl").parse("pyautogui.click(291, 328)", SCREEN)
+    assert parsed.action == "pyautogui.click(372, 236)"  # copying the centre clicks the button
+    cut = a11y_text(XML, SCREEN, max_rows=1).splitlines()
+    assert cut[-1] == "... 2 more elements not shown" and len(cut) == 3
+    assert a11y_text("", SCREEN) == "role\tname\ttext\tcenter\tsize"
+    with pytest.raises(ValueError, match="not XML"):
+        a11y_text("<unclosed", SCREEN)
+
+
+def _parts(messages):
+    return messages[-1]["content"]
+
+
+def test_each_observation_shows_what_it_names():
+    actions = ActionSet("pyautogui")
+    shot = _parts(step_messages("Click Planet", [], actions, SCREEN))
+    assert IMAGE_SLOT in shot and not any("Accessibility" in p.get("text", "") for p in shot)
+    tree = _parts(step_messages("Click Planet", [], actions, SCREEN, observation="a11y", a11y_tree=XML))
+    assert IMAGE_SLOT not in tree and "push-button\tPlanet" in "".join(p.get("text", "") for p in tree)
+    both = _parts(step_messages("Click Planet", [], actions, SCREEN, observation="screenshot+a11y", a11y_tree=XML))
+    assert IMAGE_SLOT in both and "Planet" in "".join(p.get("text", "") for p in both)
+    # the screenshot prompt reads as before: "Task: ...\nPrevious actions: none.\nCurrent screen:" <image> "What ..."
+    assert "".join(p.get("text", "") for p in shot) == ("Task: Click Planet\nPrevious actions: none.\nCurrent screen:"
+                                                       "What is the next action?")
+
+
+def test_bad_observations_are_errors_that_say_what_to_do():
+    with pytest.raises(ValueError, match="unknown observation 'dom'; known: screenshot, a11y, screenshot\\+a11y"):
+        SamplingSettings(observation="dom")
+    with pytest.raises(ValueError, match="a11y_tree=True"):
+        step_messages("x", [], ActionSet("pyautogui"), SCREEN, observation="a11y")
+    with pytest.raises(ValueError, match="shows none"):
+        step_messages("x", [], ActionSet("qwen25vl"), SCREEN, (1288, 728), observation="a11y", a11y_tree=XML)
+    with pytest.raises(ValueError, match="sample_level = 'step'"):
+        SamplingSettings(observation="a11y", context="trajectory")
+
+
+def test_an_a11y_observation_turns_the_envs_tree_on():
+    config = load_config(None, ["sampling.observation=screenshot+a11y", "algo.algorithm=step"])
+    assert config.resolved().env.env_kwargs["a11y_tree"] is True
+    assert "a11y_tree" not in TrainConfig().resolved().env.env_kwargs
+    plain = dataclasses.replace(TrainConfig(), sampling=SamplingSettings(observation="screenshot"))
+    assert plain.resolved().env.env_kwargs == {}
