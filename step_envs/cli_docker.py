@@ -66,7 +66,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     build = image.add_parser("build", help="build the desktop image with the Docker SDK (cached; no registry "
                                            "needed: the base is bootstrapped with debootstrap when absent)")
     build.add_argument("--variant", choices=[*VARIANTS, "all"], default="full",
-                       help="full: every app (default); slim: session, terminal, editor, file manager, Tk")
+                       help="full: every app (default); slim: session, terminal, editor, file manager, "
+                            "GTK 3 for Python (the widget suite)")
     build.add_argument("--tag", help=f"image tag (default {image_tag('full')} / {image_tag('slim')})")
     build.set_defaults(func=cmd_image_build)
 

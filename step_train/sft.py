@@ -2,7 +2,8 @@
 
 **Examples.** Every record of the dataset (`step_train.sft_data`) is one example built by the policy's own prompt
 builder, as a rollout step is: `VLMPolicy.encode_step(instruction, screenshot, last H env actions, ...)` (the
-screenshot downscaled by `VLMPolicy.observe`, H = `algo.history`), with the record's env action written in the
+screenshot downscaled by `VLMPolicy.observe`, H = `algo.history`; the record's accessibility tree too when
+`sampling.observation` shows it), with the record's env action written in the
 model's dialect (`ActionSet.render`), tokenized, plus the end-of-turn token as the response `y`. The loss of an
 optimizer step over a batch `B` is the mean negative log-likelihood of the response tokens:
 
@@ -27,8 +28,9 @@ error.
 **Logs.** One row per optimizer step in `metrics.jsonl`, `metrics.csv` and TensorBoard (`step_train.runlog`;
 `round` is the step): `loss` (L of the batch), `lr`, `grad_norm`, `samples`, `train_tokens`, `update_seconds`,
 and, every `sft.eval_every` steps and after the last, the held-out `eval/success` (`step_train.eval`: greedy
-episodes of the demonstrated templates, or of `eval.suite`'s, at the seeds `eval.seeds` that demonstrations
-never use).
+episodes of the templates that RL on the same config evaluates, `eval.suite`'s or else `env.suite`'s / `env.tasks`',
+at the seeds `eval.seeds` that demonstrations never use), so that `step-train eval` and the RL run that follows
+score the same instances.
 """
 
 from __future__ import annotations
@@ -54,10 +56,9 @@ from rich.progress import (
 )
 
 from step_envs.agents.prompt import recent
-from step_envs.tasks import Task, load_task
 from step_train.checkpoint import latest_checkpoint, load_training_state, read_state, write_checkpoint
 from step_train.config import TrainConfig, from_dict
-from step_train.eval import EvalResult, evaluate, held_out_tasks
+from step_train.eval import EvalResult, eval_source, evaluate, held_out_tasks
 from step_train.policy import Encoded, VLMPolicy, turn_seed
 from step_train.runlog import RunLog
 from step_train.sft_data import Demos, DemoStep, read_demos
@@ -94,16 +95,7 @@ class SFTTrainer:
         state = read_state(checkpoint) if checkpoint is not None else None
         if state is not None:
             self._check_resume(state, checkpoint)
-        model = self.config.model
-        if state is not None and self.settings.full:
-            model = dataclasses.replace(model, path=str(checkpoint / FULL_MODEL_DIR))
-        torch.manual_seed(self.config.seed)  # LoRA initialization
-        self.policy = VLMPolicy(model, self.config.sampling, adapter_dir=init_adapter)
-        if self.settings.full:
-            for name, parameter in self.policy.model.named_parameters():
-                parameter.requires_grad_("lora_" not in name)
-        elif state is not None:
-            self.policy.load_adapter_weights(checkpoint / ADAPTER_DIR)
+        self.policy = self._load_policy(checkpoint if state is not None else None, init_adapter)
         self._image_sizes: dict[tuple[int, int], tuple[int, int]] = {}
         self.replies = [self.reply_tokens(step) for step in self.demos.steps]
         optim = self.config.optim
@@ -117,12 +109,27 @@ class SFTTrainer:
             load_training_state(checkpoint, self.optimizer, self.scheduler)
             self.step = int(state["round"])
             self.console.print(f"resumed from {checkpoint} after step {self.step}")
-        self.eval_tasks = held_out_tasks(self._eval_source(), self.config.eval) if self.settings.eval_every else []
+        self.eval_tasks = held_out_tasks(eval_source(self.config), self.config.eval) if self.settings.eval_every else []
         Path(self.config.run_dir).mkdir(parents=True, exist_ok=True)
         (Path(self.config.run_dir) / "config.json").write_text(json.dumps(self.config.to_dict(), indent=1,
                                                                           sort_keys=True))
         self.runlog = RunLog(self.config.run_dir, tensorboard=self.config.tensorboard, completed_rounds=self.step)
         self._orders: dict[int, list[int]] = {}
+
+    def _load_policy(self, checkpoint: Path | None, init_adapter: Path | None) -> VLMPolicy:
+        """The policy with what trains made trainable: the LoRA adapters (fresh, `init_adapter`'s, or the
+        resumed checkpoint's), or with `sft.full` every other weight (from the resumed checkpoint's `model/`)."""
+        model = self.config.model
+        if checkpoint is not None and self.settings.full:
+            model = dataclasses.replace(model, path=str(checkpoint / FULL_MODEL_DIR))
+        torch.manual_seed(self.config.seed)  # LoRA initialization
+        policy = VLMPolicy(model, self.config.sampling, adapter_dir=init_adapter)
+        if self.settings.full:
+            for name, parameter in policy.model.named_parameters():
+                parameter.requires_grad_("lora_" not in name)
+        elif checkpoint is not None:
+            policy.load_adapter_weights(checkpoint / ADAPTER_DIR)
+        return policy
 
     # ---- examples -----------------------------------------------------------------------------------------------
 
@@ -147,7 +154,8 @@ class SFTTrainer:
         step, env = self.demos.steps[index], self.config.env
         image = self.policy.observe(step.image())
         return self.policy.encode_step(step.instruction, image, recent(step.history, self.config.sampling.history),
-                                       env.action_space, tuple(env.screen_size), response=self.replies[index])
+                                       env.action_space, tuple(env.screen_size), response=self.replies[index],
+                                       a11y_tree=step.a11y_tree)
 
     def batch(self, step: int) -> list[int]:
         """The record indices of optimizer step `step` (see the module docstring)."""
@@ -234,20 +242,6 @@ class SFTTrainer:
         settings = self.config.eval
         return evaluate(pool, self.policy, self.eval_tasks, max_steps=settings.max_steps or self.config.env.max_steps,
                         console=self.console)
-
-    def _eval_source(self) -> list[Task]:
-        """The tasks whose templates are evaluated: `eval.suite`'s, else one instance of each demonstrated
-        template."""
-        if self.config.eval.suite:
-            from step_envs.tasks.suites import load_suite
-
-            return load_suite(self.config.eval.suite)
-        first = {step.template: step for step in reversed(self.demos.steps) if step.template}
-        if not first:
-            raise ValueError(f"the demonstrations in {self.demos.directory} are all of fixed tasks: held-out "
-                             "evaluation runs templates at seeds training never uses; set eval.suite to a suite "
-                             "with templates, or sft.eval_every = 0")
-        return [load_task(step.task_id) for step in first.values()]
 
     # ---- checkpoints --------------------------------------------------------------------------------------------
 

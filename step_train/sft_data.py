@@ -7,7 +7,8 @@ an episode with missing or repeated steps, and a last line cut short. A dataset 
 `step-train demos` with the same `--out` repairs a dataset an interrupted run left partial (it drops the
 incomplete episodes and records them again).
 
-A record becomes a `DemoStep`: the instruction, the screenshot's path, the env actions before it and its own env
+A record becomes a `DemoStep`: the instruction, the screenshot's path (and the accessibility tree, which a policy whose
+`sampling.observation` shows it requires), the env actions before it and its own env
 action. The trainer renders both in the model's dialect (`model.dialect`), whatever dialect the dataset was
 recorded for: records hold env actions, so one dataset serves every dialect.
 """
@@ -49,6 +50,8 @@ class DemoStep:
     task_id: str
     template: str
     seed: int | None
+    a11y_tree: str | None = None
+    """The accessibility tree (XML) the env observed, in datasets recorded with `--a11y`."""
 
     def image(self) -> Image.Image:
         """The screenshot, as RGB; an unreadable file is an error naming the record."""
@@ -95,6 +98,9 @@ def read_format(directory: Path, config: TrainConfig) -> dict[str, Any]:
     if differ:
         raise ValueError(f"{path}: the demonstrations have {', '.join(differ)}; record them with the run's env "
                          "settings (step-train demos --action-space ...) or set env.action_space / env.screen_size")
+    if "a11y" in config.sampling.observation and not fmt.get("a11y"):
+        raise ValueError(f"{path}: the policy's observation {config.sampling.observation!r} shows the accessibility "
+                         "tree, and these demonstrations were recorded without it; record them with --a11y")
     pixels = fmt.get("max_pixels")
     if not isinstance(pixels, int) or pixels < config.sampling.max_pixels:
         raise ValueError(f"{path}: screenshots of max_pixels {pixels!r} are smaller than the policy's "
@@ -114,7 +120,7 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     return [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
 
 
-def _record(where: str, line: str) -> dict[str, Any]:
+def _record(where: str, line: str, a11y: bool) -> dict[str, Any]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -129,6 +135,8 @@ def _record(where: str, line: str) -> dict[str, Any]:
             raise _fail(where, f"{key!r} must be {getattr(kind, '__name__', kind)}, got {record[key]!r}")
     if not all(isinstance(action, str) for action in record["history"]):
         raise _fail(where, f"'history' must be a list of action strings, got {record['history']!r}")
+    if a11y and not isinstance(record.get("a11y_tree"), str):
+        raise _fail(where, "the record has no 'a11y_tree' text, which the policy's observation shows")
     return record
 
 
@@ -183,6 +191,7 @@ def read_demos(directory: str | Path, config: TrainConfig) -> Demos:
     fmt = read_format(directory, config)
     actions = ActionSet(config.model.dialect, config.env.action_space)
     splits = SPLITS if config.sft.near_miss else SPLITS[:1]
+    a11y = "a11y" in config.sampling.observation
     digest = hashlib.sha256()
     steps: list[DemoStep] = []
     for split in splits:
@@ -195,13 +204,14 @@ def read_demos(directory: str | Path, config: TrainConfig) -> Demos:
         records = []
         for number, line in _lines(path):
             where = f"{path}:{number}"
-            record = _record(where, line)
+            record = _record(where, line, a11y)
             image_path, size = _check_step(where, record, path.parent, actions, config)
             records.append((number, record))
             digest.update(line.encode() + b"\n")
             steps.append(DemoStep(where, image_path, size, record["instruction"], tuple(record["history"]),
                                   record["action"], str(record.get("task_id", "")), str(record.get("template") or ""),
-                                  record.get("seed") if isinstance(record.get("seed"), int) else None))
+                                  record.get("seed") if isinstance(record.get("seed"), int) else None,
+                                  record["a11y_tree"] if a11y else None))
         _check_episodes(path, records)
     if not steps:
         used = " and ".join(f"{directory / split / METADATA}" for split in splits)

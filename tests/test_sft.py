@@ -9,6 +9,7 @@ random screenshots: no desktop is needed except for the held-out evaluation test
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -18,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 from tiny_vlm import build_tiny_qwen2vl
 
+from step_envs.actions import ActionSet
 from step_envs.agents import make_agent
 from step_envs.agents.base import Turn
 from step_envs.episodes import Episode, StepRecord
@@ -29,7 +30,7 @@ from step_train.cli import main as cli_main
 from step_train.config import EnvSettings, EvalSettings, SFTSettings, TrainConfig
 from step_train.demos import DemoDataset, demo_format, episode_id, step_records
 from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy
-from step_train.policy.init_model import init_model
+from step_train.policy.init_model import parameter_count
 from step_train.sft import SFTTrainer
 from step_train.sft_data import read_demos
 from step_train.trainer import Trainer
@@ -37,6 +38,8 @@ from step_train.trainer import Trainer
 MAX_PIXELS = 56 * 56 * 4
 TASK_IDS = ("widget-click-button/0", "widget-choose-radio/1")
 METADATA = "train/metadata.jsonl"
+A11Y_NS = ('xmlns:st="https://accessibility.ubuntu.example.org/ns/state" '
+           'xmlns:cp="https://accessibility.ubuntu.example.org/ns/component"')
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +47,16 @@ def model_dir(tmp_path_factory) -> Path:
     return build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny-qwen2vl"))
 
 
-def write_demos(directory: Path) -> Path:
-    """The solution episodes of TASK_IDS as a demonstration dataset (random 149x84 screenshots)."""
-    fmt = demo_format(max_pixels=MAX_PIXELS)
+def write_demos(directory: Path, a11y_tree: str | None = None) -> Path:
+    """The solution episodes of TASK_IDS as a demonstration dataset (random 149x84 screenshots; with `a11y_tree`,
+    recorded with --a11y, every step observing that tree)."""
+    fmt = demo_format(max_pixels=MAX_PIXELS, a11y=a11y_tree is not None)
     dataset = DemoDataset(directory, fmt)
     rng = np.random.default_rng(0)
     for task_id in TASK_IDS:
         task = widget_task(task_id)
         episode = Episode(task.id, task.instruction, task.seed, [StepRecord(a) for a in task.solution], 1.0)
-        records = step_records(task, episode, fmt, [None] * len(task.solution))
+        records = step_records(task, episode, fmt, [a11y_tree] * len(task.solution))
         images = [Image.fromarray(rng.integers(0, 256, (84, 149, 3), dtype=np.uint8)) for _ in records]
         dataset.add(episode_id(task), "train", records, images)
     return directory
@@ -90,19 +94,18 @@ def logged(run_dir: str | Path) -> list[dict]:
 def test_init_model_writes_a_loadable_model_whose_tokenizer_splits_digits(tmp_path: Path, capsys) -> None:
     directory = tmp_path / "tiny"
     assert cli_main(["init-model", str(directory), "--size", "tiny", "--suite", "widgets", "--seed", "3"]) == 0
-    out = capsys.readouterr().out
-    made = init_model(tmp_path / "again", "tiny", suite="widgets", seed=3)
-    assert f"{made.parameters:,} parameters" in out and str(directory) in out
-    assert 100_000 < made.parameters < 300_000
+    out = " ".join(capsys.readouterr().out.split())
+    parameters = parameter_count(directory)
+    assert f"{parameters:,} parameters" in out and str(directory) in out and 100_000 < parameters < 300_000
     policy = VLMPolicy(ModelSettings(path=str(directory)))
     tokens = policy.tokenizer.tokenize("pyautogui.click(476, 170)")
     assert tokens[tokens.index("(") + 1 : tokens.index(",")] == ["4", "7", "6"]
-    digit_tokens = [t for t in policy.tokenizer.get_vocab() if any(c.isdigit() for c in t)]
+    digit_tokens = [t for t in policy.tokenizer.get_vocab() if any(c in "0123456789" for c in t)]
     assert sorted(digit_tokens) == list("0123456789")  # no merge holds a digit
     instruction = widget_task("widget-click-button/5").instruction
     assert len(policy.tokenizer.tokenize(instruction)) < len(instruction) / 3  # the suite's words are merged
     assert cli_main(["init-model", str(directory), "--size", "tiny"]) == 1
-    assert "not an empty directory" in capsys.readouterr().out
+    assert "not an empty directory" in " ".join(capsys.readouterr().out.split())
 
 
 def test_init_model_and_sft_help_name_their_options(capsys) -> None:
@@ -135,19 +138,20 @@ def test_lora_sft_lowers_the_loss_trains_only_adapters_and_logs_every_step(lora_
     assert (checkpoint / "adapter" / "adapter_model.safetensors").is_file() and not (checkpoint / "model").exists()
     state = json.loads((checkpoint / "state.json").read_text())
     assert (state["kind"], state["round"], state["demos"]["records"]) == ("sft", 8, 4)
-    base = load_file(str(model_dir / "model.safetensors"))
-    assert all(not p.requires_grad for n, p in trainer.policy.model.named_parameters() if "lora_" not in n)
     assert (Path(trainer.config.run_dir) / "metrics.csv").read_text().count("\n") == 9
     assert list((Path(trainer.config.run_dir) / "tensorboard").iterdir())
-    assert base  # the base model file is untouched by LoRA training
+    fresh = dict(VLMPolicy(ModelSettings(path=str(model_dir))).model.named_parameters())
+    trained = dict(trainer.policy.model.named_parameters())
+    assert all(torch.equal(trained[n], p) for n, p in fresh.items() if "lora_" not in n)
+    assert any(not torch.equal(trained[n], p) for n, p in fresh.items() if "lora_B" in n)
 
 
 def test_the_response_is_the_action_in_the_models_dialect_after_the_rl_step_prompt(model_dir: Path, demos: Path,
                                                                                     tmp_path: Path) -> None:
     """An example is exactly the rollout's step prompt plus the dialect's rendering of the action and the end of
     turn: for qwen2vl the click is on the 0-1000 grid, in the reply and in the history."""
-    config = make_config(model_dir, tmp_path / "run", epochs=1)
-    config = TrainConfig(**{**config.__dict__, "model": ModelSettings(path=str(model_dir), dialect="qwen2vl")})
+    config = dataclasses.replace(make_config(model_dir, tmp_path / "run", epochs=1),
+                                 model=ModelSettings(path=str(model_dir), dialect="qwen2vl"))
     trainer = SFTTrainer(config, demos)
     step = trainer.demos.steps[1]  # widget-click-button/0, after its click
     assert step.history == tuple(widget_task(TASK_IDS[0]).solution[:1])
@@ -156,16 +160,29 @@ def test_the_response_is_the_action_in_the_models_dialect_after_the_rl_step_prom
     prompt = policy.encode_step(step.instruction, policy.observe(step.image()), list(step.history))
     assert encoded.input_ids == prompt.input_ids + trainer.replies[1]
     assert encoded.reply_spans == [(len(prompt.input_ids), len(encoded.input_ids))]
-    first = trainer.replies[0]
-    x, y = (int(v) for v in widget_task(TASK_IDS[0]).solution[0].split("(")[1].rstrip(")").split(","))
-    assert policy.tokenizer.decode(first[:-1]) == f"pyautogui.click({round(x * 1000 / 1280)}, {round(y * 1000 / 720)})"
-    assert first[-1] == policy.eos_ids[0]
+    first, click = trainer.replies[0], widget_task(TASK_IDS[0]).solution[0]
+    grid = ActionSet("qwen2vl").render(click, (1280, 720))
+    assert grid != click and policy.tokenizer.decode(first[:-1]) == grid and first[-1] == policy.eos_ids[0]
+    trainer.close()
+
+
+def test_an_a11y_observation_trains_on_each_records_accessibility_tree(model_dir: Path, demos: Path,
+                                                                      tmp_path: Path) -> None:
+    tree = (f'<desktop-frame {A11Y_NS}><push-button name="Planet" st:showing="true" st:visible="true" '
+            'cp:screencoord="(312, 218)" cp:size="(120, 36)" /></desktop-frame>')
+    config = make_config(model_dir, tmp_path / "run", epochs=1)
+    config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, observation="screenshot+a11y"))
+    with pytest.raises(ValueError, match="recorded without it; record them with --a11y"):
+        read_demos(demos, config)
+    trainer = SFTTrainer(config, write_demos(tmp_path / "a11y", tree))
+    prompt = trainer.policy.tokenizer.decode(trainer.encode(0).input_ids)
+    assert "Accessibility tree:" in prompt and "push-button\tPlanet\t\t(372, 236)" in prompt
     trainer.close()
 
 
 @pytest.fixture(scope="module")
 def full_run(model_dir: Path, demos: Path, tmp_path_factory) -> tuple[SFTTrainer, list[dict]]:
-    config = make_config(model_dir, tmp_path_factory.mktemp("runs") / "full", epochs=40, full=True)
+    config = make_config(model_dir, tmp_path_factory.mktemp("runs") / "full", epochs=80, full=True)
     return train(config, demos)
 
 
@@ -184,7 +201,7 @@ def test_full_sft_trains_every_weight_until_the_policy_writes_the_demonstrated_a
 
 def test_a_full_checkpoint_is_a_model_directory_that_loads_like_any_model(full_run) -> None:
     trainer, _ = full_run
-    model = Path(trainer.config.run_dir) / "checkpoints" / "round-000040" / "model"
+    model = Path(trainer.config.run_dir) / "checkpoints" / "round-000080" / "model"
     assert not model.parent.joinpath("adapter").exists()
     loaded = VLMPolicy(ModelSettings(path=str(model)))
     trained = {n: p for n, p in trainer.policy.model.named_parameters() if "lora_" not in n}
@@ -215,7 +232,7 @@ def test_train_init_continues_the_sft_adapters(lora_run, tmp_path: Path) -> None
 
 def test_train_init_from_a_full_checkpoint_trains_fresh_adapters_on_it(full_run, tmp_path: Path) -> None:
     sft, _ = full_run
-    checkpoint = Path(sft.config.run_dir) / "checkpoints" / "round-000040"
+    checkpoint = Path(sft.config.run_dir) / "checkpoints" / "round-000080"
     trainer = Trainer(rl_config(tmp_path / "rl", sft.config.model.path, str(checkpoint)),
                       tasks=[widget_task(TASK_IDS[0])])
     assert trainer.config.model.path == str(checkpoint / "model")
@@ -231,8 +248,8 @@ def test_train_init_flag_sets_model_init_and_a_wrong_dialect_is_refused(lora_run
     args = build_parser().parse_args(["train", "c.toml", "--init", "runs/sft"])
     assert ("init", "model.init") in FLAG_KEYS.items() and args.init == "runs/sft"
     sft, _ = lora_run
-    config = rl_config(tmp_path / "rl", "", sft.config.run_dir)
-    config = TrainConfig(**{**config.__dict__, "model": ModelSettings(init=sft.config.run_dir, dialect="uitars")})
+    config = dataclasses.replace(rl_config(tmp_path / "rl", "", sft.config.run_dir),
+                                 model=ModelSettings(init=sft.config.run_dir, dialect="uitars"))
     with pytest.raises(ValueError, match="dialect 'pyautogui'.*set model.dialect = 'pyautogui'"):
         Trainer(config, tasks=[widget_task(TASK_IDS[0])])
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
@@ -289,6 +306,19 @@ def test_sft_into_a_run_with_checkpoints_needs_resume_and_resume_needs_the_same_
         SFTTrainer(sft.config, other, resume=True)
     with pytest.raises(FileNotFoundError, match="start without --resume"):
         SFTTrainer(make_config(sft.config.model.path, tmp_path / "new"), demos, resume=True)
+
+
+def test_near_misses_are_left_out_unless_sft_near_miss_is_on(demos: Path, model_dir: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(demos, tmp_path / "demos")
+    fmt = demo_format(max_pixels=MAX_PIXELS)
+    task = widget_task("widget-click-button/2")
+    missed = Episode(task.id, task.instruction, task.seed, [StepRecord("pyautogui.click(10, 10)"), StepRecord("DONE")],
+                     0.0)
+    records = step_records(task, missed, fmt, [None, None])
+    DemoDataset(copy, fmt).add(episode_id(task), "near_miss", records, [Image.new("RGB", (149, 84))] * 2)
+    assert len(read_demos(copy, make_config(model_dir, tmp_path / "run"))) == 4
+    with_near_misses = read_demos(copy, make_config(model_dir, tmp_path / "run", near_miss=True))
+    assert [step.action for step in with_near_misses.steps[4:]] == ["pyautogui.click(10, 10)", "DONE"]
 
 
 # ---- bad datasets --------------------------------------------------------------------------------------------------
@@ -365,8 +395,8 @@ def test_sft_cli_stops_on_a_corrupt_record_before_training(demos: Path, model_di
     config.write_text(f'run_dir = "{tmp_path / "run"}"\n[model]\npath = "{model_dir}"\n'
                       f"[sampling]\nmax_pixels = {MAX_PIXELS}\n")
     assert cli_main(["sft", str(config), "--demos", str(copy), "--epochs", "1"]) == 1
-    out = " ".join(capsys.readouterr().out.split())
-    assert f"{copy / METADATA}:2: not JSON" in out.replace("\n", "")
+    out = "".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert f"{copy / METADATA}:2:notJSON" in out
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
@@ -374,13 +404,17 @@ def test_sft_cli_stops_on_a_corrupt_record_before_training(demos: Path, model_di
 
 
 @pytest.mark.desktop
-def test_sft_evaluates_on_held_out_instances_every_eval_every_steps(model_dir: Path, demos: Path,
-                                                                    tmp_path: Path) -> None:
+def test_sft_evaluates_held_out_instances_every_eval_every_steps_and_step_train_eval_scores_it(
+        model_dir: Path, demos: Path, tmp_path: Path) -> None:
+    """A full fine-tuning run evaluated after steps 4 and 6; `step-train eval` of its last checkpoint (a whole
+    model, no adapter) replays the last evaluation."""
     from step_envs.pool import EnvPool
+    from step_train.eval import evaluate_checkpoint
 
-    config = make_config(model_dir, tmp_path / "run", epochs=3, batch_size=2, eval_every=4)
-    config = TrainConfig(**{**config.__dict__, "eval": EvalSettings(seeds=(1000, 1001), max_steps=1)})
-    with EnvPool(2, "local", env_kwargs={"max_steps": 1, "screen_size": (1280, 720)}) as pool:
+    config = dataclasses.replace(
+        make_config(model_dir, tmp_path / "run", epochs=3, batch_size=2, eval_every=4, full=True),
+        eval=EvalSettings(seeds=(1000, 1001), max_steps=1), env=EnvSettings(num_envs=1, tasks=TASK_IDS))
+    with EnvPool(1, "local", env_kwargs={"max_steps": 1, "screen_size": (1280, 720)}) as pool:
         trainer = SFTTrainer(config, demos)
         try:
             rows = trainer.run(pool)
@@ -393,3 +427,6 @@ def test_sft_evaluates_on_held_out_instances_every_eval_every_steps(model_dir: P
             assert row["eval/episodes"] == 2 and row["eval/env_errors"] == 0
             assert {"eval/success/widget-click-button", "eval/success/widget-choose-radio"} <= row.keys()
     assert [t.id for t in trainer.eval_tasks] == ["widget-choose-radio/1000", "widget-click-button/1000"]
+    result, _ = evaluate_checkpoint(config.run_dir, out_dir=tmp_path / "eval")
+    assert result.row() | {"eval/seconds": 0} == {key: value for key, value in rows[-1].items()
+                                                   if key.startswith("eval/")} | {"eval/seconds": 0}

@@ -51,6 +51,23 @@ def test_same_seed_gives_the_same_instance_and_seeds_differ() -> None:
         assert (first.instruction, first.config) != (other.instruction, other.config), template
 
 
+def test_radio_options_come_in_a_seeded_order_so_position_does_not_tell_the_answer() -> None:
+    orders: dict[str, set[tuple[str, ...]]] = {}
+    places: set[int] = set()
+    for seed in range(30):
+        task = widget_task(f"widget-choose-radio/{seed}")
+        spec = json.loads(task.config[0]["parameters"]["command"][-2])
+        groups: dict[str, list[str]] = {}
+        for widget in spec["widgets"]:
+            if widget["kind"] == "radio":
+                groups.setdefault(widget["key"], []).append(widget["value"])
+        for key, values in groups.items():
+            orders.setdefault(key, set()).add(tuple(values))
+        places.add(groups[f"radio:{task.params['group']}"].index(task.params["value"]))
+    assert all(len(seen) > 1 for seen in orders.values()), orders
+    assert places == {0, 1, 2, 3}, places
+
+
 def test_instance_does_not_depend_on_the_process_hash_seed() -> None:
     code = ("import json; from step_envs.widgets import widget_tasks; "
             "print(json.dumps([t.raw for t in widget_tasks(2)], sort_keys=True))")
@@ -71,7 +88,7 @@ def test_unknown_ids_are_refused_with_the_known_names() -> None:
 
 def test_app_without_a_display_exits_with_the_error(tmp_path: Path) -> None:
     """The launch command as setup runs it, here without PYTHONPATH (the package is found through site-packages)
-    and without a display: exit status 1 and Tk's error, no state file."""
+    and without a display: exit status 1 and the app's error, no state file."""
     command = widget_task("widget-click-button/0").config[0]["parameters"]["command"]
     state = tmp_path / "state.json"
     proc = subprocess.run([sys.executable, *command[1:-1], str(state)], capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""The widget suite: MiniWoB-style tasks (click, type, tick, choose, drag, fill a form) in a small Tk app that
+"""The widget suite: MiniWoB-style tasks (click, type, tick, choose, drag, fill a form) in a small GTK 3 app that
 runs inside the same desktop session, reset by restarting the app rather than the desktop.
 
 :func:`widget_tasks` gives seeded instances of every template (``widget-click-button/3``, ...); the app itself is

@@ -1,13 +1,21 @@
-"""The widget app: one fullscreen Tk window showing a task's widgets at the pixel boxes its spec gives.
+"""The widget app: one fullscreen GTK 3 window showing a task's widgets at the pixel boxes its spec gives.
 
-It runs inside the desktop session and uses only the standard library: it is run by path, so starting it does
-not import ``step_envs`` (~0.1 s instead of ~1 s). The spec (built by :class:`step_envs.widgets.form.Form`) lists
-the widgets, each with its box and its state key, and the initial ``state``. Every change of a value rewrites the
-state file (JSON, sorted keys, replaced atomically), which the task's checker reads.
+It runs inside the desktop session and uses the standard library plus Debian's PyGObject (``python3-gi``,
+``python3-gi-cairo``, ``gir1.2-gtk-3.0``): it is run by path, so starting it does not import ``step_envs`` (~0.1 s
+instead of ~1 s). The spec (built by :class:`step_envs.widgets.form.Form`) lists the widgets, each with its box and
+its state key, and the initial ``state``. Every change of a value rewrites the state file (JSON, sorted keys,
+replaced atomically), which the task's checker reads.
 
 Widget kinds and what they do to their key: ``button`` appends its label to ``clicks``; ``entry`` holds its text;
 ``checkbox`` a bool; ``radio`` (one per option) and ``dropdown`` the chosen option ("" before a choice);
 ``slider`` and ``counter`` an int; ``text`` is a label with no state.
+
+Being GTK, the window is in the session's accessibility tree (AT-SPI) like any real app's, each widget at its box
+with its role and name: a ``push button`` named by its label, a ``text`` (``password text`` when masked), ``check
+box`` and ``radio button`` named by their labels, a ``combo box`` named by its field (its open list a ``menu`` of
+``menu item`` rows), a ``slider`` (its track; the value is its AT-SPI value and the ``label`` right of it), a
+``spin button`` holding its ``-`` and ``+`` push buttons and the value's ``label``, and every text a ``label``.
+A field's name is its state key after the kind (``field:City`` is the entry named ``City``).
 
     python app.py SPEC_JSON STATE_PATH
 
@@ -25,38 +33,97 @@ import signal
 import sys
 from collections.abc import Callable
 
-# Xlib parses the locale's whole Compose table (three times) when Tk opens its input method: ~25 ms in a UTF-8
-# locale, none in C. Tcl sets the process locale from the environment when tkinter is imported, so this comes
-# first. Tk's text stays Unicode, and pyautogui types ASCII key by key either way.
-os.environ["LC_ALL"] = "C"
-import tkinter as tk  # noqa: E402
-
 TYPE_CHECKING = False  # typing is for type checkers only: importing it would add ~3 ms to every reset
 if TYPE_CHECKING:
     from typing import Any
 
-FONT = ("DejaVu Sans", 12)
-BOLD = ("DejaVu Sans", 12, "bold")
-BACKGROUND = "#f4f4f4"
-ACCENT = "#3874d8"
+    from gi.repository import Atk, Gdk, Gtk
+
+PROGRAM = "step-widgets"
 HEADER_HEIGHT = 64
+HEADER_WRAP = 760
 READY_TIMEOUT_S = 20.0
+# The look, over GTK's built-in Adwaita theme; the size rules let every widget shrink to exactly its box.
+CSS = b"""
+* { font-family: "DejaVu Sans"; font-size: 12pt; }
+window { background-color: #f4f4f4; }
+.header { background-color: #ffffcc; }
+.bold { font-weight: bold; }
+button { min-height: 0; min-width: 0; padding: 0 4px; }
+entry { min-height: 0; padding: 0 6px; background-color: white; }
+checkbutton, radiobutton { min-height: 0; padding: 0; }
+.dropdown { background-image: none; background-color: white; }
+.options { background-color: #888888; padding: 1px 1px 0 1px; }
+.options button { border: none; border-radius: 0; box-shadow: none; background-image: none;
+                  background-color: white; padding: 0 6px; }
+.options button:hover { background-color: #cfe0fb; }
+scale { min-height: 0; min-width: 0; margin: 0; padding: 0; }
+scale trough { border: none; border-radius: 0; margin: 0; background-color: transparent;
+               background-image: linear-gradient(#b0b0b0, #b0b0b0); background-size: 100% 6px;
+               background-position: center; background-repeat: no-repeat; background-clip: content-box; }
+scale slider { min-width: 12px; min-height: 24px; margin: 0 -6px; border: 1px solid #1f4f9e; border-radius: 0;
+               box-shadow: none; background-image: none; background-color: #3874d8; }
+.value { background-color: white; border: 1px solid #888888; font-weight: bold; }
+"""
+
+
+def load_gtk() -> None:
+    """Import GTK into this module. Only the process that shows the window does: PyGObject opens the display
+    when it imports GTK, and an X connection must not be shared across the fork."""
+    global Atk, Gdk, Gtk
+    try:
+        try:
+            import gi
+        except ImportError:  # run with ``python -S`` or from a venv: PyGObject is the system Python's
+            import site
+
+            sys.path.extend(path for path in site.getsitepackages([sys.base_prefix]) if path not in sys.path)
+            import gi
+        from gi.repository import GLib
+
+        GLib.set_prgname(PROGRAM)  # the application's name in the accessibility tree and its window class
+        os.environ["GTK_THEME"] = "Adwaita"  # GTK's built-in theme whatever the session's; set later, it reloads
+        gi.require_version("Atk", "1.0")
+        gi.require_version("Gdk", "3.0")
+        gi.require_version("Gtk", "3.0")
+        from gi.repository import Atk, Gdk, Gtk
+    except (ImportError, ValueError) as exc:
+        raise RuntimeError(f"GTK 3 for Python is missing ({exc}): install the Debian packages python3-gi, "
+                           "python3-gi-cairo and gir1.2-gtk-3.0 (`make install` does)") from exc
+
+
+def named(widget: Gtk.Widget, name: str, role: Atk.Role | None = None) -> Gtk.Widget:
+    """Give ``widget`` its accessible name (and role, where GTK's own is not the one a real app's has)."""
+    accessible = widget.get_accessible()
+    accessible.set_name(name)
+    if role is not None:
+        accessible.set_role(role)
+    return widget
+
+
+def field_name(spec: dict[str, Any]) -> str:
+    """A field's name: its state key after the kind (``field:City`` -> ``City``)."""
+    return spec["key"].partition(":")[2]
 
 
 class WidgetApp:
-    """Builds the widgets of ``spec`` in ``root`` and keeps ``state_path`` equal to their values."""
+    """Builds the widgets of ``spec`` in ``window`` and keeps ``state_path`` equal to their values."""
 
-    def __init__(self, root: tk.Tk, spec: dict[str, Any], state_path: str) -> None:
-        self.root, self.state_path = root, state_path
+    def __init__(self, window: Gtk.Window, spec: dict[str, Any], state_path: str) -> None:
+        self.window, self.state_path = window, state_path
         self.state: dict[str, Any] = dict(spec["state"])
-        self.radio_vars: dict[str, tk.StringVar] = {}
+        self.radio_groups: dict[str, Gtk.RadioButton] = {}
         self.ready = False
-        root.title(spec.get("title", "Widgets"))
-        root.configure(background=BACKGROUND, cursor="left_ptr")
-        root.option_add("*Font", FONT)
-        header = tk.Label(root, text=spec.get("instruction", ""), font=BOLD, anchor="w", justify="left",
-                          background="#ffffcc", wraplength=760, padx=16)
-        header.place(x=0, y=0, relwidth=1.0, height=HEADER_HEIGHT)
+        self.layout = Gtk.Fixed()
+        self.on_top: list[tuple[Gtk.Widget, dict[str, int]]] = []  # open dropdown lists: drawn over the rest
+        window.add(self.layout)
+        window.set_title(spec.get("title", "Widgets"))
+        width = window.get_screen().get_root_window().get_width()
+        band = self.put(Gtk.Box(), {"x": 0, "y": 0, "w": width, "h": HEADER_HEIGHT})
+        band.get_style_context().add_class("header")
+        header = Gtk.Label(label=spec.get("instruction", ""), xalign=0.0, wrap=True)
+        header.get_style_context().add_class("bold")
+        self.put(header, {"x": 16, "y": 0, "w": HEADER_WRAP, "h": HEADER_HEIGHT})
         makers = {"text": self._make_text, "button": self._make_button, "entry": self._make_entry,
                   "checkbox": self._make_checkbox, "radio": self._make_radio, "dropdown": self._make_dropdown,
                   "slider": self._make_slider, "counter": self._make_counter}
@@ -64,6 +131,14 @@ class WidgetApp:
             if widget["kind"] not in makers:
                 raise ValueError(f"unknown widget kind {widget['kind']!r}; known: {', '.join(sorted(makers))}")
             makers[widget["kind"]](widget)
+        for widget, box in self.on_top:
+            self.put(widget, box)
+
+    def put(self, widget: Gtk.Widget, box: dict[str, int]) -> Gtk.Widget:
+        """Place ``widget`` at exactly ``box`` (``x``, ``y``, ``w``, ``h`` in window pixels)."""
+        widget.set_size_request(box["w"], box["h"])
+        self.layout.put(widget, box["x"], box["y"])
+        return widget
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -81,149 +156,181 @@ class WidgetApp:
         os.replace(partial, self.state_path)
 
     def became_ready(self) -> None:
-        self.root.update_idletasks()
-        self.root.focus_force()
+        self.window.get_window().focus(Gdk.CURRENT_TIME)
         self.ready = True
         self.write()
 
     # --- widgets -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _place(widget: tk.Widget, spec: dict[str, Any]) -> None:
-        widget.place(x=spec["x"], y=spec["y"], width=spec["w"], height=spec["h"])
-
     def _make_text(self, spec: dict[str, Any]) -> None:
-        label = tk.Label(self.root, text=spec["text"], anchor="w", background=BACKGROUND,
-                         font=BOLD if spec.get("bold") else FONT)
-        self._place(label, spec)
+        label = Gtk.Label(label=spec["text"], xalign=0.0)
+        if spec.get("bold"):
+            label.get_style_context().add_class("bold")
+        self.put(label, spec)
+
+    @staticmethod
+    def _button(label: str, name: str | None = None) -> Gtk.Button:
+        """A push button that, like a real toolbar's, does not take the keyboard focus from the field in use."""
+        button = Gtk.Button(label=label, can_focus=False, focus_on_click=False)
+        return named(button, name) if name is not None else button
 
     def _make_button(self, spec: dict[str, Any]) -> None:
         key, label = spec["key"], spec["label"]
-        button = tk.Button(self.root, text=label, takefocus=0,
-                           command=lambda: self.set(key, [*self.state[key], label]))
-        self._place(button, spec)
+        button = self._button(label)
+        button.connect("clicked", lambda _: self.set(key, [*self.state[key], label]))
+        self.put(button, spec)
 
     def _make_entry(self, spec: dict[str, Any]) -> None:
         key = spec["key"]
-        var = tk.StringVar(self.root, value=self.state[key])
-        var.trace_add("write", lambda *_: self.set(key, var.get()))
-        # a steady caret: a blinking one would keep the screen from ever settling
-        entry = tk.Entry(self.root, textvariable=var, insertofftime=0, background="white", highlightthickness=2,
-                         highlightcolor=ACCENT, show="*" if spec.get("secret") else "")
-        self._place(entry, spec)
+        entry = named(Gtk.Entry(text=self.state[key], visibility=not spec.get("secret")), field_name(spec))
+        entry.connect("changed", lambda _: self.set(key, entry.get_text()))
+        self.put(entry, spec)
 
     def _make_checkbox(self, spec: dict[str, Any]) -> None:
         key = spec["key"]
-        var = tk.BooleanVar(self.root, value=self.state[key])
-        var.trace_add("write", lambda *_: self.set(key, bool(var.get())))
-        box = tk.Checkbutton(self.root, text=spec["label"], variable=var, anchor="w", background=BACKGROUND,
-                             activebackground=BACKGROUND, highlightthickness=0, takefocus=0)
-        self._place(box, spec)
+        box = Gtk.CheckButton(label=spec["label"], active=self.state[key], can_focus=False, focus_on_click=False)
+        box.connect("toggled", lambda _: self.set(key, box.get_active()))
+        self.put(box, spec)
 
     def _make_radio(self, spec: dict[str, Any]) -> None:
-        key = spec["key"]
-        if key not in self.radio_vars:  # one variable per group, made with its first option
-            var = self.radio_vars[key] = tk.StringVar(self.root, value=self.state[key])
-            var.trace_add("write", lambda *_: self.set(key, var.get()))
-        button = tk.Radiobutton(self.root, text=spec["value"], value=spec["value"], variable=self.radio_vars[key],
-                                anchor="w", background=BACKGROUND, activebackground=BACKGROUND,
-                                highlightthickness=0, takefocus=0)
-        self._place(button, spec)
+        """One option; the group's first also makes an unshown option, active until a choice (state "")."""
+        key, value = spec["key"], spec["value"]
+        if key not in self.radio_groups:
+            self.radio_groups[key] = Gtk.RadioButton(active=True)
+        button = Gtk.RadioButton(label=value, group=self.radio_groups[key], can_focus=False, focus_on_click=False)
+        button.connect("toggled", lambda _: button.get_active() and self.set(key, value))
+        self.put(button, spec)
 
     def _make_dropdown(self, spec: dict[str, Any]) -> None:
         """A button showing the choice; clicking it opens one row per option right below it, each ``h`` pixels
         high (option ``i`` spans ``y + h * (i + 1)`` to ``y + h * (i + 2)``), on top of whatever is there."""
         key, height, options = spec["key"], spec["h"], spec["options"]
-        rows = tk.Frame(self.root, background="#888888")
-        button = tk.Button(self.root, text=f"{self.state[key] or 'Choose...'}  \u25be", anchor="w", takefocus=0,
-                           background="white")
+        button = named(self._button(f"{self.state[key] or 'Choose...'}  \u25be"), field_name(spec),
+                       Atk.Role.COMBO_BOX)
+        button.get_style_context().add_class("dropdown")
+        button.get_child().set_xalign(0.0)
+        rows = named(Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=1, no_show_all=True), field_name(spec),
+                     Atk.Role.MENU)
+        rows.get_style_context().add_class("options")
 
         def choose(option: str) -> None:
-            button.configure(text=f"{option}  \u25be")
-            rows.place_forget()
+            button.set_label(f"{option}  \u25be")
+            rows.hide()
             self.set(key, option)
 
-        def toggle() -> None:
-            if rows.winfo_ismapped():
-                rows.place_forget()
-                return
-            rows.place(x=spec["x"], y=spec["y"] + height, width=spec["w"], height=height * len(options))
-            rows.lift()
-
-        for index, option in enumerate(options):
-            row = tk.Button(rows, text=option, anchor="w", relief="flat", borderwidth=0, background="white",
-                            activebackground="#cfe0fb", takefocus=0, command=lambda o=option: choose(o))
-            row.place(x=1, y=index * height + 1, width=spec["w"] - 2, height=height - 1)
-        button.configure(command=toggle)
-        self._place(button, spec)
+        for option in options:
+            row = named(self._button(option, option), option, Atk.Role.MENU_ITEM)
+            row.get_child().set_xalign(0.0)
+            row.set_size_request(spec["w"] - 2, height - 1)
+            row.connect("clicked", lambda _, o=option: choose(o))
+            rows.add(row)
+            row.show_all()
+        button.connect("clicked", lambda _: rows.set_visible(not rows.get_visible()))
+        self.put(button, spec)
+        self.on_top.append((rows, {"x": spec["x"], "y": spec["y"] + height, "w": spec["w"],
+                                   "h": height * len(options)}))
 
     def _make_slider(self, spec: dict[str, Any]) -> None:
         """A track of ``step_px`` pixels per unit from ``pad`` pixels into the box: value ``v`` sits at
         ``x + pad + (v - min) * step_px``. Pressing or dragging on it puts the handle under the pointer; the
-        arrow keys move it by one; the value is printed right of the track."""
+        arrow keys move it by one; the value is printed right of the track. GTK's trough is the whole scale
+        (presses anywhere on it count), its content (drawn as a 6 px line) starts ``pad`` pixels in, and the
+        handle takes no length of it (negative margins), so GTK draws the handle's centre, and reads a pointer
+        pressed on it, at exactly that pixel."""
         key, low, high, step_px, pad = spec["key"], spec["min"], spec["max"], spec["step_px"], spec["pad"]
-        canvas = tk.Canvas(self.root, background=BACKGROUND, highlightthickness=0, takefocus=1)
-        self._place(canvas, spec)
-        middle, end = spec["h"] // 2, pad + (high - low) * step_px
-        canvas.create_rectangle(pad, middle - 3, end, middle + 3, fill="#b0b0b0", outline="")
-        handle = canvas.create_rectangle(0, 0, 0, 0, fill=ACCENT, outline="#1f4f9e")
-        shown = canvas.create_text(end + pad + 8, middle, anchor="w", font=BOLD)
+        track = 2 * pad + (high - low) * step_px
+        scale = named(Gtk.Scale(adjustment=Gtk.Adjustment(value=self.state[key], lower=low, upper=high,
+                                                          step_increment=1, page_increment=1),
+                                draw_value=False, digits=0, round_digits=0, has_origin=False), field_name(spec))
+        geometry = Gtk.CssProvider()
+        geometry.load_from_data(b"scale trough { min-height: %dpx; padding: 0 %dpx; }" % (spec["h"], pad))
+        scale.get_style_context().add_provider(geometry, Gtk.STYLE_PROVIDER_PRIORITY_APPLICATION)
+        shown = Gtk.Label(label=str(self.state[key]), xalign=0.0)
+        shown.get_style_context().add_class("bold")
 
-        def show(value: int) -> None:
-            centre = pad + (value - low) * step_px
-            canvas.coords(handle, centre - 6, middle - 12, centre + 6, middle + 12)
-            canvas.itemconfigure(shown, text=str(value))
-
-        def move(value: int) -> None:
-            value = max(low, min(high, value))
+        def moved(_: Gtk.Scale) -> None:
+            value = round(scale.get_value())
             if value != self.state[key]:
-                show(value)
+                shown.set_label(str(value))
                 self.set(key, value)
 
-        def pointer(event: tk.Event) -> None:
-            canvas.focus_set()
-            move(low + round((event.x - pad) / step_px))
-
-        show(self.state[key])
-        canvas.bind("<ButtonPress-1>", pointer)
-        canvas.bind("<B1-Motion>", pointer)
-        canvas.bind("<Left>", lambda _: move(self.state[key] - 1))
-        canvas.bind("<Right>", lambda _: move(self.state[key] + 1))
+        scale.connect("value-changed", moved)
+        self.put(scale, {**spec, "w": track})
+        self.put(shown, {**spec, "x": spec["x"] + track + 8, "w": spec["w"] - track - 8})
 
     def _make_counter(self, spec: dict[str, Any]) -> None:
         """``[-] value [+]`` across the box: the buttons are ``h`` pixels square at either end."""
         key, side = spec["key"], spec["h"]
-        shown = tk.Label(self.root, text=str(self.state[key]), background="white", relief="sunken", font=BOLD)
+        counter = named(Gtk.Box(), field_name(spec), Atk.Role.SPIN_BUTTON)
+        shown = Gtk.Label(label=str(self.state[key]))
+        shown.get_style_context().add_class("value")
 
         def add(delta: int) -> None:
-            shown.configure(text=str(self.state[key] + delta))
+            shown.set_label(str(self.state[key] + delta))
             self.set(key, self.state[key] + delta)
 
-        for text, delta, x in (("\u2212", -1, spec["x"]), ("+", 1, spec["x"] + spec["w"] - side)):
-            tk.Button(self.root, text=text, takefocus=0, command=lambda d=delta: add(d)).place(
-                x=x, y=spec["y"], width=side, height=side)
-        shown.place(x=spec["x"] + side, y=spec["y"], width=spec["w"] - 2 * side, height=side)
+        minus, plus = self._button("\u2212", "-"), self._button("+", "+")
+        for button, delta in ((minus, -1), (plus, 1)):
+            button.set_size_request(side, side)
+            button.connect("clicked", lambda _, d=delta: add(d))
+        counter.pack_start(minus, False, False, 0)
+        counter.pack_start(shown, True, True, 0)
+        counter.pack_start(plus, False, False, 0)
+        self.put(counter, spec)
 
 
 def run_app(spec: dict[str, Any], state_path: str, on_ready: Callable[[], None]) -> None:
     """Show the window and serve it until killed; ``on_ready`` runs once it covers the screen and is drawn."""
-    root = tk.Tk(className="StepWidgets")
-    need = spec.get("min_screen", [0, 0])
-    if root.winfo_screenwidth() < need[0] or root.winfo_screenheight() < need[1]:
+    load_gtk()
+    if not Gtk.init_check(None)[0]:
+        raise RuntimeError(f"cannot open the display {os.environ.get('DISPLAY', '')!r} (is DISPLAY set?)")
+    settings = Gtk.Settings.get_default()
+    # a blinking caret, or a transition after every click and hover, would keep the screen from settling
+    settings.set_property("gtk-enable-animations", False)
+    settings.set_property("gtk-cursor-blink", False)
+    settings.set_property("gtk-primary-button-warps-slider", True)  # a press on a track puts the handle there
+    settings.set_property("gtk-long-press-time", 2**31 - 1)  # holding a handle still never turns on fine-tuning
+    style = Gtk.CssProvider()
+    style.load_from_data(CSS)
+    screen = Gdk.Screen.get_default()
+    Gtk.StyleContext.add_provider_for_screen(screen, style, Gtk.STYLE_PROVIDER_PRIORITY_APPLICATION)
+    root = screen.get_root_window()
+    need, size = spec.get("min_screen", [0, 0]), (root.get_width(), root.get_height())
+    if size[0] < need[0] or size[1] < need[1]:
         raise RuntimeError(f"the widget tasks need a screen of at least {need[0]}x{need[1]}, this one is "
-                           f"{root.winfo_screenwidth()}x{root.winfo_screenheight()}")
-    app = WidgetApp(root, spec, state_path)
-    root.attributes("-fullscreen", True)
+                           f"{size[0]}x{size[1]}")
+    window = Gtk.Window(default_width=size[0], default_height=size[1])
+    window.connect("destroy", Gtk.main_quit)
+    app = WidgetApp(window, spec, state_path)
+    drawn_size = (0, 0)
 
-    def configured(_: tk.Event) -> None:
-        covers = (root.winfo_rootx(), root.winfo_rooty(), root.winfo_width(), root.winfo_height()) == (
-            0, 0, root.winfo_screenwidth(), root.winfo_screenheight())
-        if covers and not app.ready:
-            app.became_ready()
-            on_ready()
+    def draw(widget: Gtk.Window, _: object) -> bool:
+        nonlocal drawn_size
+        drawn_size = (widget.get_allocated_width(), widget.get_allocated_height())
+        return False
 
-    root.bind("<Configure>", configured, add="+")
-    root.mainloop()
+    def painted(clock: Gdk.FrameClock) -> None:
+        """After each frame until ready: ready once a frame has drawn the window covering the screen."""
+        gdk_window = window.get_window()
+        if drawn_size != size or tuple(gdk_window.get_origin()[1:]) != (0, 0):
+            return
+        gdk_window.get_display().sync()  # the server has the pixels before anyone is told they are there
+        clock.disconnect_by_func(painted)
+        window.disconnect_by_func(draw)
+        app.became_ready()
+        on_ready()
+
+    def realized(_: Gtk.Window) -> None:
+        gdk_window = window.get_window()
+        gdk_window.set_cursor(Gdk.Cursor.new_from_name(gdk_window.get_display(), "default"))
+        window.get_frame_clock().connect("after-paint", painted)
+
+    window.connect("draw", draw)
+    window.connect("realize", realized)
+    window.fullscreen()
+    window.show_all()
+    window.set_focus(None)  # GTK focuses the first field on show: here none has the focus until clicked
+    Gtk.main()
 
 
 def _child(spec: dict[str, Any], state_path: str, report_fd: int) -> int:

@@ -129,13 +129,16 @@ class Form:
         return dict(zip(labels, boxes, strict=True))
 
     def radios(self, group: str, values: list[str]) -> dict[str, Box]:
+        """The group's name in bold, then its options side by side in a seeded order, so an option's place in
+        its row does not tell which one it is; none is chosen."""
         key = f"radio:{group}"
         self.text(group, bold=True)
-        boxes = self._flow([12 * len(value) + 44 for value in values], 30)
-        for value, box in zip(values, boxes, strict=True):
+        order = self.rng.sample(values, len(values))
+        boxes = self._flow([12 * len(value) + 44 for value in order], 30)
+        for value, box in zip(order, boxes, strict=True):
             self._add("radio", box, value=value, key=key)
         self.state[key] = ""
-        return dict(zip(values, boxes, strict=True))
+        return dict(zip(order, boxes, strict=True))
 
     def dropdown(self, name: str, options: list[str]) -> tuple[Box, dict[str, Box]]:
         """A closed list showing ``Choose...``; clicking it opens one row per option right below it. The rows

@@ -5,9 +5,10 @@ tokenizer, image processor, chat template), so that they load through the same l
 
 Sizes (`SHAPES`; parameters with the `widgets` tokenizer):
 
-- `tiny`, ~0.2M: 2 text layers of width 32, 1 vision block; images of at most 112x112 pixels. The tests train it.
-- `small`, ~12M: 6 text layers of width 256 (8 heads, 4 KV heads, MLP 1024), 4 vision blocks of width 256;
-  images up to 640x360 (299 image tokens). A model for learning on a CPU.
+- `tiny`, ~0.16M: 2 text layers of width 32, 1 vision block; images of at most 112x112 pixels. The tests train it.
+- `small`, ~11M: 6 text layers of width 256 (8 heads, 4 KV heads, MLP 1024), 4 vision blocks of width 256;
+  images up to 640x360 pixels (a 640x360 screenshot is 616x336 after the processor: 264 image tokens; 320x180 is
+  66). A model for learning on a CPU.
 - `medium`, ~67M: 8 text layers of width 768, 6 vision blocks of width 384; what `benchmarks/gpu_smoke.py`
   runs to give a GPU real work.
 
@@ -164,7 +165,7 @@ def build_qwen2vl(
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=shape.vocab_size, special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
     tokenizer.train_from_iterator(corpus() if texts is None else list(texts), trainer)
     fast = PreTrainedTokenizerFast(
