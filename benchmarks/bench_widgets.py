@@ -2,7 +2,10 @@
 agent (reset, every solution action with its observation, DONE and the checker), over several seeds of every
 widget template.
 
-    .venv/bin/python benchmarks/bench_widgets.py [--seeds 4] [--rounds 2]
+    .venv/bin/python benchmarks/bench_widgets.py [--seeds 4] [--rounds 2] [--a11y]
+
+``--a11y`` observes the accessibility tree too (``a11y_tree=True``: the session's apps talk AT-SPI, every
+observation dumps the tree) and reports the widget app's share of it.
 
 Targets (issue 4): reset p50 <= 200 ms, solution episode <= 1 s.
 """
@@ -23,16 +26,20 @@ from step_envs.console import wide_console
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import Task
 from step_envs.widgets import widget_tasks
+from step_envs.widgets.app import PROGRAM
 
 
 def episode(env: DesktopEnv, task: Task) -> dict[str, float]:
-    """One solution episode; wall seconds of the reset, of the whole episode, and the reset's phases."""
+    """One solution episode; wall seconds of the reset, of the whole episode, and the reset's phases (and with
+    the tree, its size in characters at reset)."""
     t0 = time.perf_counter()
-    _, info = env.reset(options={"task": task})
+    obs, info = env.reset(options={"task": task})
     reset = time.perf_counter() - t0
     if "env_error" in info:
         raise SystemExit(f"{task.id}: {info['env_error']}")
     phases = {f"reset.{name}": float(seconds) for name, seconds in info["timings"].items()}
+    tree = obs.get("a11y_tree")
+    a11y = {} if tree is None else {"tree_chars": float(len(tree)), "app_chars": float(len(app_subtree(tree)))}
     reward = 0.0
     for action in task.solution:
         _, reward, terminated, _, info = env.step(action)
@@ -43,7 +50,13 @@ def episode(env: DesktopEnv, task: Task) -> dict[str, float]:
     if reward != 1.0:
         raise SystemExit(f"{task.id}: the solution scored {reward}: {info.get('reason')}")
     return {"reset": reset, "episode": time.perf_counter() - t0, **phases,
-            "evaluate": float(info["timings"].get("evaluate", 0.0))}
+            "evaluate": float(info["timings"].get("evaluate", 0.0)), **a11y}
+
+
+def app_subtree(xml: str) -> str:
+    """The widget app's part of the tree XML ("" when it is not there)."""
+    start = xml.find(f'<application name="{PROGRAM}"')
+    return xml[start:xml.find("</application>", start)] if start >= 0 else ""
 
 
 def pct(values: list[float]) -> tuple[str, str]:
@@ -55,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=4, help="seeds per template (default 4)")
     parser.add_argument("--rounds", type=int, default=2, help="times each instance is played (default 2)")
+    parser.add_argument("--a11y", action="store_true", help="observe the accessibility tree too")
     args = parser.parse_args()
 
     console = wide_console()
@@ -62,7 +76,7 @@ def main() -> None:
     console.print(f"machine: {platform.node()}, {os.cpu_count()} cores, python {platform.python_version()}; "
                   f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     t0 = time.perf_counter()
-    env = DesktopEnv(max_steps=20)
+    env = DesktopEnv(max_steps=20, a11y_tree=args.a11y)
     env.reset(options={"task": tasks[0]})
     console.print(f"session start + first reset: {time.perf_counter() - t0:.2f} s")
     samples: dict[str, list[float]] = defaultdict(list)
@@ -81,7 +95,8 @@ def main() -> None:
         env.close()
     load_after = " ".join(f"{v:.2f}" for v in os.getloadavg())
 
-    table = Table(title=f"widget suite, {len(tasks)} instances x {args.rounds} rounds (ms)")
+    tree = ", with the a11y tree" if args.a11y else ""
+    table = Table(title=f"widget suite{tree}, {len(tasks)} instances x {args.rounds} rounds (ms)")
     for column in ("measurement", "p50", "p95", "target"):
         table.add_column(column, justify="left" if column == "measurement" else "right")
     table.add_row("reset (restore + start the app + settle + observe)", *pct(samples["reset"]), "p50 <= 200")
@@ -92,6 +107,9 @@ def main() -> None:
     for template, values in sorted(per_template.items()):
         table.add_row(f"  episode, {template}", *pct(values), "")
     console.print(table)
+    if args.a11y:
+        console.print(f"a11y tree at reset, p50: {np.percentile(samples['tree_chars'], 50):,.0f} characters, of "
+                      f"which the widget app {np.percentile(samples['app_chars'], 50):,.0f}")
     console.print(f"load average after: {load_after}")
 
 

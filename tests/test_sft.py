@@ -206,6 +206,12 @@ def test_a_full_checkpoint_is_a_model_directory_that_loads_like_any_model(full_r
     loaded = VLMPolicy(ModelSettings(path=str(model)))
     trained = {n: p for n, p in trainer.policy.model.named_parameters() if "lora_" not in n}
     assert all(torch.equal(trained[n], p) for n, p in loaded.model.named_parameters() if "lora_" not in n)
+    from step_envs.agents import make_agent
+
+    agent = make_agent("hf", model=str(model))  # the hf agent reads the run's settings from the checkpoint
+    config = trainer.config
+    assert (agent.dialect, agent.max_history, agent.max_pixels) == (
+        config.model.dialect, config.algo.history, config.sampling.max_pixels)
 
 
 # ---- starting RL and benchmarks from an SFT checkpoint -------------------------------------------------------------

@@ -5,8 +5,9 @@ For scoring a model or a trained checkpoint on a suite: one turn at a time, gree
 step prompt (`agents.prompt.step_messages`), the screenshot downscaled as the trainer's policy does (`max_pixels`)
 and the reply read by the model dialect's action set. `adapter=CHECKPOINT_DIR` loads the LoRA adapter of a
 `step-train` checkpoint (its `adapter/` folder, or the folder itself) and, unless given, takes the run's dialect,
-history length, `max_pixels` and observation (screenshot / a11y / both) from the checkpoint's saved config, so `step-envs bench --agent hf --model DIR
---adapter CKPT` sees exactly the prompt the policy was trained on.
+history length, `max_pixels` and observation (screenshot / a11y / both) from the checkpoint's saved config, so
+`step-envs bench --agent hf --model DIR --adapter CKPT` sees exactly the prompt the policy was trained on. A fully
+fine-tuned checkpoint is `--model CKPT/model`: its saved config is read the same way.
 
 Generation ignores the checkpoint's `generation_config.json` sampling defaults (repetition penalty, top-k, ...):
 greedy is greedy, and `temperature > 0` samples from `softmax(logits / temperature)`. The agent keeps the generated
@@ -42,10 +43,16 @@ def adapter_run_config(adapter: str | Path) -> tuple[Path, dict[str, Any]]:
     if not (adapter_dir / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no LoRA adapter at {path}: expected adapter_config.json there or in {path}/adapter "
                                 "(a step-train checkpoint: RUN_DIR/checkpoints/round-NNNNNN)")
-    for state in (adapter_dir / "state.json", adapter_dir.parent / "state.json"):
+    return adapter_dir, saved_run_config(adapter_dir)
+
+
+def saved_run_config(directory: Path) -> dict[str, Any]:
+    """The run config a `step-train` checkpoint saved next to `directory` (its `adapter/` or, after full
+    fine-tuning, its `model/`): `CKPT/state.json`'s `config`; empty for a model that is not a checkpoint's."""
+    for state in (directory / "state.json", directory.parent / "state.json"):
         if state.is_file():
-            return adapter_dir, json.loads(state.read_text()).get("config", {})
-    return adapter_dir, {}
+            return json.loads(state.read_text()).get("config", {})
+    return {}
 
 
 class HFAgent:
@@ -64,10 +71,11 @@ class HFAgent:
         if not path:
             raise ValueError("the hf agent needs a local model directory (--model DIR)")
         directory = check_model_dir(path)
-        run: dict[str, Any] = {}
         adapter_dir = None
         if adapter:
             adapter_dir, run = adapter_run_config(adapter)
+        else:
+            run = saved_run_config(directory)  # a fully fine-tuned checkpoint's model/
         self.dialect = dialect or run.get("model", {}).get("dialect")
         if self.dialect is not None:
             get_dialect(self.dialect)
