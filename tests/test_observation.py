@@ -83,3 +83,29 @@ def test_an_a11y_observation_turns_the_envs_tree_on():
     assert "a11y_tree" not in TrainConfig().resolved().env.env_kwargs
     plain = dataclasses.replace(TrainConfig(), sampling=SamplingSettings(observation="screenshot"))
     assert plain.resolved().env.env_kwargs == {}
+
+
+def test_random_widget_clicks_a_random_element_of_the_role_the_solution_clicks():
+    from step_envs.agents import Turn, make_agent
+    from step_envs.tasks import Task
+
+    buttons = "".join(f'<push-button name="B{i}" {SHOWN} cp:screencoord="({100 * i}, 100)" cp:size="(80, 30)" />'
+                      for i in range(1, 5))
+    xml = (f'<desktop-frame {NS} name="main"><application name="w">{buttons}'
+           f'<radio-button name="R" {SHOWN} cp:screencoord="(100, 300)" cp:size="(80, 30)" /></application>'
+           '</desktop-frame>')
+    task = Task(id="t", instruction="Click B2", evaluator={"func": "infeasible"},
+                solution=["pyautogui.click(240, 115)", "pyautogui.write('x')", "DONE"])
+    agent = make_agent("random-widget", {"seed": 3})
+    clicked = set()
+    for k in range(40):
+        turn = Turn(key=f"k{k}", task=dataclasses.replace(task, id=f"t{k}"),
+                    observation={"a11y_tree": xml}, step=0)
+        agent.reset(turn.task, turn.key)
+        (action,) = agent.act([turn])
+        clicked.add(action)
+        assert agent.act([Turn(key=turn.key, task=turn.task, observation={"a11y_tree": xml}, step=1)]) == [
+            "pyautogui.write('x')"]
+    assert clicked == {f"pyautogui.click({100 * i + 40}, 115)" for i in range(1, 5)}  # buttons only, each of them
+    with pytest.raises(ValueError, match="a11y_tree=True"):
+        agent.act([Turn(key="z", task=task, observation={}, step=0)])

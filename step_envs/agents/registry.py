@@ -11,6 +11,7 @@ from step_envs.agents.base import Agent
 AGENTS = {
     "solution": "step_envs.agents.simple:SolutionAgent",
     "random": "step_envs.agents.simple:RandomAgent",
+    "random-widget": "step_envs.agents.simple:RandomWidgetAgent",
     "openai": "step_envs.agents.openai_agent:OpenAIAgent",
     "hf": "step_envs.agents.hf_agent:HFAgent",
 }

@@ -1,7 +1,9 @@
-"""Agents without a model: `solution` replays a task's own solution, `random` acts at random within the screen.
+"""Agents without a model: `solution` replays a task's own solution, `random` acts at random within the screen,
+`random-widget` clicks a random widget of the kind the solution clicks.
 
 `solution` proves the environment and the checkers (it should score 1.0 on every feasible task); `random` is the
-floor a learned agent has to beat and a fuzzer of the pool.
+floor a learned agent has to beat and a fuzzer of the pool; `random-widget` is the chance level of an agent that
+knows what kind of widget to act on but not which one (the baseline a learned agent must beat on widget tasks).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import random
 import string
 from typing import Any
 
+from step_envs.actions import action_points
 from step_envs.actions.core import computer13_to_code
+from step_envs.agents.a11y import a11y_rows
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.tasks import Task
 
@@ -102,3 +106,56 @@ class RandomAgent:
         else:
             action = {"action_type": kind, "key": rng.choice(_KEYS)}
         return action
+
+
+class RandomWidgetAgent:
+    """The task's solution with every click moved to a random on-screen element of the same accessibility role
+    as the element the solution clicks (a button for a button, a radio button for a radio button); typing, keys
+    and DONE are the solution's. Needs the env's `a11y_tree=True`. Seeded by (`seed`, task id).
+
+    A click whose target the tree does not show, or a solution step in computer_13 form, is replayed as is.
+    """
+
+    name = "random-widget"
+    observation = "a11y"
+    """What it reads of the screen: the bench then runs the envs with `a11y_tree=True`."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+        self._solution = SolutionAgent()
+        self._rngs: dict[str, random.Random] = {}
+
+    def reset(self, task: Task, key: str) -> None:
+        self._solution.reset(task, key)
+        self._rngs[key] = random.Random(f"{self.seed}:{task.id}")
+
+    def act(self, turns: list[Turn]) -> list[AgentAction | str]:
+        answers: list[AgentAction | str] = []
+        for turn, action in zip(turns, self._solution.act(turns), strict=True):
+            if turn.key not in self._rngs:
+                self.reset(turn.task, turn.key)
+            answers.append(self._retarget(str(action), turn, self._rngs[turn.key]))
+        return answers
+
+    def _retarget(self, action: str, turn: Turn, rng: random.Random) -> str:
+        if "a11y_tree" not in turn.observation:
+            raise ValueError("random-widget reads the accessibility tree: run the env with a11y_tree=True")
+        points = action_points(action)
+        if points is None or len(points) != 1 or points[0].type != "CLICK" or points[0].x is None:
+            return action
+        rows = a11y_rows(turn.observation["a11y_tree"], turn.screen_size)
+        x, y = points[0].x, points[0].y
+        hit = [row for row in rows if _contains(row[3], row[4], x, y)]
+        if not hit:
+            return action
+        role = min(hit, key=lambda row: row[4][0] * row[4][1])[0]  # the innermost element under the click
+        cx, cy = rng.choice([row[3] for row in rows if row[0] == role])
+        return f"pyautogui.click({round(cx)}, {round(cy)})"
+
+    def end(self, key: str) -> None:
+        self._solution.end(key)
+        self._rngs.pop(key, None)
+
+
+def _contains(center: tuple[float, float], size: tuple[int, int], x: float, y: float) -> bool:
+    return abs(x - center[0]) <= size[0] / 2 and abs(y - center[1]) <= size[1] / 2

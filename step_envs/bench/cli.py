@@ -171,7 +171,7 @@ def add_bench_options(parser: argparse.ArgumentParser, *, demo: bool = False) ->
         parser.add_argument("--out", default="results/demo", help="where the results go (default results/demo)")
         return
     parser.add_argument("--agent", default="solution",
-                        help="solution, random, openai, hf, or module:Class (default: solution)")
+                        help="solution, random, random-widget, openai, hf, or module:Class (default: solution)")
     parser.add_argument("--out", help="the results directory (required); re-running with it resumes")
     parser.add_argument("--seeds", type=int, nargs="+", help="run every task once per seed (env reset seed)")
     parser.add_argument("--model", help="openai: the served model name (else $OPENAI_MODEL); hf: a model directory")
