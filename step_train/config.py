@@ -20,7 +20,7 @@ import yaml
 
 from step_train.algos import AlgoConfig
 from step_train.policy.model import ModelSettings
-from step_train.policy.vlm import SamplingSettings
+from step_train.policy.sampling import SamplingSettings
 
 
 @dataclass(frozen=True)

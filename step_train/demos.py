@@ -64,7 +64,7 @@ from step_envs.pool.handles import screen_size_of
 from step_envs.tasks import Task, load_task
 from step_train.config import EnvSettings, EvalSettings
 from step_train.policy.model import ModelSettings
-from step_train.policy.vlm import SamplingSettings
+from step_train.policy.sampling import SamplingSettings
 
 SPLITS = ("train", "near_miss")
 FORMAT_FILE = "demos.json"

@@ -15,7 +15,7 @@ from tiny_vlm import build_tiny_qwen2vl
 
 from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy, turn_seed
 from step_train.policy.prompts import Encoded
-from step_train.policy.vlm import suppress
+from step_train.policy.sampling import suppress
 
 MAX_PIXELS = 56 * 56 * 4
 INSTRUCTION = "Click the button labelled OK."
