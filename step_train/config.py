@@ -182,6 +182,9 @@ class TrainConfig:
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     tensorboard: bool = True
+    experiment: dict[str, Any] = field(default_factory=dict)
+    """`[experiment]`: settings of a script that drives several runs from this file (`step_train.experiment`, for
+    `benchmarks/reproduce_step.py`); training reads none of them."""
 
     def resolved(self) -> TrainConfig:
         """The config with what the algorithm decides for the policy (history, step or trajectory prompts) and

@@ -189,10 +189,12 @@ def evaluate(
     max_steps: int | None = None,
     console: Console | None = None,
 ) -> EvalResult:
-    """One greedy episode of each task on the pool; the policy samples again afterwards."""
+    """One greedy episode of each task on the pool; the policy samples again afterwards. An agent without a
+    `greedy` switch (a baseline such as `random-widget`) acts as it always does."""
     start = time.perf_counter()
-    sampling = policy.greedy
-    policy.greedy = True
+    sampling = getattr(policy, "greedy", None)
+    if sampling is not None:
+        policy.greedy = True
     try:
         with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
                       TimeElapsedColumn(), console=console, transient=True, disable=console is None) as progress:
@@ -203,7 +205,8 @@ def evaluate(
 
             episodes = pool.run_episodes(policy, list(tasks), max_steps=max_steps, on_episode=advance)
     finally:
-        policy.greedy = sampling
+        if sampling is not None:
+            policy.greedy = sampling
     return EvalResult.of(tasks, episodes, time.perf_counter() - start)
 
 

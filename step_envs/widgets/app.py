@@ -86,6 +86,7 @@ def load_gtk() -> None:
         gi.require_version("Atk", "1.0")
         gi.require_version("Gdk", "3.0")
         gi.require_version("Gtk", "3.0")
+        gi.require_foreign("cairo")  # the draw signal hands over a cairo context (python3-gi-cairo)
         from gi.repository import Atk, Gdk, Gtk
     except (ImportError, ValueError) as exc:
         raise RuntimeError(f"GTK 3 for Python is missing ({exc}): install the Debian packages python3-gi, "
