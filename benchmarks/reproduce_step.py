@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 
 import yaml
+from rich.console import Console
+
 from step_envs.console import wide_console
 from step_envs.tasks import load_task
 from step_train.algos import ALGORITHMS
@@ -107,6 +109,14 @@ def overrides(args: argparse.Namespace) -> list[tuple[str, object]]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = wide_console()
+    try:
+        return reproduce(args, console)
+    except (FileNotFoundError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 1
+
+
+def reproduce(args: argparse.Namespace, console: Console) -> int:
     started = time.perf_counter()
     config, settings = load_experiment(args.config, quick=args.quick, overrides=overrides(args))
     name = Path(args.config).stem + ("-quick" if args.quick else "")
@@ -145,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
                                    seeds=config.eval.train_seeds, max_steps=config.env.max_steps, pool=pool,
                                    console=console)
             if summary.env_errors:
-                raise RuntimeError(f"the env broke {len(summary.env_errors)} demonstration episode(s) after every "
-                                   f"retry ({summary.env_errors[0]}, ...); run the same command again")
+                step.status = "failed"
+                console.print(f"[red]error:[/red] the env broke {len(summary.env_errors)} demonstration episode(s) "
+                              f"after every retry ({summary.env_errors[0]}, ...); run the same command again")
+                return 1
             episodes, records = summary.totals["train"]
             step.status = "cached" if summary.already == summary.planned else "done"
             step.detail = f"{episodes} episodes, {records} records in {demos}"
@@ -189,9 +201,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with steps.step("report") as step:
         results.mkdir(parents=True, exist_ok=True)
-        meta = [f"{time.strftime('%Y-%m-%d')}, {platform.node()}: {platform.processor() or platform.machine()}, "
-                f"{_device()}; `benchmarks/reproduce_step.py --config {args.config}"
-                f"{' --quick' if args.quick else ''}`",
+        meta = [f"{time.strftime('%Y-%m-%d')}, {platform.node()}: {platform.machine()}, {_device()}; "
+                f"`benchmarks/reproduce_step.py --config {_shown(args.config)}{' --quick' if args.quick else ''}`",
                 f"model: {config.model.path} (dialect {config.model.dialect}); observation: "
                 f"{config.sampling.observation}; templates: {', '.join(settings.templates)}",
                 f"RL: {len(train)} training instances; every run {trajectory_budget(config)} trajectories "
@@ -204,14 +215,19 @@ def main(argv: list[str] | None = None) -> int:
         written = [write_csv(results / f"{name}.csv", rows),
                    write_baselines_csv(results / f"{name}-baselines.csv", baselines),
                    *plot_curves(rows, baselines, results / name)]
-        report = summary_markdown(f"STEP vs T-GRPO vs GiGPO: {name}", meta, rows, baselines,
-                                  steps.table())
+        report = summary_markdown(f"STEP vs T-GRPO vs GiGPO: {name}", meta, rows, baselines, steps.table())
         (results / f"{name}.md").write_text(report)
         written.append(results / f"{name}.md")
         step.detail = ", ".join(str(p) for p in written)
     console.print(report, markup=False, highlight=False)
     console.print(warm_start_check(baselines)[1])
     return 0
+
+
+def _shown(path: str) -> str:
+    """`path` relative to the repository when it is inside it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path
 
 
 def _device() -> str:

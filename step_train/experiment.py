@@ -29,6 +29,7 @@ already there, so an interrupted experiment continues where it stopped:
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -47,7 +48,7 @@ from step_train.config import TrainConfig, from_dict, read_config_file, set_key
 from step_train.demos import DemoFormat
 from step_train.eval import EvalResult, evaluate
 from step_train.trainer import Trainer
-from step_train.warmstart import with_init
+from step_train.warmstart import checkpoint_weights, with_init
 
 SIZES = ("tiny", "small", "medium")
 
@@ -59,13 +60,13 @@ class ExperimentSettings:
     templates: tuple[str, ...] = ("widget-click-button", "widget-choose-radio", "widget-type-text",
                                   "widget-tick-boxes")
     """Widget templates (`step-envs tasks list --suite widgets`) to demonstrate, train and evaluate on."""
-    train_instances: int = 4
+    train_instances: int = 8
     """RL trains on the first `train_instances` seeds of `eval.train_seeds` of every template. STEP's success
     record is per task and its resampling only moves copies to tasks it has tried before, so RL revisits a small
     set; generalization is measured on `eval.seeds`, which neither demonstrations nor RL ever use."""
     model_size: str = "small"
     """The `step-train init-model` size to start from when `model.path` is empty: tiny, small or medium."""
-    demo_episodes: int = 400
+    demo_episodes: int = 200
     """Solution-agent episodes, round-robin over the templates at the training seeds."""
     methods: tuple[str, ...] = ("step", "tgrpo", "gigpo", "step-no-resample", "step-no-aug")
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -127,7 +128,7 @@ class ExperimentStep:
 
     name: str
     status: str = "done"
-    """`done`, or `cached` when its output was already there."""
+    """`done`, `cached` (its output was already there) or `failed`."""
     detail: str = ""
     seconds: float = 0.0
 
@@ -274,9 +275,18 @@ def arm_config(config: TrainConfig, method: str, seed: int, run_dir: Path, warm_
     )
 
 
-def completed_rounds(run_dir: str | Path) -> int:
-    checkpoint = latest_checkpoint(run_dir)
-    return int(read_state(checkpoint)["round"]) if checkpoint is not None else 0
+def completed_rounds(config: TrainConfig) -> int:
+    """Rounds the run in `config.run_dir` has done; an error when it started from another warm start than
+    `config.model.init`'s latest checkpoint (the warm start was trained again since)."""
+    checkpoint = latest_checkpoint(config.run_dir)
+    if checkpoint is None:
+        return 0
+    state = read_state(checkpoint)
+    started, warm = Path(state["config"]["model"]["init"]), checkpoint_weights(config.model.init).path
+    if started.resolve() != warm.resolve():
+        raise ValueError(f"{config.run_dir} was trained from {started}, and the warm start is now {warm}: delete "
+                         f"{config.run_dir} to train it again from the new warm start")
+    return int(state["round"])
 
 
 def reset_peak_memory() -> None:
@@ -315,7 +325,7 @@ class MeasuredTrainer(Trainer):
 
 def train_arm(config: TrainConfig, tasks: Sequence[Task], pool: Any, console: Console) -> tuple[str, bool]:
     """Train (or resume) one RL run to `budget.rounds`; what it did, and whether it was already done."""
-    done = completed_rounds(config.run_dir)
+    done = completed_rounds(config)
     if done >= config.budget.rounds:
         return f"{done} rounds already in {config.run_dir}", True
     trainer = MeasuredTrainer(config, resume=done > 0, tasks=tasks, console=console)
@@ -323,6 +333,9 @@ def train_arm(config: TrainConfig, tasks: Sequence[Task], pool: Any, console: Co
         rows = trainer.run(pool)
     finally:
         trainer.close()
+    round_index = trainer.round
+    del trainer
+    gc.collect()  # the next run's memory peaks should not count this run's model
     evaluated = [r for r in rows if r.get("eval/success") is not None]
     final = f", held-out success {evaluated[-1]['eval/success']:.2f}" if evaluated else ""
-    return f"rounds {done + 1}-{trainer.round}, {sum(r['episodes'] for r in rows)} episodes{final}", False
+    return f"rounds {done + 1}-{round_index}, {sum(r['episodes'] for r in rows)} episodes{final}", False

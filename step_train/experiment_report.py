@@ -5,8 +5,9 @@ RL run, `round` 0 being the warm start it starts from. Running totals since the 
 
 - `trajectories`: episodes collected (every method collects `B x N` a round);
 - `wall_seconds`: wall time of the training rounds (rollouts, augmentation, update; evaluation left out);
-- `update_seconds`, `samples`, `train_tokens`: time in updates, training samples (trajectories for T-GRPO's
-  trajectory samples, steps for the others, augmentation samples included) and their response tokens;
+- `update_seconds`, `samples`, `train_tokens`: time in updates, the samples they trained on (whole trajectories
+  for T-GRPO's trajectory samples, single steps otherwise; augmentation samples included, zero-advantage samples
+  the update skips left out) and their response tokens;
 - `peak_rss_mb`, `peak_cuda_mb`: the largest memory peak of an update so far (process resident set; CUDA allocated).
 
 So per update: `update_seconds / round`, `samples / round`, `train_tokens / round`.
@@ -40,6 +41,8 @@ BASELINES = (("untrained", "untrained model, greedy"), ("warm-start", "warm star
              ("warm-start-trajectory", "warm start, greedy, trajectory prompts (T-GRPO's)"),
              ("random-widget", "random widget of the solution's role"))
 """(baseline name, column title), in table order; those not run are left out."""
+BASELINE_LINES = (("black", ":"), ("dimgray", "--"), ("darkgray", "-."), ("firebrick", ":"))
+"""(colour, line style) of each baseline's horizontal line in the curves."""
 
 
 def evaluation(stored: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +75,7 @@ def curve_rows(method: str, seed: int, sample_level: str, start: dict[str, Any],
         totals["trajectories"] += metric["episodes"]
         totals["wall_seconds"] += metric["round_seconds"]
         totals["update_seconds"] += metric["update_seconds"]
-        totals["samples"] += metric["samples"] + metric["augment_samples"]
+        totals["samples"] += metric["samples"] + metric["augment_samples"] - (metric.get("skipped_samples") or 0)
         totals["train_tokens"] += metric.get("train_tokens") or 0
         for key in ("peak_rss_mb", "peak_cuda_mb"):
             if metric.get(key) is not None:
@@ -235,13 +238,17 @@ def summary_markdown(title: str, meta: Sequence[str], rows: Sequence[dict[str, A
                      baselines: dict[str, dict[str, Any]], steps: Sequence[dict[str, Any]]) -> str:
     """The whole report: `meta` lines, then every table."""
     final, note = final_table(rows)
+    starts = [f"{_fmt(baselines[name]['success'])} with {prompts} prompts" for name, prompts in
+              (("warm-start", "step"), ("warm-start-trajectory", "trajectory")) if name in baselines]
+    note += f" Round 0, the warm start, scores {' and '.join(starts)}."
     _, check = warm_start_check(baselines)
     step_rows = [(s["name"], s["status"], f"{s['seconds']:.0f}", s["detail"]) for s in steps]
     parts = [
         f"# {title}", "\n".join(f"- {line}" for line in meta),
         "## Final held-out success", final, note,
-        "## Cost per update", "One update per round. T-GRPO's trajectory samples hold a whole episode (every "
-        "screenshot and reply so far); the others' samples are single steps.", cost_table(rows),
+        "## Cost per update", "One update per round; samples are those it trained on (zero-advantage ones are "
+        "skipped). A trajectory sample holds a whole episode (every screenshot and reply); a step sample one step.",
+        cost_table(rows),
         "## The ablation next to the paper's",
         "The paper's numbers are on another benchmark (OSWorld) with another model (UI-TARS-7B-DPO): compare the "
         "order of the variants, not the levels.", ablation_table(rows),
@@ -270,12 +277,12 @@ def plot_curves(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str, A
         for method, seeds in _runs(rows).items():
             curve = mean_curve(seeds, x)
             xs, means, stds = ([c[i] for c in curve] for i in range(3))
-            line, = axes.plot(xs, means, marker="o", markersize=3, label=f"{method} ({len(seeds)} seeds)")
+            line, = axes.plot(xs, means, marker="o", markersize=3, label=f"{method} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
             axes.fill_between(xs, [m - s for m, s in zip(means, stds, strict=True)],
                               [m + s for m, s in zip(means, stds, strict=True)], color=line.get_color(), alpha=0.15)
-        for (name, _), style in zip(BASELINES, (":", "--", "-.", (0, (1, 3))), strict=True):
+        for (name, _), (color, style) in zip(BASELINES, BASELINE_LINES, strict=True):
             if name in baselines and baselines[name]["success"] is not None:
-                axes.axhline(baselines[name]["success"], color="gray", linestyle=style, linewidth=1,
+                axes.axhline(baselines[name]["success"], color=color, linestyle=style, linewidth=1,
                              label=titles[name])
         axes.set_xlabel(label)
         axes.set_ylabel("held-out success")

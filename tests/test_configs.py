@@ -27,3 +27,14 @@ def test_an_unknown_dialect_or_key_lists_the_valid_ones():
         load_config(None, ["model.dialect=gpt"])
     with pytest.raises(ValueError, match="unknown key.*coordinates.*known:.*max_new_tokens"):
         load_config(None, ["sampling.coordinates=relative"])
+
+
+def test_overrides_read_exponent_floats_as_numbers():
+    config = load_config(None, ["optim.lr=5e-4", "sft.lr=1E-3", "run_dir=1e3x"])
+    assert config.optim.lr == 5e-4 and config.sft.lr == 1e-3 and config.run_dir == "1e3x"
+
+
+def test_a_yaml_file_may_write_floats_without_a_dot(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("optim:\n  lr: 5e-4\n")
+    assert load_config(path).optim.lr == 5e-4
