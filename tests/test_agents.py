@@ -71,7 +71,7 @@ def test_random_agent_is_reproducible_per_task_whatever_the_batching():
 
 
 def test_registry_knows_the_built_in_agents_and_module_class():
-    assert set(AGENTS) == {"solution", "random", "openai", "hf"}
+    assert set(AGENTS) == {"solution", "random", "random-widget", "openai", "hf"}
     agent = make_agent("step_envs.agents.simple:RandomAgent", seed=5, model="ignored")
     assert agent.name == "random" and agent.seed == 5
     with pytest.raises(ValueError, match="unknown agent 'nope'"):
