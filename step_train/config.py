@@ -203,6 +203,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+"""A number as YAML 1.1 may leave it a string: `5e-4` (it reads a float only with a dot, `5.0e-4`)."""
+
+
 def _convert(value: Any, hint: Any, where: str) -> Any:
     """`value` (parsed TOML/YAML/JSON) as the annotated type: nested dataclasses, tuples, optionals."""
     origin = typing.get_origin(hint)
@@ -222,7 +226,7 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-        return float(value)  # `lr: 5e-4` in a YAML file (YAML 1.1 wants `5.0e-4`)
+        return float(value)  # `lr: 5e-4` in a YAML file or `--set optim.lr=5e-4`
     return value
 
 
@@ -258,17 +262,6 @@ def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
     data[keys[-1]] = value
 
 
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def _scalar(raw: str) -> Any:
-    """A command-line value read as YAML, with `5e-4` a float (YAML 1.1 reads a float only with a dot: `5.0e-4`)."""
-    value = yaml.safe_load(raw)
-    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-        return float(value)
-    return value
-
-
 def override(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     """Apply `section.key=value` overrides to a config dict (values parsed as YAML scalars)."""
     data = json.loads(json.dumps(data))
@@ -276,7 +269,7 @@ def override(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"override {pair!r}: expected section.key=value, e.g. algo.sampler.copies=4")
-        set_key(data, key.strip(), _scalar(raw))
+        set_key(data, key.strip(), yaml.safe_load(raw))
     return data
 
 

@@ -23,6 +23,7 @@ error names the dialect expected: never a crash.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -235,6 +236,8 @@ class ActionSet:
         return [s for s in steps if not (s["action_type"] == "SCROLL" and not s.get("dx") and not s.get("dy"))]
 
 
+@functools.cache
 def action_set(dialect: str = "pyautogui", space: str | None = None) -> ActionSet:
-    """The action set of `dialect` on env action space `space` (the dialect's default when None)."""
+    """The action set of `dialect` on env action space `space` (the dialect's default when None), built once:
+    an action set holds no state, so every caller of a (dialect, space) pair shares one."""
     return ActionSet(dialect, space)

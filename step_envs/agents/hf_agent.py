@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from step_envs.actions import ActionSet, get_dialect
+from step_envs.actions import ActionSet, action_set, get_dialect
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.processor import (
     check_model_dir,
@@ -110,7 +110,7 @@ class HFAgent:
 
     def actions(self, turn: Turn) -> ActionSet:
         """The dialect's action set on the env's action space (the dialect named like the space by default)."""
-        return ActionSet(self.dialect or turn.action_space, turn.action_space)
+        return action_set(self.dialect or turn.action_space, turn.action_space)
 
     def _inputs(self, turn: Turn) -> tuple[dict[str, Any], tuple[int, int]]:
         image = downscale(screenshot_image(turn), self.max_pixels)

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from step_envs.actions import ActionSet, get_dialect, smart_resize
+from step_envs.actions import ActionSet, action_set, get_dialect, smart_resize
 from step_envs.actions.frames import QWEN_MAX_PIXELS
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.prompt import (
@@ -76,7 +76,7 @@ class OpenAIAgent:
 
     def actions(self, turn: Turn) -> ActionSet:
         """The dialect's action set on the env's action space (the dialect named like the space by default)."""
-        return ActionSet(self.dialect or turn.action_space, turn.action_space)
+        return action_set(self.dialect or turn.action_space, turn.action_space)
 
     def image_size(self, turn: Turn) -> tuple[int, int] | None:
         """The size the server's processor resizes the screenshot to, for dialects that write its pixels."""

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from PIL import Image
 
-from step_envs.actions import ActionSet, ParsedReply
+from step_envs.actions import ActionSet, ParsedReply, action_set
 from step_envs.agents.base import AgentAction, Turn
-from step_envs.agents.prompt import downscale, step_messages
+from step_envs.agents.prompt import downscale, recent, step_messages
 from step_envs.tasks import Task
 from step_train.policy.generation_defaults import take_generation_defaults
 from step_train.policy.model import ModelSettings, load_model
@@ -71,7 +71,6 @@ class VLMPolicy:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
         self.round = 0
         self._episodes: dict[str, EpisodeState] = {}
-        self._action_sets: dict[str, ActionSet] = {}
         self._forward_keys = _forward_parameters(self.model)
         self.suppressed_ids = self._placeholder_ids()
         self.generated_tokens = 0
@@ -118,7 +117,7 @@ class VLMPolicy:
                                                         state.replies[: turn.step], turn.action_space,
                                                         turn.screen_size))
             else:
-                history = turn.history[-self.sampling.history :] if self.sampling.history else []
+                history = recent(turn.history, self.sampling.history)
                 encodings.append(self.encode_step(turn.observation["instruction"], image, history,
                                                   turn.action_space, turn.screen_size,
                                                   a11y_tree=turn.observation.get("a11y_tree")))
@@ -144,9 +143,7 @@ class VLMPolicy:
 
     def actions(self, action_space: str = "pyautogui") -> ActionSet:
         """The model's dialect (`model.dialect`) on the env's action space."""
-        if action_space not in self._action_sets:
-            self._action_sets[action_space] = ActionSet(self.settings.dialect, action_space)
-        return self._action_sets[action_space]
+        return action_set(self.settings.dialect, action_space)
 
     def image_size(self, image: Image.Image) -> tuple[int, int]:
         """(width, height) of `image` (already `observe`d) after the processor's own resize: the frame of the
