@@ -142,6 +142,20 @@ def test_near_miss_scores_zero(env: DesktopEnv, task_id: str) -> None:
     assert reward == 0.0 and STATE_KEY.search(reason), f"{task_id}: {reason}"
 
 
+@pytest.mark.desktop
+def test_a_dropdown_row_clicked_before_the_app_redrew_is_chosen() -> None:
+    """Steps that do not wait for the screen (``settle_max=0``): the click on a row reaches the app before it
+    drew the list the previous click opened (the race a loaded machine hits with any settle wait)."""
+    env = DesktopEnv(max_steps=10, settle_max=0.0)
+    try:
+        for seed in range(4):
+            task = widget_task(f"widget-select-option/{seed}")
+            reward, reason = play(env, task, task.solution)
+            assert reward == 1.0, f"seed {seed}: {reason}"
+    finally:
+        env.close()
+
+
 def app_pids(env: DesktopEnv) -> set[str]:
     """The widget app's processes of this session (its command line names this session's state file)."""
     state_file = str(env.provider.home / STATE_PATH.removeprefix("~/"))

@@ -210,23 +210,29 @@ class WidgetApp:
                        Atk.Role.COMBO_BOX)
         button.get_style_context().add_class("dropdown")
         button.get_child().set_xalign(0.0)
-        rows = named(Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=1, no_show_all=True), field_name(spec),
-                     Atk.Role.MENU)
+        rows = named(Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=1), field_name(spec), Atk.Role.MENU)
         rows.get_style_context().add_class("options")
 
         def choose(option: str) -> None:
             button.set_label(f"{option}  \u25be")
-            rows.hide()
+            rows.set_child_visible(False)
             self.set(key, option)
 
         for option in options:
             row = named(self._button(option, option), option, Atk.Role.MENU_ITEM)
             row.get_child().set_xalign(0.0)
             row.set_size_request(spec["w"] - 2, height - 1)
-            row.connect("clicked", lambda _, o=option: choose(o))
+            row.connect("clicked", lambda _, o=option: choose(o))  # an accessibility "click" action
+            # a press chooses, as in a menu: a button's own click also needs GTK to have seen the pointer enter
+            # it, which a row mapped right under the pointer only gets on an idle pass after the press
+            row.connect("button-press-event", lambda _, event, o=option: event.button == 1 and (choose(o) or True))
             rows.add(row)
             row.show_all()
-        button.connect("clicked", lambda _: rows.set_visible(not rows.get_visible()))
+        # The list stays laid out while closed and is only unmapped (child-visible off), so opening it maps the
+        # rows at their final boxes at once: a click on a row that arrives right behind the opening click (both
+        # queued before GTK's next layout pass) lands on the row, as it would in a real toolkit's menu.
+        button.connect("clicked", lambda _: rows.set_child_visible(not rows.get_child_visible()))
+        rows.set_child_visible(False)
         self.put(button, spec)
         self.on_top.append((rows, {"x": spec["x"], "y": spec["y"] + height, "w": spec["w"],
                                    "h": height * len(options)}))
