@@ -47,10 +47,11 @@ from step_train.checkpoint import latest_checkpoint, read_state
 from step_train.config import TrainConfig, from_dict, read_config_file, set_key
 from step_train.demos import DemoFormat
 from step_train.eval import EvalResult, evaluate
+from step_train.policy.init_model import SHAPES
 from step_train.trainer import Trainer
 from step_train.warmstart import checkpoint_weights, with_init
 
-SIZES = ("tiny", "small", "medium")
+SIZES = tuple(SHAPES)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class ExperimentSettings:
     record is per task and its resampling only moves copies to tasks it has tried before, so RL revisits a small
     set; generalization is measured on `eval.seeds`, which neither demonstrations nor RL ever use."""
     model_size: str = "small"
-    """The `step-train init-model` size to start from when `model.path` is empty: tiny, small or medium."""
+    """The `step-train init-model` size to start from when `model.path` is empty: tiny, small, base or medium."""
     demo_episodes: int = 200
     """Solution-agent episodes, round-robin over the templates at the training seeds."""
     methods: tuple[str, ...] = ("step", "tgrpo", "gigpo", "step-no-resample", "step-no-aug")

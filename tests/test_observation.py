@@ -19,7 +19,7 @@ XML = (
     f'<panel name="" {SHOWN} cp:screencoord="(0, 0)" cp:size="(1280, 720)">'
     f'<push-button name="Planet" {SHOWN} cp:screencoord="(312, 218)" cp:size="(120, 36)" />'
     f'<push-button name="Hidden" st:visible="true" cp:screencoord="(10, 10)" cp:size="(50, 20)" />'
-    f'<radio-button name="Blue\tsky" {SHOWN} cp:screencoord="(40, 300)" cp:size="(100, 24)" />'
+    f'<radio-button name="Blue\tsky" {SHOWN} st:checked="true" cp:screencoord="(40, 300)" cp:size="(100, 24)" />'
     f'<label name="" {SHOWN} cp:screencoord="(40, 400)" cp:size="(100, 24)">Pick a colour</label>'
     f'<push-button name="Offscreen" {SHOWN} cp:screencoord="(1300, 10)" cp:size="(50, 20)" />'
     '</panel></frame></application></desktop-frame>'
@@ -29,24 +29,42 @@ SCREEN = (1280, 720)
 
 def test_the_table_lists_showing_elements_with_their_centres():
     rows = a11y_rows(XML, SCREEN)
-    assert [(role, name, text) for role, name, text, _, _ in rows] == [
+    assert [(role, name, text) for role, name, text, *_ in rows] == [
         ("push-button", "Planet", ""), ("radio-button", "Blue sky", ""), ("label", "", "Pick a colour")]
-    assert rows[0][3:] == ((372.0, 236.0), (120, 36))
+    assert rows[0][3:] == ((372.0, 236.0), (120, 36), "")
     table = a11y_text(XML, SCREEN).splitlines()
-    assert table[0] == "role\tname\ttext\tcenter\tsize"
-    assert table[1] == "push-button\tPlanet\t\t(372, 236)\t(120, 36)"
+    assert table[0] == "role\tname\ttext\tstate\tcenter\tsize"
+    assert table[1] == "push-button\tPlanet\t\t\t(372, 236)\t(120, 36)"
+    assert table[2] == "radio-button\tBlue sky\t\tchecked\t(90, 312)\t(100, 24)"
 
 
 def test_points_in_the_table_are_in_the_dialects_frame_and_long_tables_are_cut():
     grid = a11y_text(XML, SCREEN, "grid").splitlines()
-    assert grid[1] == "push-button\tPlanet\t\t(291, 328)\t(94, 50)"  # 372/1280*1000, 236/720*1000
+    assert grid[1] == "push-button\tPlanet\t\t\t(291, 328)\t(94, 50)"  # 372/1280*1000, 236/720*1000
     parsed = ActionSet("qwen2vl").parse("pyautogui.click(291, 328)", SCREEN)
     assert parsed.action == "pyautogui.click(372, 236)"  # copying the centre clicks the button
     cut = a11y_text(XML, SCREEN, max_rows=1).splitlines()
     assert cut[-1] == "... 2 more elements not shown" and len(cut) == 3
-    assert a11y_text("", SCREEN) == "role\tname\ttext\tcenter\tsize"
+    assert a11y_text("", SCREEN) == "role\tname\ttext\tstate\tcenter\tsize"
     with pytest.raises(ValueError, match="not XML"):
         a11y_text("<unclosed", SCREEN)
+
+
+def test_the_active_scope_keeps_the_active_windows_elements_only():
+    panel = (f'<application name="panel"><frame name="" {SHOWN} cp:screencoord="(0, 0)" cp:size="(1280, 27)">'
+             f'<push-button name="Terminal" {SHOWN} cp:screencoord="(0, 0)" cp:size="(48, 27)" /></frame>'
+             '</application>')
+    app = XML.split("<application", 1)[1].replace('<frame name="Widgets" ', '<frame name="Widgets" st:active="true" ')
+    xml = XML.split("<application", 1)[0] + panel + "<application" + app
+    every = [row[1] for row in a11y_rows(xml, SCREEN)]
+    assert every == ["Terminal", "Planet", "Blue sky", ""]
+    assert [row[1] for row in a11y_rows(xml, SCREEN, "active")] == ["Planet", "Blue sky", ""]
+    assert [row[1] for row in a11y_rows(XML, SCREEN, "active")] == ["Planet", "Blue sky", ""]  # none active: all
+    messages = step_messages("Click Planet", [], ActionSet("pyautogui"), SCREEN, observation="a11y", a11y_tree=xml,
+                             a11y_scope="active")
+    assert "Terminal" not in "".join(p.get("text", "") for p in _parts(messages))
+    with pytest.raises(ValueError, match="unknown accessibility-tree scope 'window'; known: all, active"):
+        a11y_rows(xml, SCREEN, "window")
 
 
 def _parts(messages):

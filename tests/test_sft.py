@@ -109,7 +109,7 @@ def test_init_model_writes_a_loadable_model_whose_tokenizer_splits_digits(tmp_pa
 
 
 def test_init_model_and_sft_help_name_their_options(capsys) -> None:
-    for command, options in (("init-model", ("--size", "tiny", "small", "medium", "--suite", "--seed", "~11M")),
+    for command, options in (("init-model", ("--size", "tiny", "small", "base", "medium", "--suite", "--seed", "~1.3M")),
                              ("sft", ("--demos", "--epochs", "--lr", "--batch-size", "--eval-every", "--full",
                                       "--near-miss", "--init", "--resume", "FILE:LINE", "--init CHECKPOINT"))):
         with pytest.raises(SystemExit) as exit_info:
@@ -176,7 +176,7 @@ def test_an_a11y_observation_trains_on_each_records_accessibility_tree(model_dir
         read_demos(demos, config)
     trainer = SFTTrainer(config, write_demos(tmp_path / "a11y", tree))
     prompt = trainer.policy.tokenizer.decode(trainer.encode(0).input_ids)
-    assert "Accessibility tree:" in prompt and "push-button\tPlanet\t\t(372, 236)" in prompt
+    assert "Accessibility tree:" in prompt and "push-button\tPlanet\t\t\t(372, 236)" in prompt
     trainer.close()
 
 

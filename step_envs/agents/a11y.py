@@ -3,10 +3,16 @@
 The env's `a11y_tree` observation is OSWorld-style XML (`step_envs/server/a11y.py`): every accessible with its
 role as the tag, `name`, states (`st:showing`, `st:visible`), `cp:screencoord="(x, y)"` / `cp:size="(w, h)"` and
 its text. Like OSWorld's accessibility-tree baselines, the prompt gets a table instead of the XML, here of the
-elements that are showing, have a box on the screen, and have a name or text or an interactive role:
+elements that are showing, have a box on the screen, and have a name or text or an interactive role, with the
+states an agent acts on (`checked`, `selected`, `expanded`, `focused`, `pressed`):
 
-    role	name	text	center	size
-    push-button	Planet		(372, 236)	(120, 36)
+    role	name	text	state	center	size
+    push-button	Planet			(372, 236)	(120, 36)
+    check-box	Apples		checked	(385, 121)	(116, 30)
+
+Scope `active` keeps only the elements of the active window (the frame, window or dialog with the `active`
+state, as the window manager reports it; all elements when none is), leaving out the panels and the desktop
+that every screen repeats: a shorter prompt with the same elements to act on.
 
 Points are written in the dialect's coordinate frame (the 0-1000 grid, the resized image's pixels, or screen
 pixels), so a model can copy the centre it reads into the action it writes. Pure XML parsing: no AT-SPI here.
@@ -21,7 +27,11 @@ from step_envs.actions import frames
 
 STATE_NS = "https://accessibility.ubuntu.example.org/ns/state"
 COMPONENT_NS = "https://accessibility.ubuntu.example.org/ns/component"
-HEADER = "role\tname\ttext\tcenter\tsize"
+HEADER = "role\tname\ttext\tstate\tcenter\tsize"
+STATES = ("checked", "selected", "expanded", "focused", "pressed")
+"""States worth a column: what a click would change or where typing goes."""
+SCOPES = ("all", "active")
+WINDOWS = frozenset({"frame", "window", "dialog", "alert", "file-chooser"})
 CONTAINERS = frozenset({"desktop-frame", "application", "panel", "filler", "scroll-pane", "viewport", "unknown",
                         "layered-pane", "section", "redundant-object", "window", "frame", "tool-bar", "menu-bar",
                         "page-tab-list", "split-pane", "internal-frame", "table", "tree-table", "list", "form"})
@@ -41,15 +51,31 @@ def _cell(text: str | None) -> str:
     return flat if len(flat) <= MAX_CELL else flat[: MAX_CELL - 1] + "…"
 
 
-def a11y_rows(xml: str, screen_size: tuple[int, int]) -> list[tuple[str, str, str, tuple[float, float],
-                                                                     tuple[int, int]]]:
-    """(role, name, text, centre, size) of every listed element, in document order, in screen pixels."""
+def check_scope(scope: str) -> None:
+    if scope not in SCOPES:
+        raise ValueError(f"unknown accessibility-tree scope {scope!r}; known: {', '.join(SCOPES)}")
+
+
+def _active_window(root: ET.Element) -> ET.Element:
+    """The last window the tree marks active (the one in front), else the whole tree."""
+    active = [node for node in root.iter()
+              if node.tag.rsplit("}", 1)[-1] in WINDOWS and node.get(f"{{{STATE_NS}}}active") == "true"]
+    return active[-1] if active else root
+
+
+def a11y_rows(xml: str, screen_size: tuple[int, int], scope: str = "all") -> list[
+        tuple[str, str, str, tuple[float, float], tuple[int, int], str]]:
+    """(role, name, text, centre, size, states) of every listed element, in document order, in screen pixels;
+    `states` is the comma-separated `STATES` it has. `scope="active"`: the active window's elements only."""
+    check_scope(scope)
     if not xml or not xml.strip():
         return []
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
         raise ValueError(f"the accessibility tree is not XML: {exc}") from None
+    if scope == "active":
+        root = _active_window(root)
     width, height = screen_size
     rows = []
     for node in root.iter():
@@ -67,21 +93,22 @@ def a11y_rows(xml: str, screen_size: tuple[int, int]) -> list[tuple[str, str, st
             continue
         if not name and not text and role in ("label", "separator"):
             continue
-        rows.append((role, name, text, (cx, cy), size))
+        states = ",".join(state for state in STATES if node.get(f"{{{STATE_NS}}}{state}") == "true")
+        rows.append((role, name, text, (cx, cy), size, states))
     return rows
 
 
 def a11y_text(xml: str, screen_size: tuple[int, int], frame: str = "screen",
-              image_size: tuple[int, int] | None = None, max_rows: int = 60) -> str:
-    """The table of `a11y_rows`, points and sizes in `frame` (see `step_envs.actions.frames`); at most `max_rows`
-    rows, the count of the rest said on a last line."""
-    rows = a11y_rows(xml, screen_size)
+              image_size: tuple[int, int] | None = None, max_rows: int = 60, scope: str = "all") -> str:
+    """The table of `a11y_rows` (of `scope`), points and sizes in `frame` (see `step_envs.actions.frames`); at
+    most `max_rows` rows, the count of the rest said on a last line."""
+    rows = a11y_rows(xml, screen_size, scope)
     lines = [HEADER]
-    for role, name, text, (cx, cy), (w, h) in rows[:max_rows]:
+    for role, name, text, (cx, cy), (w, h), states in rows[:max_rows]:
         center = frames.from_screen(cx, cy, frame, screen_size, image_size)
         x1, y1 = frames.from_screen(0, 0, frame, screen_size, image_size)
         x2, y2 = frames.from_screen(w, h, frame, screen_size, image_size)
-        lines.append(f"{role}\t{name}\t{text}\t({center[0]}, {center[1]})\t({x2 - x1}, {y2 - y1})")
+        lines.append(f"{role}\t{name}\t{text}\t{states}\t({center[0]}, {center[1]})\t({x2 - x1}, {y2 - y1})")
     if len(rows) > max_rows:
         lines.append(f"... {len(rows) - max_rows} more elements not shown")
     return "\n".join(lines)

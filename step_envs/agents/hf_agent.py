@@ -31,6 +31,7 @@ from step_envs.agents.processor import (
     processor_tokenizer,
     token_ids_only,
 )
+from step_envs.agents.a11y import check_scope
 from step_envs.agents.prompt import check_observation, downscale, recent, screenshot_image, step_messages
 from step_envs.tasks import Task
 
@@ -86,6 +87,8 @@ class HFAgent:
         self.observation = observation or sampling.get("observation", "screenshot")
         check_observation(self.observation)
         self.max_a11y_rows = int(sampling.get("max_a11y_rows", 60))
+        self.a11y_scope = str(sampling.get("a11y_scope", "all"))
+        check_scope(self.a11y_scope)
         self.path, self.device = str(directory), device
         self.max_new_tokens, self.temperature, self.seed = int(max_new_tokens), float(temperature), int(seed)
         self.processor = load_processor(directory)
@@ -118,7 +121,7 @@ class HFAgent:
         history = recent(turn.history, self.max_history)
         messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size, image_size,
                                  observation=self.observation, a11y_tree=turn.observation.get("a11y_tree"),
-                                 max_a11y_rows=self.max_a11y_rows)
+                                 max_a11y_rows=self.max_a11y_rows, a11y_scope=self.a11y_scope)
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         images = [image] if "screenshot" in self.observation else None
         inputs = self.processor(text=[text], images=images, return_tensors="pt")

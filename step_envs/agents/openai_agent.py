@@ -20,6 +20,7 @@ import requests
 
 from step_envs.actions import ActionSet, action_set, get_dialect, smart_resize
 from step_envs.actions.frames import QWEN_MAX_PIXELS
+from step_envs.agents.a11y import check_scope
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.prompt import (
     IMAGE_SLOT,
@@ -47,7 +48,7 @@ class OpenAIAgent:
                  temperature: float = 0.0, max_tokens: int = 512, timeout: float = 120.0, max_retries: int = 3,
                  image_format: str = "png", dialect: str | None = None, max_history: int = 10,
                  max_pixels: int = QWEN_MAX_PIXELS, observation: str = "screenshot", max_a11y_rows: int = 60,
-                 concurrency: int = 16) -> None:
+                 a11y_scope: str = "all", concurrency: int = 16) -> None:
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL", "")).rstrip("/")
         self.model = model or os.environ.get("OPENAI_MODEL", "")
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
@@ -61,7 +62,8 @@ class OpenAIAgent:
         self.max_retries, self.image_format, self.dialect = int(max_retries), image_format, dialect
         self.max_history, self.max_pixels = int(max_history), int(max_pixels)
         check_observation(observation)
-        self.observation, self.max_a11y_rows = observation, int(max_a11y_rows)
+        check_scope(a11y_scope)
+        self.observation, self.max_a11y_rows, self.a11y_scope = observation, int(max_a11y_rows), a11y_scope
         self._executor = ThreadPoolExecutor(max_workers=max(1, int(concurrency)), thread_name_prefix="openai-agent")
         self._local = threading.local()
 
@@ -90,7 +92,8 @@ class OpenAIAgent:
         history = recent(turn.history, self.max_history)
         messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size,
                                  self.image_size(turn), observation=self.observation,
-                                 a11y_tree=turn.observation.get("a11y_tree"), max_a11y_rows=self.max_a11y_rows)
+                                 a11y_tree=turn.observation.get("a11y_tree"), max_a11y_rows=self.max_a11y_rows,
+                                 a11y_scope=self.a11y_scope)
         messages[-1]["content"] = [image if part == IMAGE_SLOT else part for part in messages[-1]["content"]]
         return messages
 

@@ -67,11 +67,12 @@ def check_observation(observation: str) -> None:
 
 def step_messages(instruction: str, history: Sequence[str], actions: ActionSet, screen_size: tuple[int, int],
                   image_size: tuple[int, int] | None = None, *, observation: str = "screenshot",
-                  a11y_tree: str | None = None, max_a11y_rows: int = 60) -> list[dict]:
+                  a11y_tree: str | None = None, max_a11y_rows: int = 60, a11y_scope: str = "all") -> list[dict]:
     """The step prompt as chat messages. `history` holds the env actions to show (the caller keeps the last H,
     see `recent`), oldest first, written as `actions` writes them (points in the model's frame). `observation`
     picks what the user turn shows: one image slot for the screenshot, the accessibility tree `a11y_tree` (XML)
-    as a table with its points in the model's frame, or both."""
+    as a table with its points in the model's frame (of the whole screen or, `a11y_scope="active"`, of the active
+    window), or both."""
     check_observation(observation)
     if actions.needs_image_size and "screenshot" not in observation:
         raise ValueError(f"dialect {actions.name!r} writes points in the pixels of the screenshot it sees; observation "
@@ -82,7 +83,7 @@ def step_messages(instruction: str, history: Sequence[str], actions: ActionSet, 
         if a11y_tree is None:
             raise ValueError(f"observation {observation!r} shows the accessibility tree: run the env with "
                              "a11y_tree=True so observations carry it")
-        table = a11y_text(a11y_tree, screen_size, actions.dialect.frame, image_size, max_a11y_rows)
+        table = a11y_text(a11y_tree, screen_size, actions.dialect.frame, image_size, max_a11y_rows, a11y_scope)
         content.append({"type": "text", "text": f"\nAccessibility tree:\n{table}"})
     if "screenshot" in observation:
         content += [{"type": "text", "text": "\nCurrent screen:"}, dict(IMAGE_SLOT)]

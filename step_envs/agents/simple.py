@@ -143,7 +143,7 @@ class RandomWidgetAgent:
         points = action_points(action)
         if points is None or len(points) != 1 or points[0].type != "CLICK" or points[0].x is None:
             return action
-        rows = a11y_rows(turn.observation["a11y_tree"], turn.screen_size)
+        rows = a11y_rows(turn.observation["a11y_tree"], turn.screen_size, "active")  # the app's, not the panel's
         x, y = points[0].x, points[0].y
         hit = [row for row in rows if _contains(row[3], row[4], x, y)]
         if not hit:

@@ -6,9 +6,13 @@ tokenizer, image processor, chat template), so that they load through the same l
 Sizes (`SHAPES`; parameters with the `widgets` tokenizer):
 
 - `tiny`, ~0.16M: 2 text layers of width 32, 1 vision block; images of at most 112x112 pixels. The tests train it.
-- `small`, ~11M: 6 text layers of width 256 (8 heads, 4 KV heads, MLP 1024), 4 vision blocks of width 256;
+- `small`, ~1.3M: 4 text layers of width 128 (4 heads, 2 KV heads, MLP 512), 1 vision block of width 32; images
+  up to 640x360 pixels. The model that learns the widget tasks on a CPU from the accessibility tree
+  (`sampling.observation = "a11y"`): measured on 2 cores, 8 epochs of ~1,000 demonstration steps take ~10 min
+  and reach the held-out success `benchmarks/RESULTS.md` reports. Its vision tower is a token, not a reader.
+- `base`, ~11M: 6 text layers of width 256 (8 heads, 4 KV heads, MLP 1024), 4 vision blocks of width 256;
   images up to 640x360 pixels (a 640x360 screenshot is 616x336 after the processor: 264 image tokens; 320x180 is
-  66). A model for learning on a CPU.
+  66). ~1 s per demonstration step and epoch with an a11y prompt on 2 cores: slow for a CPU experiment.
 - `medium`, ~67M: 8 text layers of width 768, 6 vision blocks of width 384; what `benchmarks/gpu_smoke.py`
   runs to give a GPU real work.
 
@@ -59,6 +63,12 @@ CORPUS = [
     "DONE",
     "FAIL",
     "Task: click the button. Previous actions: none. Current screen: What is the next action?",
+    # the accessibility-tree table of an a11y observation (step_envs.agents.a11y)
+    "Accessibility tree:\nrole\tname\ttext\tstate\tcenter\tsize",
+    *(f"{role}\tName\t\t{state}\t(100, 200)\t(80, 30)"
+      for role in ("push-button", "radio-button", "check-box", "combo-box", "menu", "menu-item", "text", "label",
+                   "slider", "toggle-button", "spin-button", "list-item", "table-cell", "page-tab", "link")
+      for state in ("", "checked", "focused", "selected", "expanded", "pressed")),
 ]
 
 
@@ -93,14 +103,18 @@ SHAPES = {
     "tiny": Qwen2VLShape(hidden_size=32, intermediate_size=64, layers=2, heads=4, kv_heads=2, vision_depth=1,
                          vision_dim=32, vision_heads=2, vision_mlp_ratio=2, vocab_size=1200,
                          image_max_pixels=112 * 112),
-    "small": Qwen2VLShape(hidden_size=256, intermediate_size=1024, layers=6, heads=8, kv_heads=4, vision_depth=4,
-                          vision_dim=256, vision_heads=4, vision_mlp_ratio=4, vocab_size=4096,
+    "small": Qwen2VLShape(hidden_size=128, intermediate_size=512, layers=4, heads=4, kv_heads=2, vision_depth=1,
+                          vision_dim=32, vision_heads=2, vision_mlp_ratio=2, vocab_size=4096,
                           image_max_pixels=640 * 360),
+    "base": Qwen2VLShape(hidden_size=256, intermediate_size=1024, layers=6, heads=8, kv_heads=4, vision_depth=4,
+                         vision_dim=256, vision_heads=4, vision_mlp_ratio=4, vocab_size=4096,
+                         image_max_pixels=640 * 360),
     "medium": Qwen2VLShape(hidden_size=768, intermediate_size=2048, layers=8, heads=12, kv_heads=4, vision_depth=6,
                            vision_dim=384, vision_heads=6, vision_mlp_ratio=4, vocab_size=4096,
                            image_max_pixels=640 * 360),
 }
-"""`tiny` for tests, `small` for learning on a CPU, `medium` for the GPU smoke run (see the module docstring)."""
+"""`tiny` for tests, `small` for learning on a CPU, `base` a wider CPU model, `medium` for the GPU smoke run (see
+the module docstring)."""
 CORPUS_SEEDS = 32
 """`init_model` adds this many instances of every template of the suite to the tokenizer's corpus, at the first
 training seeds (`eval.train_seeds`; never a held-out one), so that the labels the templates draw are merged."""

@@ -10,6 +10,7 @@ from typing import Literal
 
 import torch
 
+from step_envs.agents.a11y import check_scope
 from step_envs.agents.prompt import check_observation
 
 Context = Literal["step", "trajectory"]
@@ -32,6 +33,8 @@ class SamplingSettings:
     (`step_envs.agents.prompt.step_messages`); with a11y the envs run with `a11y_tree=True`."""
     max_a11y_rows: int = 60
     """At most this many accessibility-tree elements in a prompt (the rest are counted)."""
+    a11y_scope: str = "all"
+    """`all`: every element on the screen; `active`: the active window's only (no panels or desktop)."""
     max_prompt_tokens: int | None = None
     """A trajectory prompt keeps the latest screenshots that fit in this many tokens and says how many earlier ones
     it left out (every earlier reply stays); None or 0: no cap. Step prompts hold one screenshot: not capped."""
@@ -44,6 +47,7 @@ class SamplingSettings:
         if self.context not in ("step", "trajectory"):
             raise ValueError(f"unknown context {self.context!r}; known: step, trajectory")
         check_observation(self.observation)
+        check_scope(self.a11y_scope)
         if self.context == "trajectory" and self.observation != "screenshot":
             raise ValueError(f"observation {self.observation!r} is for step prompts; trajectory prompts show "
                              "screenshots only (set algo.tgrpo.sample_level = 'step')")

@@ -173,7 +173,7 @@ class VLMPolicy:
         sampling = self.sampling
         messages = step_messages(instruction, history, self.actions(action_space), screen_size, self.image_size(image),
                                  observation=sampling.observation, a11y_tree=a11y_tree,
-                                 max_a11y_rows=sampling.max_a11y_rows)
+                                 max_a11y_rows=sampling.max_a11y_rows, a11y_scope=sampling.a11y_scope)
         images = [image] if "screenshot" in sampling.observation else []
         return encode_chat(self.processor, messages, images, final_reply=response, eos_texts=self.eos_texts)
 
