@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from step_envs.actions import ActionSet, action_set, get_dialect
+from step_envs.agents.a11y import check_scope
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.processor import (
     check_model_dir,
@@ -31,7 +32,6 @@ from step_envs.agents.processor import (
     processor_tokenizer,
     token_ids_only,
 )
-from step_envs.agents.a11y import check_scope
 from step_envs.agents.prompt import check_observation, downscale, recent, screenshot_image, step_messages
 from step_envs.tasks import Task
 
