@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The venv is built from a system-wide interpreter so the unprivileged desktop-session user can run it too.
 BASE_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
-APT_PACKAGES := $(shell grep -v '^\#' envs/desktop/apt-packages.txt)
+APT_PACKAGES := $(shell grep -v '^\#' step_envs/data/desktop/apt-packages.txt)
 STAMP := $(VENV)/.installed
 
 .PHONY: install apt docker images demo test lint clean
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 # A Docker engine (Debian's docker.io + dockerd in the background when none answers) and the desktop images
 # (cached: a rebuild with no change takes seconds).
 docker: install
-	@bash envs/desktop/image/ensure-engine.sh
+	@bash step_envs/data/desktop/image/ensure-engine.sh
 
 images: docker
 	$(VENV)/bin/step-envs image build --variant all

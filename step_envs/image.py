@@ -3,8 +3,8 @@
 The base is ``debian:bookworm-slim`` when the engine has it or can pull it; otherwise a minimal Debian bookworm is
 bootstrapped with ``debootstrap`` (from the host's own Debian mirror) and imported as ``step-gym/debian:bookworm``.
 The build context is assembled here, deterministically, so an unchanged rebuild is a cache hit: the Dockerfile and
-package lists of ``envs/desktop/image``, wheels of the Python dependencies (built once on the host and cached, so the
-image build needs no Python index), and the sources (``step_envs`` and ``envs/desktop``). Builds use the host
+package lists of ``step_envs/data/desktop/image``, wheels of the Python dependencies (built once on the host and cached, so the
+image build needs no Python index), and the sources (``step_envs``, its data included). Builds use the host
 network (the engine here may have no bridge).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import io
 import os
 import re
@@ -29,8 +30,9 @@ from typing import Any
 
 from step_envs.dockerutil import DockerUnavailable, docker_client
 
-REPO = Path(__file__).resolve().parents[1]
-IMAGE_DIR = REPO / "envs" / "desktop" / "image"
+PACKAGE = Path(__file__).resolve().parent
+"""This copy of `step_envs` (a checkout's or an installed wheel's): the image is built from it."""
+IMAGE_DIR = PACKAGE / "data" / "desktop" / "image"
 IMAGE_REPOSITORY = "step-gym/desktop"
 VARIANTS = ("full", "slim")
 OFFICIAL_BASE = "debian:bookworm-slim"
@@ -155,8 +157,11 @@ def ensure_base(client: Any, log: Log = print) -> str:
 
 def image_requirements() -> list[str]:
     """The project's runtime dependencies that code inside the container imports."""
-    data = tomllib.loads((REPO / "pyproject.toml").read_text())
-    deps = data["project"]["dependencies"]
+    pyproject = PACKAGE.parent / "pyproject.toml"
+    if pyproject.is_file():  # a checkout: its pyproject, which may be newer than the installed metadata
+        deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    else:  # an installed wheel: its metadata (the extras' requirements carry an `extra ==` marker)
+        deps = [d for d in importlib.metadata.requires("step-gym") or [] if "extra ==" not in d]
     return [d for d in deps if re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() not in HOST_ONLY_DEPS]
 
 
@@ -203,9 +208,8 @@ def build_context(variant: str, log: Log = print) -> io.BytesIO:
         _add(tar, "packages-apps.txt", apps)
         for wheel in sorted(wheel_dir(log).glob("*.whl")):
             _add(tar, f"wheels/{wheel.name}", wheel.read_bytes())
-        for sub in ("step_envs", "envs/desktop/home"):
-            for path in _tree(REPO / sub):
-                _add(tar, f"src/{path.relative_to(REPO)}", path.read_bytes())
+        for path in _tree(PACKAGE):
+            _add(tar, f"src/{path.relative_to(PACKAGE.parent)}", path.read_bytes())
     buf.seek(0)
     return buf
 

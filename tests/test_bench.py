@@ -98,7 +98,7 @@ def _chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):
             return shutil.which(name)
-    pytest.fail("chromium is not installed: `make install` installs it (envs/desktop/apt-packages.txt)")
+    pytest.fail("chromium is not installed: `make install` installs it (step_envs/data/desktop/apt-packages.txt)")
 
 
 def _dump_dom(page: Path) -> str:

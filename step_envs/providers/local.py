@@ -32,7 +32,7 @@ from step_envs.server import TOKEN_HEADER
 SESSION_USER = "step-gym"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-HOME_SKELETON = PACKAGE_ROOT / "envs" / "desktop" / "home"
+HOME_SKELETON = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "home"
 _live: weakref.WeakSet[LocalProvider] = weakref.WeakSet()
 
 
@@ -128,7 +128,7 @@ class LocalProvider(Provider):
             "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.dir / 'run' / 'bus'}",
             "GTK_OVERLAY_SCROLLING": "0", MARKER: self.session_id,
             "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(self.dir / "tmp"),
-            "PYTHONPATH": str(PACKAGE_ROOT),  # the server runs from this checkout, installed or not
+            "PYTHONPATH": str(PACKAGE_ROOT),  # the server runs this copy of step_envs, checkout or installed
             "STEP_ENVS_REGISTER": "0",  # the server and worker need no Gymnasium ids (see step_envs/__init__)
         }
         if self.a11y:  # GTK's bridge is on unless NO_AT_BRIDGE; Qt needs asking; LibreOffice's needs its GTK UI
@@ -140,7 +140,7 @@ class LocalProvider(Provider):
         return env
 
     def _seed_home(self) -> None:
-        """A fresh home: the skeleton in envs/desktop/home (the panel layout, with a date-only clock so equal
+        """A fresh home: the skeleton in step_envs/data/desktop/home (the panel layout, with a date-only clock so equal
         states give equal screenshots, and app settings that skip first-run dialogs), an Xauthority file
         (pyautogui needs one)."""
         home = self.home

@@ -10,11 +10,11 @@ from step_envs.tasks.model import Task, TaskError
 
 
 def tasks_root() -> Path:
-    """The built-in task suites: ``$STEP_ENVS_TASKS_DIR`` or ``envs/tasks`` of this checkout."""
+    """The built-in task suites: ``$STEP_ENVS_TASKS_DIR`` or the package's ``step_envs/data/tasks``."""
     configured = os.environ.get("STEP_ENVS_TASKS_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "envs" / "tasks"
+    return Path(__file__).resolve().parents[1] / "data" / "tasks"
 
 
 def load_dir(directory: str | Path) -> list[Task]:

@@ -1,5 +1,5 @@
 """Builders for the pieces of a desktop task: setup steps (OSWorld format + our ``ready`` rules), evaluators and
-pyautogui actions. Shared by the templates and by ``envs/tasks/desktop/make_tasks.py`` (the fixed tasks)."""
+pyautogui actions. Shared by the templates and by ``step_envs/data/tasks/desktop/make_tasks.py`` (the fixed tasks)."""
 
 from __future__ import annotations
 

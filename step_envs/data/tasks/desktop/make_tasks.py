@@ -1,6 +1,6 @@
 """Generate the built-in desktop tasks (JSON) and their data files (xlsx, docx) deterministically.
 
-    .venv/bin/python envs/tasks/desktop/make_tasks.py   (rewrites the JSON files and files/ beside it)
+    .venv/bin/python step_envs/data/tasks/desktop/make_tasks.py   (rewrites the JSON files and files/ beside it)
 """
 
 from __future__ import annotations
