@@ -22,8 +22,9 @@ def _register(env_id: str, **kwargs: object) -> None:
     import gymnasium as gym
 
     if env_id not in gym.registry:
+        # nondeterministic: real apps and a real X server (timing, animations, clocks) decide the next screen
         gym.register(id=env_id, entry_point=DESKTOP_ENTRY_POINT, vector_entry_point=DESKTOP_VECTOR_ENTRY_POINT,
-                     kwargs=kwargs)
+                     nondeterministic=True, kwargs=kwargs)
 
 
 def __getattr__(name: str) -> object:

@@ -37,9 +37,9 @@ from step_envs.android.config import TASK_PROTO, EmulatorSettings, android_env_c
 from step_envs.android.tasks import AndroidTask, make_task
 from step_envs.android.ui import UIElement, dump_ui, render_tree
 from step_envs.checkers.registry import Score
-from step_envs.desktop.env import CHARSET, MAX_INSTRUCTION_CHARS
 from step_envs.desktop.timings import Timings
 from step_envs.providers.base import Provider, ProviderError
+from step_envs.spaces import CHARSET, MAX_INSTRUCTION_CHARS, TextSpace
 
 SIMULATORS = ("emulator", "fake")
 INPUT_MODES = ("adb", "touch")
@@ -85,10 +85,10 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
 
         self.observation_space = spaces.Dict({
             "screenshot": spaces.Box(0, 255, (self.height, self.width, 3), np.uint8),
-            "instruction": spaces.Text(MAX_INSTRUCTION_CHARS, min_length=0, charset=CHARSET),
-            "ui_tree": spaces.Text(MAX_UI_TREE_CHARS, min_length=0, charset=CHARSET),
+            "instruction": TextSpace(MAX_INSTRUCTION_CHARS),
+            "ui_tree": TextSpace(MAX_UI_TREE_CHARS),
         })
-        self.action_space = spaces.Text(MAX_ACTION_CHARS, min_length=0, charset=CHARSET)
+        self.action_space = TextSpace(MAX_ACTION_CHARS)
         self._obs: dict[str, Any] | None = None
         self._elements: list[UIElement] = []
         self._steps = 0

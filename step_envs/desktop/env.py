@@ -8,7 +8,6 @@ Bad actions are reported in ``info["action_error"]``; environment failures in ``
 from __future__ import annotations
 
 import shutil
-import string
 import tempfile
 import time
 from pathlib import Path
@@ -18,31 +17,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from step_envs.actions.core import ACTION_TYPES, BUTTONS, MAX_ACTION_CHARS, PARSERS, ParsedAction
+from step_envs.actions.core import MAX_ACTION_CHARS, PARSERS, ParsedAction
 from step_envs.checkers import CheckContext, Score, evaluate
 from step_envs.desktop.client import A11yError, ControllerClient
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.desktop.timings import Timings
 from step_envs.providers import make_provider
 from step_envs.providers.base import Provider, ProviderError
+from step_envs.spaces import MAX_INSTRUCTION_CHARS, Computer13Space, TextSpace
 from step_envs.tasks import Task, load_task
 
-# Text spaces check membership character by character: printable ASCII, whitespace, and the BMP up to CJK.
-CHARSET = frozenset(string.printable) | frozenset(chr(c) for c in range(0xA0, 0x3000))
-MAX_INSTRUCTION_CHARS = 4096
 MAX_A11Y_CHARS = 200_000
 RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: 15 ms)
-
-
-def _computer13_space(width: int, height: int) -> spaces.Dict:
-    return spaces.Dict({
-        "action_type": spaces.Discrete(len(ACTION_TYPES)),
-        "x": spaces.Discrete(width), "y": spaces.Discrete(height),
-        "button": spaces.Discrete(len(BUTTONS)), "num_clicks": spaces.Discrete(3, start=1),
-        "dx": spaces.Discrete(21, start=-10), "dy": spaces.Discrete(21, start=-10),
-        "text": spaces.Text(256, charset=string.printable), "key": spaces.Text(16, min_length=1),
-        "keys": spaces.Sequence(spaces.Text(16, min_length=1)),
-    })
 
 
 class DesktopEnv(gym.Env[dict[str, Any], Any]):
@@ -69,12 +55,12 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         self._parse = PARSERS[action_space]
 
         obs = {"screenshot": spaces.Box(0, 255, (self.height, self.width, 3), np.uint8),
-               "instruction": spaces.Text(MAX_INSTRUCTION_CHARS, min_length=0, charset=CHARSET)}
+               "instruction": TextSpace(MAX_INSTRUCTION_CHARS)}
         if a11y_tree:
-            obs["a11y_tree"] = spaces.Text(MAX_A11Y_CHARS, min_length=0, charset=CHARSET)
+            obs["a11y_tree"] = TextSpace(MAX_A11Y_CHARS)
         self.observation_space = spaces.Dict(obs)
-        self.action_space = (spaces.Text(MAX_ACTION_CHARS, min_length=0, charset=CHARSET)
-                             if action_space == "pyautogui" else _computer13_space(self.width, self.height))
+        self.action_space = (TextSpace(MAX_ACTION_CHARS)
+                             if action_space == "pyautogui" else Computer13Space(self.width, self.height))
         self._cache = Path(tempfile.mkdtemp(prefix="step-gym-cache-"))
         self._obs: dict[str, Any] | None = None
         self._steps = 0

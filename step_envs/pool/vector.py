@@ -34,7 +34,9 @@ class DesktopVectorEnv(VectorEnv):
                  autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP, copy: bool = True,
                  pool_kwargs: dict[str, Any] | None = None, **env_kwargs: Any) -> None:
         """``task`` (one for every env) or ``tasks`` (cycled through); the remaining keyword arguments are
-        `DesktopEnv` options; ``pool_kwargs`` go to `EnvPool` (``hard_timeout``, ``ray_address``, ...)."""
+        `DesktopEnv` options; ``pool_kwargs`` go to `EnvPool` (``hard_timeout``, ``ray_address``, ...; another
+        name is an error). ``max_episode_steps`` (what ``gymnasium.make_vec(..., max_episode_steps=N)`` passes)
+        sets every env's ``max_steps``, so the step that reaches it truncates the episode and runs the checker."""
         from step_envs.desktop.env import DesktopEnv
 
         if (task is None) == (tasks is None):
@@ -42,7 +44,14 @@ class DesktopVectorEnv(VectorEnv):
         self._tasks = [load_task(t) for t in ([task] if task is not None else tasks or [])]
         if not self._tasks:
             raise ValueError("tasks=[] is empty")
-        env_kwargs.pop("max_episode_steps", None)  # make_vec passes the spec's; the env's max_steps governs
+        unknown = sorted(set(pool_kwargs or {}) - set(POOL_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown pool_kwargs {unknown}; known: {', '.join(POOL_OPTIONS)}")
+        limit = env_kwargs.pop("max_episode_steps", None)
+        if limit is not None:
+            if int(limit) < 1:
+                raise ValueError(f"max_episode_steps must be >= 1, got {limit}")
+            env_kwargs["max_steps"] = min(int(limit), int(env_kwargs.get("max_steps", limit)))
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.copy = copy
         spec_env = DesktopEnv(task=self._tasks[0], **env_kwargs)  # declares the spaces; never started
@@ -55,7 +64,7 @@ class DesktopVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.pool = EnvPool(num_envs, provider, env_kwargs=env_kwargs, provider_kwargs=provider_kwargs,
-                            **{k: v for k, v in (pool_kwargs or {}).items() if k in POOL_OPTIONS})
+                            **(pool_kwargs or {}))
         self._next_task = 0
         self._observations = create_empty_array(self.single_observation_space, n=num_envs, fn=np.zeros)
         self._env_obs: list[Any] = [None] * num_envs

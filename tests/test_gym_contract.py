@@ -1,0 +1,73 @@
+"""Gymnasium's contract at its edges: spaces that print like spaces, ids marked nondeterministic, a vector env
+that honours `max_episode_steps` (the truncating step runs the checker) and refuses options it does not know."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+from pool_support import PROBE
+
+import step_envs
+from step_envs.desktop.env import DesktopEnv
+from step_envs.pool import DesktopVectorEnv
+from step_envs.spaces import CHARSET, TextSpace
+
+
+def test_text_spaces_print_their_range_not_their_charset() -> None:
+    env = DesktopEnv(task=PROBE)
+    try:
+        shown = f"{env.action_space} {env.observation_space}"
+    finally:
+        env.close()
+    assert len(shown) < 400, shown
+    assert "charset=printable ASCII + U+00A0-U+2FFF)" in shown
+    space = TextSpace(16)
+    assert space.contains("naïve Ωμέγα") and not space.contains("東京") and len(CHARSET) > 10_000
+
+
+def test_desktop_ids_are_marked_nondeterministic() -> None:
+    for env_id in ("step_envs/Desktop-v0", "step_envs/os-create-folder-v0", "step_envs/Android-v0"):
+        assert gym.spec(env_id).nondeterministic, env_id
+    assert all(gym.spec(env_id).nondeterministic for env_id in step_envs.registered_ids())
+
+
+def test_the_vector_env_refuses_unknown_pool_options_and_bad_limits() -> None:
+    with pytest.raises(ValueError, match=r"unknown pool_kwargs \['hard_timout'\]; known: max_retries, hard_timeout"):
+        DesktopVectorEnv(1, task=PROBE, pool_kwargs={"hard_timout": 5})
+    with pytest.raises(ValueError, match="max_episode_steps must be >= 1"):
+        DesktopVectorEnv(1, task=PROBE, max_episode_steps=0)
+
+
+@pytest.mark.desktop
+def test_make_vec_max_episode_steps_truncates_and_runs_the_checker() -> None:
+    envs = gym.make_vec("step_envs/Desktop-v0", num_envs=1, vectorization_mode="vector_entry_point", task=PROBE,
+                        max_episode_steps=2)
+    try:
+        assert envs.unwrapped.pool.env_kwargs["max_steps"] == 2
+        envs.reset(seed=0)
+        _, _, terminated, truncated, _ = envs.step(["WAIT"])
+        assert not terminated[0] and not truncated[0]
+        _, rewards, terminated, truncated, infos = envs.step(["WAIT"])
+        assert truncated[0] and not terminated[0] and rewards[0] == 0.0
+        assert infos["reason"][0], infos  # the checker ran and said why the task is not done
+    finally:
+        envs.close()
+
+
+def test_the_computer13_space_holds_the_documented_actions() -> None:
+    env = DesktopEnv(task=PROBE, action_space="computer_13")
+    try:
+        space = env.action_space
+    finally:
+        env.close()
+    assert repr(space) == "Computer13(1280x720)"
+    for action in ({"action_type": "CLICK", "x": 640, "y": 360}, {"action_type": "TYPING", "text": "hello"},
+                   {"action_type": "HOTKEY", "keys": ["ctrl", "s"]}, '{"action_type": "PRESS", "key": "enter"}',
+                   "DONE", "WAIT"):
+        assert space.contains(action), action
+    for action in ({"action_type": "CLICK", "x": 5000, "y": 1}, {"action_type": "JUMP"}, {"x": 1}, "click", 3):
+        assert not space.contains(action), action
+    space.seed(0)
+    assert all(space.contains(space.sample()) for _ in range(200))
+    batched = gym.vector.utils.batch_space(space, 3)
+    assert len(batched) == 3 and batched.contains(({"action_type": "DONE"}, "WAIT", "FAIL"))
