@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="the experiment's config (default: %(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="the <= 10-minute version: the config's [experiment.quick] replacements (a tiny model, "
-                             "few demonstrations and SFT steps, 2 methods x 1 seed x 2 rounds)")
+                             "few demonstrations and SFT steps, 2 methods x 1 seed x 4 rounds)")
     parser.add_argument("--model", help="a local model directory (a real checkpoint) instead of init-model's")
     parser.add_argument("--work", help="the work directory (default: the config's run_dir)")
     parser.add_argument("--out", help="where the CSV, PNG and markdown go (default: experiment.results)")
