@@ -236,4 +236,4 @@ def test_an_a11y_observation_reaches_rollouts_augmentation_and_updates(model_dir
     episode, t = next((e, t) for e in episodes for t, s in enumerate(e.steps) if s.a11y_tree)
     prompt = step_prompt(episode, t, config.algo.history)
     text = trainer.policy.tokenizer.decode(trainer._encode_step(prompt).input_ids)
-    assert "Accessibility tree:\nrole\tname\ttext\tcenter\tsize" in text and "Current screen:" in text
+    assert "Accessibility tree:\nrole\tname\ttext\tstate\tcenter\tsize" in text and "Current screen:" in text
