@@ -55,6 +55,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from step_envs.agents.a11y import tag_action
 from step_envs.agents.prompt import recent
 from step_train.checkpoint import latest_checkpoint, load_training_state, read_state, write_checkpoint
 from step_train.config import TrainConfig, from_dict
@@ -141,6 +142,9 @@ class SFTTrainer:
             self._image_sizes[step.image_size] = self.policy.image_size(self.policy.observe(_blank(step.image_size)))
         image_size = self._image_sizes[step.image_size]
         text = self.policy.actions(env.action_space).render(step.action, tuple(env.screen_size), image_size)
+        if self.config.sampling.a11y_tags and step.a11y_tree:  # a click on an element's centre names its tag
+            text = tag_action(text, self.policy.tag_points(step.a11y_tree, env.action_space, tuple(env.screen_size),
+                                                           image_size))
         tokens = self.policy.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.policy.eos_ids[0]]
         limit = self.config.sampling.max_new_tokens
         if len(tokens) > limit:

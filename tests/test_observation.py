@@ -127,3 +127,26 @@ def test_random_widget_clicks_a_random_element_of_the_role_the_solution_clicks()
     assert clicked == {f"pyautogui.click({100 * i + 40}, 115)" for i in range(1, 5)}  # buttons only, each of them
     with pytest.raises(ValueError, match="a11y_tree=True"):
         agent.act([Turn(key="z", task=task, observation={}, step=0)])
+
+
+def test_tags_number_the_rows_and_stand_for_their_centres():
+    from step_envs.agents.a11y import resolve_tags, tag_action, tag_points
+
+    table = a11y_text(XML, SCREEN, tags=True).splitlines()
+    assert table[0] == "tag\trole\tname\ttext\tstate\tcenter\tsize"
+    assert table[1].startswith("1\tpush-button\tPlanet\t") and table[2].startswith("2\tradio-button\tBlue sky")
+    points = tag_points(XML, SCREEN)
+    assert points == [(372, 236), (90, 312), (90, 412)]
+    assert resolve_tags("pyautogui.click(tag_2)", points) == "pyautogui.click(90, 312)"
+    assert tag_action("pyautogui.click(372, 236)", points) == "pyautogui.click(tag_1)"
+    assert tag_action("pyautogui.click(372, 237)", points) == "pyautogui.click(372, 237)"  # not a centre
+    assert tag_action("pyautogui.write('90, 3120')", points) == "pyautogui.write('90, 3120')"
+    with pytest.raises(ValueError, match=r"tag_9 is not in the table \(tags 1-3\)"):
+        resolve_tags("pyautogui.click(tag_9)", points)
+    assert tag_points(XML, SCREEN, "grid")[0] == (291, 328)  # in the dialect's frame, like the table
+    tagged = _parts(step_messages("Click Planet", [], ActionSet("pyautogui"), SCREEN, observation="a11y",
+                                  a11y_tree=XML, a11y_tags=True))
+    text = "".join(p.get("text", "") for p in tagged)
+    assert "1\tpush-button\tPlanet" in text and "tag_N" in text
+    with pytest.raises(ValueError, match="sampling.a11y_tags numbers the accessibility tree's rows"):
+        SamplingSettings(a11y_tags=True)

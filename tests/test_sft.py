@@ -10,6 +10,7 @@ random screenshots: no desktop is needed except for the held-out evaluation test
 from __future__ import annotations
 
 import dataclasses
+import re
 import json
 import shutil
 from collections.abc import Callable
@@ -436,3 +437,27 @@ def test_sft_evaluates_held_out_instances_every_eval_every_steps_and_step_train_
     result, _ = evaluate_checkpoint(config.run_dir, out_dir=tmp_path / "eval")
     assert result.row() | {"eval/seconds": 0} == {key: value for key, value in rows[-1].items()
                                                    if key.startswith("eval/")} | {"eval/seconds": 0}
+
+
+def test_with_tags_a_click_on_an_elements_centre_is_trained_as_its_tag(model_dir: Path, tmp_path: Path) -> None:
+    task = widget_task(TASK_IDS[0])
+    x, y = (int(v) for v in re.search(r"\((\d+), (\d+)\)", task.solution[0]).groups())
+    tree = (f'<desktop-frame {A11Y_NS}>'
+            '<push-button name="Other" st:showing="true" st:visible="true" cp:screencoord="(900, 600)" '
+            'cp:size="(80, 30)" />'
+            f'<push-button name="Target" st:showing="true" st:visible="true" cp:screencoord="({x - 60}, {y - 18})" '
+            'cp:size="(120, 36)" /></desktop-frame>')
+    config = make_config(model_dir, tmp_path / "run", epochs=1)
+    config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, observation="a11y",
+                                                                      a11y_tags=True))
+    trainer = SFTTrainer(config, write_demos(tmp_path / "a11y", tree))
+    policy = trainer.policy
+    first = next(i for i, s in enumerate(trainer.demos.steps) if s.action == task.solution[0])
+    assert policy.tokenizer.decode(trainer.replies[first][:-1]) == "pyautogui.click(tag_2)"
+    assert "2\tpush-button\tTarget" in policy.tokenizer.decode(trainer.encode(first).input_ids)
+    image = policy.observe(trainer.demos.steps[first].image())
+    assert policy.parse("pyautogui.click(tag_2)", "pyautogui", (1280, 720), image, tree).action == \
+        policy.parse(task.solution[0], "pyautogui", (1280, 720), image).action
+    bad = policy.parse("pyautogui.click(tag_7)", "pyautogui", (1280, 720), image, tree)
+    assert bad.action == "WAIT" and bad.error == "tag_7 is not in the table (tags 1-2)"
+    trainer.close()

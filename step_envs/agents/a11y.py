@@ -16,6 +16,12 @@ that every screen repeats: a shorter prompt with the same elements to act on.
 
 Points are written in the dialect's coordinate frame (the 0-1000 grid, the resized image's pixels, or screen
 pixels), so a model can copy the centre it reads into the action it writes. Pure XML parsing: no AT-SPI here.
+
+Tags (`tags=True`, as in OSWorld's set-of-marks prompts): the table gets a first column `tag` numbering its rows
+from 1, and an action may name an element's centre as `tag_N` instead of writing the numbers
+(`pyautogui.click(tag_3)`); `resolve_tags` puts the centre back before the reply is parsed, and `tag_action`
+writes a demonstration's click on an element's centre that way. A model then picks a row instead of copying its
+digits.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from step_envs.actions import frames
 STATE_NS = "https://accessibility.ubuntu.example.org/ns/state"
 COMPONENT_NS = "https://accessibility.ubuntu.example.org/ns/component"
 HEADER = "role\tname\ttext\tstate\tcenter\tsize"
+TAG = re.compile(r"\btag_(\d+)\b")
+TAGS_HINT = "Write tag_N in an action for the center of element N, e.g. click(tag_3)."
 STATES = ("checked", "selected", "expanded", "focused", "pressed")
 """States worth a column: what a click would change or where typing goes."""
 SCOPES = ("all", "active")
@@ -99,16 +107,49 @@ def a11y_rows(xml: str, screen_size: tuple[int, int], scope: str = "all") -> lis
 
 
 def a11y_text(xml: str, screen_size: tuple[int, int], frame: str = "screen",
-              image_size: tuple[int, int] | None = None, max_rows: int = 60, scope: str = "all") -> str:
+              image_size: tuple[int, int] | None = None, max_rows: int = 60, scope: str = "all",
+              tags: bool = False) -> str:
     """The table of `a11y_rows` (of `scope`), points and sizes in `frame` (see `step_envs.actions.frames`); at
-    most `max_rows` rows, the count of the rest said on a last line."""
+    most `max_rows` rows, the count of the rest said on a last line; `tags`: numbered rows (module docstring)."""
     rows = a11y_rows(xml, screen_size, scope)
-    lines = [HEADER]
-    for role, name, text, (cx, cy), (w, h), states in rows[:max_rows]:
+    lines = [("tag\t" if tags else "") + HEADER]
+    for index, (role, name, text, (cx, cy), (w, h), states) in enumerate(rows[:max_rows], start=1):
         center = frames.from_screen(cx, cy, frame, screen_size, image_size)
         x1, y1 = frames.from_screen(0, 0, frame, screen_size, image_size)
         x2, y2 = frames.from_screen(w, h, frame, screen_size, image_size)
-        lines.append(f"{role}\t{name}\t{text}\t{states}\t({center[0]}, {center[1]})\t({x2 - x1}, {y2 - y1})")
+        lines.append((f"{index}\t" if tags else "")
+                     + f"{role}\t{name}\t{text}\t{states}\t({center[0]}, {center[1]})\t({x2 - x1}, {y2 - y1})")
     if len(rows) > max_rows:
         lines.append(f"... {len(rows) - max_rows} more elements not shown")
     return "\n".join(lines)
+
+
+def tag_points(xml: str, screen_size: tuple[int, int], frame: str = "screen",
+               image_size: tuple[int, int] | None = None, max_rows: int = 60,
+               scope: str = "all") -> list[tuple[int, int]]:
+    """The centres of the tagged rows of `a11y_text` (tag N is item N - 1), in `frame`."""
+    return [frames.from_screen(cx, cy, frame, screen_size, image_size)
+            for _, _, _, (cx, cy), _, _ in a11y_rows(xml, screen_size, scope)[:max_rows]]
+
+
+def resolve_tags(text: str, points: list[tuple[int, int]]) -> str:
+    """`text` with every `tag_N` replaced by element N's centre, `x, y` in the frame of `points`. A tag the
+    table does not have raises ValueError naming the range."""
+    def centre(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if not 1 <= number <= len(points):
+            raise ValueError(f"tag_{number} is not in the table (tags 1-{len(points)})")
+        x, y = points[number - 1]
+        return f"{x}, {y}"
+
+    return TAG.sub(centre, text)
+
+
+def tag_action(text: str, points: list[tuple[int, int]]) -> str:
+    """An action written with numbers (`pyautogui.click(135, 128)`), its first point replaced by `tag_N` when it
+    is element N's centre; unchanged otherwise."""
+    for number, (x, y) in enumerate(points, start=1):
+        found = re.search(rf"(?<![\d.]){x}\s*,\s*{y}(?![\d.])", text)
+        if found:
+            return text[: found.start()] + f"tag_{number}" + text[found.end():]
+    return text

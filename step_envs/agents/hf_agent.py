@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from step_envs.actions import ActionSet, action_set, get_dialect
-from step_envs.agents.a11y import check_scope
+from step_envs.actions import ActionSet, ParsedReply, action_set, get_dialect
+from step_envs.agents.a11y import check_scope, resolve_tags, tag_points
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.processor import (
     check_model_dir,
@@ -88,6 +88,7 @@ class HFAgent:
         check_observation(self.observation)
         self.max_a11y_rows = int(sampling.get("max_a11y_rows", 60))
         self.a11y_scope = str(sampling.get("a11y_scope", "all"))
+        self.a11y_tags = bool(sampling.get("a11y_tags", False))
         check_scope(self.a11y_scope)
         self.path, self.device = str(directory), device
         self.max_new_tokens, self.temperature, self.seed = int(max_new_tokens), float(temperature), int(seed)
@@ -121,7 +122,8 @@ class HFAgent:
         history = recent(turn.history, self.max_history)
         messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size, image_size,
                                  observation=self.observation, a11y_tree=turn.observation.get("a11y_tree"),
-                                 max_a11y_rows=self.max_a11y_rows, a11y_scope=self.a11y_scope)
+                                 max_a11y_rows=self.max_a11y_rows, a11y_scope=self.a11y_scope,
+                                 a11y_tags=self.a11y_tags)
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         images = [image] if "screenshot" in self.observation else None
         inputs = self.processor(text=[text], images=images, return_tensors="pt")
@@ -139,6 +141,19 @@ class HFAgent:
                                 pad_token_id=self.model.generation_config.pad_token_id,
                                 return_dict_in_generate=True, output_scores=True)
 
+    def _parse(self, raw: str, turn: Turn, image_size: tuple[int, int] | None) -> ParsedReply:
+        """The reply read in the dialect; with `a11y_tags`, its `tag_N` first become the rows' centres."""
+        tree = turn.observation.get("a11y_tree")
+        if self.a11y_tags and tree is not None:
+            actions = self.actions(turn)
+            points = tag_points(tree, turn.screen_size, actions.dialect.frame, image_size, self.max_a11y_rows,
+                                self.a11y_scope)
+            try:
+                raw = resolve_tags(raw, points)
+            except ValueError as exc:
+                return ParsedReply("WAIT", str(exc))
+        return self.actions(turn).parse(raw, turn.screen_size, image_size)
+
     def _act_one(self, turn: Turn) -> AgentAction:
         t0 = time.monotonic()
         inputs, image_size = self._inputs(turn)
@@ -149,6 +164,6 @@ class HFAgent:
         token_ids = out.sequences[0, prompt_len:]
         scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)[0]
         raw = self.tokenizer.decode(token_ids, skip_special_tokens=True)
-        parsed = self.actions(turn).parse(raw, turn.screen_size, image_size)
+        parsed = self._parse(raw, turn, image_size)
         return AgentAction(parsed.action, raw=raw, parse_error=parsed.error, token_ids=token_ids.tolist(),
                            logprobs=scores.tolist(), info={"latency_s": time.monotonic() - t0})

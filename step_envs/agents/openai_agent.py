@@ -20,7 +20,7 @@ import requests
 
 from step_envs.actions import ActionSet, action_set, get_dialect, smart_resize
 from step_envs.actions.frames import QWEN_MAX_PIXELS
-from step_envs.agents.a11y import check_scope
+from step_envs.agents.a11y import check_scope, resolve_tags, tag_points
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.prompt import (
     IMAGE_SLOT,
@@ -48,7 +48,7 @@ class OpenAIAgent:
                  temperature: float = 0.0, max_tokens: int = 512, timeout: float = 120.0, max_retries: int = 3,
                  image_format: str = "png", dialect: str | None = None, max_history: int = 10,
                  max_pixels: int = QWEN_MAX_PIXELS, observation: str = "screenshot", max_a11y_rows: int = 60,
-                 a11y_scope: str = "all", concurrency: int = 16) -> None:
+                 a11y_scope: str = "all", a11y_tags: bool = False, concurrency: int = 16) -> None:
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL", "")).rstrip("/")
         self.model = model or os.environ.get("OPENAI_MODEL", "")
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
@@ -64,6 +64,7 @@ class OpenAIAgent:
         check_observation(observation)
         check_scope(a11y_scope)
         self.observation, self.max_a11y_rows, self.a11y_scope = observation, int(max_a11y_rows), a11y_scope
+        self.a11y_tags = bool(a11y_tags)
         self._executor = ThreadPoolExecutor(max_workers=max(1, int(concurrency)), thread_name_prefix="openai-agent")
         self._local = threading.local()
 
@@ -93,7 +94,7 @@ class OpenAIAgent:
         messages = step_messages(turn.task.instruction, history, self.actions(turn), turn.screen_size,
                                  self.image_size(turn), observation=self.observation,
                                  a11y_tree=turn.observation.get("a11y_tree"), max_a11y_rows=self.max_a11y_rows,
-                                 a11y_scope=self.a11y_scope)
+                                 a11y_scope=self.a11y_scope, a11y_tags=self.a11y_tags)
         messages[-1]["content"] = [image if part == IMAGE_SLOT else part for part in messages[-1]["content"]]
         return messages
 
@@ -110,9 +111,17 @@ class OpenAIAgent:
         if isinstance(content, list):  # content parts
             content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
         content = content or ""
-        parsed = self.actions(turn).parse(content, turn.screen_size, self.image_size(turn))
-        return AgentAction(parsed.action, raw=content, parse_error=parsed.error,
-                           info={"latency_s": time.monotonic() - t0, "usage": data.get("usage")})
+        info = {"latency_s": time.monotonic() - t0, "usage": data.get("usage")}
+        reply, tree = content, turn.observation.get("a11y_tree")
+        if self.a11y_tags and tree is not None:  # tag_N: the centre of the table's row N
+            points = tag_points(tree, turn.screen_size, self.actions(turn).dialect.frame, self.image_size(turn),
+                                self.max_a11y_rows, self.a11y_scope)
+            try:
+                reply = resolve_tags(content, points)
+            except ValueError as exc:
+                return AgentAction("WAIT", raw=content, parse_error=str(exc), info=info)
+        parsed = self.actions(turn).parse(reply, turn.screen_size, self.image_size(turn))
+        return AgentAction(parsed.action, raw=content, parse_error=parsed.error, info=info)
 
     def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):

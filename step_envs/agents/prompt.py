@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from step_envs.actions import ActionSet
-from step_envs.agents.a11y import a11y_text
+from step_envs.agents.a11y import TAGS_HINT, a11y_text
 from step_envs.agents.base import Turn
 
 IMAGE_SLOT = {"type": "image"}
@@ -67,12 +67,13 @@ def check_observation(observation: str) -> None:
 
 def step_messages(instruction: str, history: Sequence[str], actions: ActionSet, screen_size: tuple[int, int],
                   image_size: tuple[int, int] | None = None, *, observation: str = "screenshot",
-                  a11y_tree: str | None = None, max_a11y_rows: int = 60, a11y_scope: str = "all") -> list[dict]:
+                  a11y_tree: str | None = None, max_a11y_rows: int = 60, a11y_scope: str = "all",
+                  a11y_tags: bool = False) -> list[dict]:
     """The step prompt as chat messages. `history` holds the env actions to show (the caller keeps the last H,
     see `recent`), oldest first, written as `actions` writes them (points in the model's frame). `observation`
     picks what the user turn shows: one image slot for the screenshot, the accessibility tree `a11y_tree` (XML)
     as a table with its points in the model's frame (of the whole screen or, `a11y_scope="active"`, of the active
-    window), or both."""
+    window; `a11y_tags`: numbered rows an action may name as `tag_N`), or both."""
     check_observation(observation)
     if actions.needs_image_size and "screenshot" not in observation:
         raise ValueError(f"dialect {actions.name!r} writes points in the pixels of the screenshot it sees; observation "
@@ -83,8 +84,10 @@ def step_messages(instruction: str, history: Sequence[str], actions: ActionSet, 
         if a11y_tree is None:
             raise ValueError(f"observation {observation!r} shows the accessibility tree: run the env with "
                              "a11y_tree=True so observations carry it")
-        table = a11y_text(a11y_tree, screen_size, actions.dialect.frame, image_size, max_a11y_rows, a11y_scope)
-        content.append({"type": "text", "text": f"\nAccessibility tree:\n{table}"})
+        table = a11y_text(a11y_tree, screen_size, actions.dialect.frame, image_size, max_a11y_rows, a11y_scope,
+                          a11y_tags)
+        content.append({"type": "text", "text": f"\nAccessibility tree:\n{table}" + (f"\n{TAGS_HINT}" if a11y_tags
+                                                                                      else "")})
     if "screenshot" in observation:
         content += [{"type": "text", "text": "\nCurrent screen:"}, dict(IMAGE_SLOT)]
     content.append({"type": "text", "text": ("" if "screenshot" in observation else "\n") + "What is the next action?"})

@@ -35,6 +35,10 @@ class SamplingSettings:
     """At most this many accessibility-tree elements in a prompt (the rest are counted)."""
     a11y_scope: str = "all"
     """`all`: every element on the screen; `active`: the active window's only (no panels or desktop)."""
+    a11y_tags: bool = False
+    """Number the tree's rows and let actions name an element's centre as `tag_N` (OSWorld's set-of-marks
+    convention): the policy's replies are resolved to points, and supervised targets clicking an element's
+    centre are written with its tag."""
     max_prompt_tokens: int | None = None
     """A trajectory prompt keeps the latest screenshots that fit in this many tokens and says how many earlier ones
     it left out (every earlier reply stays); None or 0: no cap. Step prompts hold one screenshot: not capped."""
@@ -48,6 +52,9 @@ class SamplingSettings:
             raise ValueError(f"unknown context {self.context!r}; known: step, trajectory")
         check_observation(self.observation)
         check_scope(self.a11y_scope)
+        if self.a11y_tags and "a11y" not in self.observation:
+            raise ValueError(f"sampling.a11y_tags numbers the accessibility tree's rows, which observation "
+                             f"{self.observation!r} does not show: use 'a11y' or 'screenshot+a11y'")
         if self.context == "trajectory" and self.observation != "screenshot":
             raise ValueError(f"observation {self.observation!r} is for step prompts; trajectory prompts show "
                              "screenshots only (set algo.tgrpo.sample_level = 'step')")

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from step_envs.actions import ActionSet, ParsedReply, action_set
+from step_envs.agents.a11y import resolve_tags, tag_points
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.prompt import downscale, recent, step_messages
 from step_envs.tasks import Task
@@ -127,7 +128,8 @@ class VLMPolicy:
         for turn, generation in zip(turns, generations, strict=True):
             state = self._episodes[turn.key]
             state.replies[turn.step :] = [generation.token_ids]
-            parsed = self.parse(generation.text, turn.action_space, turn.screen_size, state.images[-1])
+            parsed = self.parse(generation.text, turn.action_space, turn.screen_size, state.images[-1],
+                                turn.observation.get("a11y_tree"))
             actions.append(
                 AgentAction(
                     text=parsed.action,
@@ -150,9 +152,25 @@ class VLMPolicy:
         dialects that write points in the pixels of the image they saw."""
         return model_image_size(self.processor, image.size)
 
-    def parse(self, text: str, action_space: str, screen_size: tuple[int, int], image: Image.Image) -> ParsedReply:
-        """A reply read in the model's dialect, for a prompt that showed `image`."""
+    def parse(self, text: str, action_space: str, screen_size: tuple[int, int], image: Image.Image,
+              a11y_tree: str | None = None) -> ParsedReply:
+        """A reply read in the model's dialect, for a prompt that showed `image` (and `a11y_tree`: with
+        `sampling.a11y_tags`, its `tag_N` are the centres of that table's rows)."""
+        if self.sampling.a11y_tags and a11y_tree is not None:
+            try:
+                text = resolve_tags(text, self.tag_points(a11y_tree, action_space, screen_size,
+                                                          self.image_size(image)))
+            except ValueError as exc:
+                return ParsedReply("WAIT", str(exc))
         return self.actions(action_space).parse(text, screen_size, self.image_size(image))
+
+    def tag_points(self, a11y_tree: str, action_space: str, screen_size: tuple[int, int],
+                   image_size: tuple[int, int]) -> list[tuple[int, int]]:
+        """The centres the prompt's tags stand for, in the dialect's frame (`image_size`: `self.image_size` of
+        the prompt's screenshot)."""
+        sampling = self.sampling
+        return tag_points(a11y_tree, screen_size, self.actions(action_space).dialect.frame, image_size,
+                          sampling.max_a11y_rows, sampling.a11y_scope)
 
     def observe(self, screenshot: Any) -> Image.Image:
         """The screenshot as the model sees it (downscaled): the rollout and the training pass use this image."""
@@ -173,7 +191,8 @@ class VLMPolicy:
         sampling = self.sampling
         messages = step_messages(instruction, history, self.actions(action_space), screen_size, self.image_size(image),
                                  observation=sampling.observation, a11y_tree=a11y_tree,
-                                 max_a11y_rows=sampling.max_a11y_rows, a11y_scope=sampling.a11y_scope)
+                                 max_a11y_rows=sampling.max_a11y_rows, a11y_scope=sampling.a11y_scope,
+                                 a11y_tags=sampling.a11y_tags)
         images = [image] if "screenshot" in sampling.observation else []
         return encode_chat(self.processor, messages, images, final_reply=response, eos_texts=self.eos_texts)
 
