@@ -166,6 +166,23 @@ def test_openai_agent_scales_qwen2vl_grid_points(stub):
     assert "0-1000" in stub.requests[0]["body"]["messages"][0]["content"]
 
 
+def test_openai_agent_with_tags_clicks_the_named_elements_centre(stub):
+    tree = ('<desktop-frame xmlns:st="https://accessibility.ubuntu.example.org/ns/state" '
+            'xmlns:cp="https://accessibility.ubuntu.example.org/ns/component">'
+            '<push-button name="Save" st:showing="true" st:visible="true" cp:screencoord="(100, 50)" '
+            'cp:size="(40, 20)" /></desktop-frame>')
+    stub.script = [(200, "pyautogui.click(tag_1)"), (200, "pyautogui.click(tag_4)")]
+    agent = make_agent("openai", model="m", base_url=stub.url, observation="screenshot+a11y", a11y_tags=True)
+    turn = _turn(_task())
+    turn.observation["a11y_tree"] = tree
+    assert agent.act([turn])[0].text == "pyautogui.click(120, 60)"
+    text = "\n".join(part.get("text", "") for part in stub.requests[0]["body"]["messages"][1]["content"])
+    assert "1\tpush-button\tSave" in text and "tag_N" in text
+    (bad,) = agent.act([turn])
+    assert bad.text == "WAIT" and bad.parse_error == "tag_4 is not in the table (tags 1-1)"
+    assert bad.raw == "pyautogui.click(tag_4)"
+
+
 def test_openai_agent_turns_garbage_into_a_parse_error(stub):
     stub.script = [(200, "I am not sure what to do.")]
     (answer,) = make_agent("openai", model="m", base_url=stub.url).act([_turn(_task())])

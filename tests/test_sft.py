@@ -10,8 +10,8 @@ random screenshots: no desktop is needed except for the held-out evaluation test
 from __future__ import annotations
 
 import dataclasses
-import re
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
