@@ -57,8 +57,9 @@ def test_quick_run_logs_held_out_success_against_the_same_trajectories_for_every
         assert int(run[-1]["eval_episodes"]) == len(settings.templates) * (config.eval.seeds[1] - config.eval.seeds[0])
         walls = [float(r["wall_seconds"]) for r in run]
         assert walls == sorted(walls) and walls[-1] > 0 and float(run[-1]["peak_rss_mb"]) > 0
-    # the config's T-GRPO trains on step samples (its trajectory prompts would show screenshots, not the tree)
-    assert config.sampling.observation == "a11y" and config.algo.tgrpo.sample_level == "step"
+    # the config's T-GRPO trains on step samples (its trajectory prompts would show screenshots, not the tree the
+    # full run shows; the quick run shows the tiny model screenshots)
+    assert config.algo.tgrpo.sample_level == "step"
     assert {r["sample_level"] for r in rows if r["method"] == "tgrpo"} == {"step"}
 
 
