@@ -1,5 +1,5 @@
-"""Gymnasium spaces shared by the desktop and Android envs (a module at the bottom: it imports no other part of
-step_envs).
+"""Gymnasium spaces shared by the desktop and Android envs (a module at the bottom: of step_envs it imports only
+`step_envs.actions.core`, which imports nothing of it, and that only when a computer_13 action is checked).
 
 `TextSpace` is Gymnasium's `Text` over `CHARSET` (printable ASCII, whitespace and the Basic Multilingual Plane up
 to CJK, ~12,000 characters) whose `repr` names the range instead of listing it, so `print(env.action_space)`
@@ -76,6 +76,9 @@ class Computer13Space(spaces.Space[dict]):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Computer13Space) and (other.width, other.height) == (self.width, self.height)
+
+    def __hash__(self) -> int:
+        return hash(("Computer13", self.width, self.height))
 
 
 @batch_space.register(TextSpace)
