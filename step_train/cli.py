@@ -142,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "chat template), loadable like a downloaded checkpoint (--model DIR). The tokenizer is trained "
                     "on the suite's instructions and solution actions as every dialect writes them, and the step "
                     "prompt's fixed text; digits are single tokens. Sizes: tiny (~0.16M parameters, 112x112 "
-                    "images: tests), small (~1.3M: 4 text layers of width 128, 1 vision block of width 32: learns "
-                    "the widget tasks from the accessibility tree on a CPU), base (~11M: 6 text layers of width "
+                    "images: tests), small (~1.3M: 4 text layers of width 128, 1 vision block of width 32: fast "
+                    "enough to train on the accessibility tree on a CPU), base (~11M: 6 text layers of width "
                     "256, 4 vision blocks of width 256, images up to 640x360), medium (~67M: 8 text layers of "
                     "width 768, 6 vision blocks of width 384: the GPU smoke run).")
     init.add_argument("dir", help="where the model goes (a new or empty directory)")
