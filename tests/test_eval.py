@@ -157,9 +157,7 @@ def eval_tasks(train_tasks):
 def model_dir(tmp_path_factory, train_tasks, eval_tasks) -> Path:
     directory = build_tiny_qwen2vl(tmp_path_factory.mktemp("steered-qwen2vl"))
     prompts = [(t.instruction, history) for t in [*train_tasks, *eval_tasks] for history in ([], ["WAIT"])]
-    # FAIL 2 nats above WAIT: greedy answers FAIL on real screens too (whose image shifts the logits a little;
-    # 1 nat was not always enough on a loaded machine, where a screen can be caught half drawn)
-    steer(directory, {"FAIL": 7.0, "WAIT": 5.0, "DONE": 4.5}, prompts, max_pixels=MAX_PIXELS)
+    steer(directory, {"FAIL": 6.0, "WAIT": 5.0, "DONE": 4.5}, prompts, max_pixels=MAX_PIXELS)
     return directory
 
 

@@ -64,12 +64,6 @@ CORPUS = [
     "DONE",
     "FAIL",
     "Task: click the button. Previous actions: none. Current screen: What is the next action?",
-    # the accessibility-tree table of an a11y observation (step_envs.agents.a11y)
-    "Accessibility tree:\nrole\tname\ttext\tstate\tcenter\tsize",
-    *(f"{role}\tName\t\t{state}\t(100, 200)\t(80, 30)"
-      for role in ("push-button", "radio-button", "check-box", "combo-box", "menu", "menu-item", "text", "label",
-                   "slider", "toggle-button", "spin-button", "list-item", "table-cell", "page-tab", "link")
-      for state in ("", "checked", "focused", "selected", "expanded", "pressed")),
 ]
 
 
