@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from step_envs.actions import frames
+from step_envs.actions import ActionSet, ParsedReply, frames
 
 STATE_NS = "https://accessibility.ubuntu.example.org/ns/state"
 COMPONENT_NS = "https://accessibility.ubuntu.example.org/ns/component"
@@ -143,6 +143,18 @@ def resolve_tags(text: str, points: list[tuple[int, int]]) -> str:
         return f"{x}, {y}"
 
     return TAG.sub(centre, text)
+
+
+def parse_tagged(actions: ActionSet, text: str, a11y_tree: str, screen_size: tuple[int, int],
+                 image_size: tuple[int, int] | None = None, max_rows: int = 60, scope: str = "all") -> ParsedReply:
+    """A reply to a prompt whose table (`a11y_text` of `a11y_tree` with tags) numbered its rows, read by
+    `actions` after its `tag_N` became those rows' centres; a tag the table lacks is a WAIT with the reason."""
+    points = tag_points(a11y_tree, screen_size, actions.dialect.frame, image_size, max_rows, scope)
+    try:
+        text = resolve_tags(text, points)
+    except ValueError as exc:
+        return ParsedReply("WAIT", str(exc))
+    return actions.parse(text, screen_size, image_size)
 
 
 def tag_action(text: str, points: list[tuple[int, int]]) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from step_envs.actions import ActionSet, ParsedReply, action_set, get_dialect
-from step_envs.agents.a11y import check_scope, resolve_tags, tag_points
+from step_envs.agents.a11y import check_scope, parse_tagged
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.processor import (
     check_model_dir,
@@ -145,13 +145,8 @@ class HFAgent:
         """The reply read in the dialect; with `a11y_tags`, its `tag_N` first become the rows' centres."""
         tree = turn.observation.get("a11y_tree")
         if self.a11y_tags and tree is not None:
-            actions = self.actions(turn)
-            points = tag_points(tree, turn.screen_size, actions.dialect.frame, image_size, self.max_a11y_rows,
+            return parse_tagged(self.actions(turn), raw, tree, turn.screen_size, image_size, self.max_a11y_rows,
                                 self.a11y_scope)
-            try:
-                raw = resolve_tags(raw, points)
-            except ValueError as exc:
-                return ParsedReply("WAIT", str(exc))
         return self.actions(turn).parse(raw, turn.screen_size, image_size)
 
     def _act_one(self, turn: Turn) -> AgentAction:

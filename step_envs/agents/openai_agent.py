@@ -20,7 +20,7 @@ import requests
 
 from step_envs.actions import ActionSet, action_set, get_dialect, smart_resize
 from step_envs.actions.frames import QWEN_MAX_PIXELS
-from step_envs.agents.a11y import check_scope, resolve_tags, tag_points
+from step_envs.agents.a11y import check_scope, parse_tagged
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.prompt import (
     IMAGE_SLOT,
@@ -112,15 +112,12 @@ class OpenAIAgent:
             content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
         content = content or ""
         info = {"latency_s": time.monotonic() - t0, "usage": data.get("usage")}
-        reply, tree = content, turn.observation.get("a11y_tree")
+        tree = turn.observation.get("a11y_tree")
         if self.a11y_tags and tree is not None:  # tag_N: the centre of the table's row N
-            points = tag_points(tree, turn.screen_size, self.actions(turn).dialect.frame, self.image_size(turn),
-                                self.max_a11y_rows, self.a11y_scope)
-            try:
-                reply = resolve_tags(content, points)
-            except ValueError as exc:
-                return AgentAction("WAIT", raw=content, parse_error=str(exc), info=info)
-        parsed = self.actions(turn).parse(reply, turn.screen_size, self.image_size(turn))
+            parsed = parse_tagged(self.actions(turn), content, tree, turn.screen_size, self.image_size(turn),
+                                  self.max_a11y_rows, self.a11y_scope)
+        else:
+            parsed = self.actions(turn).parse(content, turn.screen_size, self.image_size(turn))
         return AgentAction(parsed.action, raw=content, parse_error=parsed.error, info=info)
 
     def _session(self) -> requests.Session:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from step_envs.actions import ActionSet, ParsedReply, action_set
-from step_envs.agents.a11y import resolve_tags, tag_points
+from step_envs.agents.a11y import parse_tagged, tag_points
 from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.prompt import downscale, recent, step_messages
 from step_envs.tasks import Task
@@ -157,11 +157,8 @@ class VLMPolicy:
         """A reply read in the model's dialect, for a prompt that showed `image` (and `a11y_tree`: with
         `sampling.a11y_tags`, its `tag_N` are the centres of that table's rows)."""
         if self.sampling.a11y_tags and a11y_tree is not None:
-            try:
-                text = resolve_tags(text, self.tag_points(a11y_tree, action_space, screen_size,
-                                                          self.image_size(image)))
-            except ValueError as exc:
-                return ParsedReply("WAIT", str(exc))
+            return parse_tagged(self.actions(action_space), text, a11y_tree, screen_size, self.image_size(image),
+                                self.sampling.max_a11y_rows, self.sampling.a11y_scope)
         return self.actions(action_space).parse(text, screen_size, self.image_size(image))
 
     def tag_points(self, a11y_tree: str, action_space: str, screen_size: tuple[int, int],
