@@ -89,6 +89,7 @@ def save_full_model(policy: Any, directory: str | Path, files_from: str | Path) 
     state = {name.replace(".base_layer.", "."): tensor for name, tensor in base.state_dict().items()
              if ".lora_" not in name}
     base.save_pretrained(str(directory), state_dict=state)
+    policy.save_pointer(directory)
     for path in Path(files_from).iterdir():
         if path.is_file() and path.suffix in MODEL_FILE_SUFFIXES and path.name not in OWN_FILES:
             shutil.copy2(path, directory / path.name)

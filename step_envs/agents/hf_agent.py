@@ -77,6 +77,10 @@ class HFAgent:
             adapter_dir, run = adapter_run_config(adapter)
         else:
             run = saved_run_config(directory)  # a fully fine-tuned checkpoint's model/
+        if run.get("model", {}).get("pointer_head"):
+            raise ValueError(f"{adapter or directory} was trained with a pointer head (model.pointer_head), which "
+                             "picks its tags' elements outside the language model; the hf agent runs the language "
+                             "model alone: evaluate it with `step-train eval CHECKPOINT`")
         self.dialect = dialect or run.get("model", {}).get("dialect")
         if self.dialect is not None:
             get_dialect(self.dialect)

@@ -51,6 +51,9 @@ class ModelSettings:
     attn_implementation: str | None = None
     gradient_checkpointing: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
+    pointer_head: bool = False
+    """Let a pointer head, not the language model, pick the element of every `tag_N` the model writes: a
+    distribution over the accessibility table's rows (`step_train.policy.pointer`; needs `sampling.a11y_tags`)."""
     init: str = ""
     """A `step-train` checkpoint (or run directory) to start from: its LoRA adapters, or its full model as the
     base (`step_train.warmstart`); empty: the base model and fresh adapters."""

@@ -28,6 +28,17 @@ from step_envs.agents.prompt import downscale, recent, step_messages
 from step_envs.tasks import Task
 from step_train.policy.generation_defaults import take_generation_defaults
 from step_train.policy.model import ModelSettings, load_model
+from step_train.policy.pointer import (
+    PointerHead,
+    PointerSampling,
+    TokenText,
+    decoder_norm,
+    final_states,
+    head_sites,
+    load_head,
+    new_head,
+    save_head,
+)
 from step_train.policy.processing import load_processor, model_image_size, processor_tokenizer
 from step_train.policy.prompts import (
     Encoded,
@@ -78,6 +89,25 @@ class VLMPolicy:
         self._image_tokens: dict[tuple[int, int], int] = {}
         self.greedy = False
         """Decode greedily (argmax, seeds ignored) instead of sampling: what held-out evaluation sets."""
+        self.pointer: PointerHead | None = None
+        """`model.pointer_head`: the head that picks the element of each `tag_N` (`step_train.policy.pointer`)."""
+        if model.pointer_head:
+            self._init_pointer(adapter_dir)
+
+    def _init_pointer(self, adapter_dir: str | Path | None) -> None:
+        if not self.sampling.a11y_tags:
+            raise ValueError("model.pointer_head picks the rows of the numbered accessibility table: set "
+                             "sampling.a11y_tags = true (and an observation with 'a11y')")
+        base = self.model.get_base_model()
+        config = getattr(base.config, "text_config", None) or base.config
+        self._pointer_text = TokenText(self.tokenizer)
+        self._digit_ids = list(self._pointer_text.digits().values())
+        self._norm = decoder_norm(base)
+        self.pointer = new_head(config.hidden_size, self.sampling.seed)
+        for directory in (adapter_dir, self.settings.path):
+            if directory is not None and load_head(self.pointer, directory):
+                break
+        self.pointer.to(self.device)
 
     def _eos_ids(self) -> list[int]:
         eos = getattr(self.model.generation_config, "eos_token_id", None)
@@ -323,6 +353,8 @@ class VLMPolicy:
         batch = self._batch(encodings)
         width = batch["input_ids"].shape[1]
         generators = None if self.greedy else [torch.Generator().manual_seed(int(s)) for s in seeds]
+        rows = ([self._pointer_text.row_spans(e.input_ids) for e in encodings] if self.pointer is not None
+                else [])
         config = GenerationConfig(
             do_sample=False,
             max_new_tokens=self.sampling.max_new_tokens,
@@ -332,15 +364,24 @@ class VLMPolicy:
             return_dict_in_generate=True,
         )
         self.model.eval()
-        out = self.model.generate(
-            **batch,
-            generation_config=config,
-            logits_processor=LogitsProcessorList(
-                [SeededSampling(generators, self.sampling.temperature, self.suppressed_ids)]
-            ),
-        )
+        processors: list[Any] = [SeededSampling(generators, self.sampling.temperature, self.suppressed_ids)]
+        with final_states(self._norm) if any(rows) else contextlib.nullcontext([]) as captured:
+            pointer = None
+            if any(rows):
+                pads = [width - len(e.input_ids) for e in encodings]
+                pointer_generators = None if self.greedy else [
+                    torch.Generator().manual_seed(turn_seed(s, "pointer")) for s in seeds]
+                pointer = PointerSampling(self.pointer, self._pointer_text, captured, width, pads, rows,
+                                          pointer_generators, self.sampling.temperature)
+                processors.insert(0, pointer)
+            out = self.model.generate(**batch, generation_config=config,
+                                      logits_processor=LogitsProcessorList(processors))
         new_tokens = out.sequences[:, width:].cpu()
         logits = suppress(torch.stack(out.logits, dim=1).float(), self.suppressed_ids)
+        if pointer is not None:
+            for row, steps in enumerate(pointer.closed):
+                for step in steps:  # sampled without digits (the number ended)
+                    logits[row, step, self._digit_ids] = float("-inf")
         logprobs = logits.div(self.sampling.temperature).log_softmax(-1).cpu()
         generations = []
         for row in range(len(encodings)):
@@ -348,6 +389,10 @@ class VLMPolicy:
             end = next((i + 1 for i, t in enumerate(tokens) if t in self.eos_ids), len(tokens))
             tokens = tokens[:end]
             lps = logprobs[row, torch.arange(end), torch.tensor(tokens, dtype=torch.long)].tolist()
+            if pointer is not None:
+                for step, value in pointer.chosen[row].items():
+                    if step < end:
+                        lps[step] = value  # the head's choice, not the language model's digit
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             generations.append(Generation(text, tokens, lps))
             self.generated_tokens += len(tokens)
@@ -366,7 +411,8 @@ class VLMPolicy:
         width = batch["input_ids"].shape[1]
         starts = [width - len(e.input_ids) + e.reply_spans[0][0] for e in encodings]
         keep = width - min(starts) + 1
-        logits = self.model(**batch, use_cache=False, logits_to_keep=keep).logits
+        with final_states(self._norm) if self.pointer is not None else contextlib.nullcontext([]) as captured:
+            logits = self.model(**batch, use_cache=False, logits_to_keep=keep).logits
         logits = suppress(logits[:, :-1].float(), self.suppressed_ids) / self.sampling.temperature  # p predicts p + 1
         offset = width - keep
         rows = [
@@ -380,17 +426,47 @@ class VLMPolicy:
             mask[i, : len(row)] = 1.0
         positions = positions.to(logits.device)
         tokens = batch["input_ids"].gather(1, positions)
-        log_probs = torch.log_softmax(logits.gather(1, (positions - 1 - offset).clamp(min=0).unsqueeze(-1)
-                                                    .expand(-1, -1, logits.shape[-1])), dim=-1)
+        selected = logits.gather(1, (positions - 1 - offset).clamp(min=0).unsqueeze(-1)
+                                 .expand(-1, -1, logits.shape[-1]))
+        sites = self._pointer_sites(captured[-1], encodings, rows, width) if captured else []
+        for row, site in sites:
+            if site.after is not None:
+                selected[row, site.after, self._digit_ids] = float("-inf")  # as sampled: no digit after the number
+        log_probs = torch.log_softmax(selected, dim=-1)
         chosen = log_probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         mask = mask.to(chosen.device)
-        out = [chosen * mask, mask]
+        token_entropy = None
         if entropy:
             with torch.no_grad():
-                out.append(-(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1) * mask)
+                token_entropy = -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1)
+        if sites:
+            chosen = chosen.clone()
+            for row, site in sites:
+                chosen[row, site.first] = site.log_prob
+                chosen[row, site.rest] = 0.0
+                if token_entropy is not None:
+                    token_entropy[row, site.first] = site.entropy
+                    token_entropy[row, site.rest] = 0.0
+        out = [chosen * mask, mask]
+        if token_entropy is not None:
+            out.append(token_entropy * mask)
         if len(encodings) > len(groups):
             out = [_join_rows(values, [len(r) for r in rows], [len(g) for g in groups]) for values in out]
         return tuple(out)
+
+    def _pointer_sites(self, states: torch.Tensor, encodings: Sequence[Encoded], rows: Sequence[Sequence[int]],
+                       width: int) -> list[tuple[int, Any]]:
+        """(row, `Site`) of every `tag_N` the pointer head chose in the replies of a forward pass."""
+        assert self.pointer is not None
+        sites = []
+        for i, encoded in enumerate(encodings):
+            pad = width - len(encoded.input_ids)
+            index = {position - pad: j for j, position in enumerate(rows[i])}
+            reply_positions = [p for s, t in encoded.reply_spans for p in range(s, t)]
+            for site in head_sites(self.pointer, self._pointer_text, states[i], encoded.input_ids, pad,
+                                   reply_positions, self.sampling.temperature, index.__getitem__):
+                sites.append((i, site))
+        return sites
 
     @contextlib.contextmanager
     def reference(self) -> Iterator[None]:
@@ -399,11 +475,20 @@ class VLMPolicy:
             yield
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.model.parameters() if p.requires_grad]
+        """The adapters (every weight in full fine-tuning) and the pointer head's."""
+        head = list(self.pointer.parameters()) if self.pointer is not None else []
+        return [p for p in self.model.parameters() if p.requires_grad] + head
 
     def save_adapter(self, directory: str | Path) -> None:
-        """The LoRA adapters in peft's format (`adapter_config.json` + `adapter_model.safetensors`)."""
+        """The LoRA adapters in peft's format (`adapter_config.json` + `adapter_model.safetensors`), and the
+        pointer head's weights beside them."""
         self.model.save_pretrained(str(directory))
+        self.save_pointer(directory)
+
+    def save_pointer(self, directory: str | Path) -> None:
+        """The pointer head's weights into `directory` (nothing without a head)."""
+        if self.pointer is not None:
+            save_head(self.pointer, directory)
 
     def load_adapter_weights(self, directory: str | Path) -> None:
         """Load saved adapter weights into the current adapters (resume)."""
@@ -414,6 +499,9 @@ class VLMPolicy:
         result = set_peft_model_state_dict(self.model, state)
         if getattr(result, "unexpected_keys", None):
             raise ValueError(f"adapter at {directory} does not fit this model: {result.unexpected_keys[:5]}")
+        if self.pointer is not None and not load_head(self.pointer, directory):
+            raise FileNotFoundError(f"{directory} has no pointer head weights, which this model (model.pointer_head) "
+                                    "needs to resume")
 
 
 def _join_rows(values: torch.Tensor, lengths: Sequence[int], sizes: Sequence[int]) -> torch.Tensor:
