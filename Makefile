@@ -7,7 +7,7 @@ BASE_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || comm
 APT_PACKAGES := $(shell grep -v '^\#' step_envs/data/desktop/apt-packages.txt)
 STAMP := $(VENV)/.installed
 
-.PHONY: install apt docker images demo test lint clean
+.PHONY: install apt docker images demo test lint docs clean
 
 install: apt $(STAMP)
 
@@ -36,12 +36,16 @@ images: docker
 demo: install
 	$(VENV)/bin/step-envs demo
 
-test: install images
+test: install images docs
 	$(VENV)/bin/ruff check step_envs step_train tests benchmarks
 	$(VENV)/bin/pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check step_envs step_train tests benchmarks
+
+# The documentation site (mkdocs.yml, docs/) into build/site/; strict: a broken link or anchor fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -65,7 +65,7 @@ class SubprocessAdbRunner:
                                   stdin=subprocess.DEVNULL)
         except FileNotFoundError as exc:
             raise AdbError(f"adb not found at {self.adb_path!r}: install the Android SDK platform-tools and pass "
-                           "adb_path=... (see the README's Android section)") from exc
+                           "adb_path=... (see docs/android.md)") from exc
         except subprocess.TimeoutExpired as exc:
             raise AdbError(f"`{shlex.join(argv)}` timed out after {exc.timeout:g} s") from exc
         if proc.returncode != 0:

@@ -66,15 +66,15 @@ class EmulatorSettings:
     def validate(self) -> None:
         """Fail before android-env does, with what to do."""
         if not self.attach and not self.avd_name:
-            raise ValueError("the emulator simulator needs avd_name=... (create one with avdmanager, see the README) "
+            raise ValueError("the emulator simulator needs avd_name=... (create one with avdmanager, see docs/android.md) "
                              "or console_port/adb_port/grpc_port of a running emulator")
         if self.attach and self.adb_port != self.console_port + 1:
             raise ValueError(f"adb_port must be console_port + 1 (the emulator's rule), got {self.console_port} "
                              f"and {self.adb_port}")
         for what, path in (("adb", self.resolved_adb()), ("emulator", self.resolved_emulator())):
             if (what == "adb" or not self.attach) and not os.access(path, os.X_OK):
-                raise ValueError(f"{what} not found at {path}: install the Android SDK (see the README's Android "
-                                 f"section) or pass sdk_root=... / {what}_path=...")
+                raise ValueError(f"{what} not found at {path}: install the Android SDK (see "
+                                 f"docs/android.md) or pass sdk_root=... / {what}_path=...")
 
 
 def android_env_config(simulator: str, task_path: str, screen_size: tuple[int, int],

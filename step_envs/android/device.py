@@ -1,6 +1,6 @@
 """Reading and writing device state over adb: settings, content providers, files, sqlite, activities.
 
-Each helper issues one documented adb command (the README's task table lists them) and parses what stock
+Each helper issues one documented adb command (docs/android.md's task table lists them) and parses what stock
 Android prints, so task checks read like AndroidWorld's: ``settings_get(adb, "global", "wifi_on") == "1"``.
 """
 

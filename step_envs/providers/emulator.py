@@ -93,7 +93,7 @@ def copy_avd(avd_home: Path, name: str, target_home: Path, copy_name: str) -> Pa
     if not source_ini.is_file() or not source_dir.is_dir():
         known = sorted(path.stem for path in avd_home.glob("*.ini")) if avd_home.is_dir() else []
         raise ProviderError(f"no AVD {name!r} in {avd_home} (found: {', '.join(known) or 'none'}); create one "
-                            "with avdmanager (see the README's Android section)")
+                            "with avdmanager (see docs/android.md)")
     target_home.mkdir(parents=True, exist_ok=True)
     target_dir = target_home / f"{copy_name}.avd"
     shutil.rmtree(target_dir, ignore_errors=True)
@@ -211,8 +211,8 @@ class EmulatorProvider(Provider):
             raise ProviderError("the emulator provider needs avd_name=... (an AVD created with avdmanager)")
         emulator = self.settings.resolved_emulator()
         if not os.access(emulator, os.X_OK):
-            raise ProviderError(f"emulator not found at {emulator}: install it with sdkmanager (see the README's "
-                                "Android section) or pass sdk_root=... / emulator_path=...")
+            raise ProviderError(f"emulator not found at {emulator}: install it with sdkmanager (see "
+                                "docs/android.md) or pass sdk_root=... / emulator_path=...")
         slot_home = self.work_dir / f"slot-{self.slot}"
         copy_name = f"{self.settings.avd_name}_slot{self.slot}"
         copy_avd(Path(os.path.expanduser(self.settings.avd_home)), self.settings.avd_name, slot_home / "avd",

@@ -42,7 +42,7 @@ class AndroidTask(ABC):
     max_steps: ClassVar[int] = 10
     """A step budget, like AndroidWorld's complexity x 10."""
     params_doc: ClassVar[dict[str, str]] = {}
-    """Each parameter and what values it takes (the README's task table)."""
+    """Each parameter and what values it takes (docs/android.md's task table)."""
     answers: ClassVar[bool] = False
     """True when the agent must reply with an ``answer`` action (information retrieval)."""
 

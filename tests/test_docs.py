@@ -1,0 +1,88 @@
+"""The documentation: the mkdocs site builds in strict mode, the README's links land, every CLI command and flag is
+documented."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+"""A markdown link `[text](target)`; the target is group 1."""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site as `make docs` builds it (`mkdocs build --strict`), into a temporary folder."""
+    out = tmp_path_factory.mktemp("site")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, f"mkdocs build --strict failed (a broken link or anchor?):\n{log}"
+    assert "WARNING" not in log, log
+    return out
+
+
+def test_the_docs_build_in_strict_mode_without_warnings(site: Path) -> None:
+    pages = {page.stem for page in DOCS.glob("*.md")}
+    built = {"index"} | {path.parent.name for path in site.glob("*/index.html")}
+    assert pages <= built, f"pages not built: {sorted(pages - built)}"
+
+
+def _readme_links() -> list[str]:
+    return [target for target in LINK.findall((ROOT / "README.md").read_text())
+            if not re.match(r"[a-z][a-z0-9+.-]*:", target)]  # relative links only, not http: or mailto:
+
+
+def test_every_relative_link_in_the_readme_points_to_a_file_that_exists() -> None:
+    links = _readme_links()
+    assert links, "the README links into docs/"
+    missing = [target for target in links if not (ROOT / target.partition("#")[0]).exists()]
+    assert not missing, f"README links to missing files: {missing}"
+
+
+def test_every_readme_link_into_the_docs_lands_on_an_anchor_of_the_built_page(site: Path) -> None:
+    for target in _readme_links():
+        path, _, anchor = target.partition("#")
+        if not (path.startswith("docs/") and path.endswith(".md") and anchor):
+            continue
+        stem = Path(path).stem
+        page = site / ("index.html" if stem == "index" else f"{stem}/index.html")
+        assert f'id="{anchor}"' in page.read_text(), f"README links to {target}, but {page} has no such anchor"
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str) -> Iterator[tuple[str, list[str]]]:
+    """Every command of a parser tree as (`prefix sub ...`, its long options), the root included."""
+    options = [opt for action in parser._actions for opt in action.option_strings
+               if opt.startswith("--") and opt != "--help"]
+    yield prefix, options
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, f"{prefix} {name}")
+
+
+@pytest.mark.parametrize("program", ["step-envs", "step-train"])
+def test_every_command_and_flag_of_the_cli_is_documented(program: str) -> None:
+    if program == "step-envs":
+        from step_envs.cli import build_parser
+    else:
+        from step_train.cli import build_parser
+    pages = [page.read_text() for page in sorted(DOCS.glob("*.md"))]
+    undocumented = []
+    for command, options in _commands(build_parser(), program):
+        describing = [text for text in pages if command in text]  # a flag is documented on its command's page
+        if not describing:
+            undocumented.append(command)
+        undocumented += [f"{command} {option}" for option in options
+                         if not any(option in text for text in describing)]
+    assert not undocumented, f"document these in docs/: {undocumented}"
