@@ -11,6 +11,7 @@ import argparse
 import os
 import platform
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -42,6 +43,20 @@ EDITOR_TASK = Task.from_dict({
 def pct(values: list[float]) -> str:
     ms = np.array(values) * 1000
     return f"p50 {np.percentile(ms, 50):7.1f} ms   p95 {np.percentile(ms, 95):7.1f} ms   (n={len(ms)})"
+
+
+def session_xauthority(provider) -> str:
+    """A file holding the session's X cookie (its ``~/.Xauthority``; a container's is copied out)."""
+    home = getattr(provider, "home", None)
+    if home is not None:
+        return str(home / ".Xauthority")
+    code, cookie = provider.container.exec_run(["sh", "-c", "cat /tmp/step-gym-*/home/.Xauthority"])
+    if code != 0:
+        raise RuntimeError(f"cannot read the container session's ~/.Xauthority: {cookie.decode(errors='replace')}")
+    copy = tempfile.NamedTemporaryFile(prefix="xauth-", delete=False)
+    copy.write(cookie)
+    copy.close()
+    return copy.name
 
 
 def main() -> None:
@@ -99,8 +114,10 @@ def main() -> None:
             editor_resets.append(time.perf_counter() - t0)
         print(f"reset, text-editor task (launch mousepad):       {pct(editor_resets)}")
 
-        # a host-network container's display is reachable from here too (abstract socket, same net namespace)
+        # a host-network container's display is reachable from here too (abstract socket, same net namespace), with
+        # the session's X cookie
         os.environ["DISPLAY"] = env.client.health()["display"]
+        os.environ["XAUTHORITY"] = session_xauthority(env.provider)
         grabber = ScreenGrabber()
         grabber.grab()
         raw, rgb = [], []

@@ -1,7 +1,9 @@
 """The local provider: one desktop session on this host, no container.
 
-Xvfb on a free display (``-displayfd``, ``-nolisten tcp``), a session D-Bus, xfwm4 and the Xfce panel, and the
-controller server on a free 127.0.0.1 port. ``HOME`` is a fresh directory per session. As root, everything
+Xvfb on a free display (``-displayfd``, ``-nolisten tcp``, a fresh MIT cookie in ``~/.Xauthority``), a session
+D-Bus, xfwm4, the Xfce panel, Ubuntu's ctrl+alt+t and super shortcuts (`step_envs.server.shortcuts`), and the
+controller server on a free 127.0.0.1 port. OSWorld's command names (``google-chrome``, ``nautilus``, ...) resolve
+through stand-ins in step_envs/data/desktop/bin. ``HOME`` is a fresh directory per session. As root, everything
 runs as a dedicated unprivileged user (``step-gym``), so an agent's ``rm -rf ~`` cannot reach real files.
 """
 
@@ -14,7 +16,9 @@ import pwd
 import secrets
 import shutil
 import signal
+import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -31,8 +35,12 @@ from step_envs.server import TOKEN_HEADER
 
 SESSION_USER = "step-gym"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Xauthority families: a local (unix socket) display on this host, and any address (what the server file holds)
+FAMILY_LOCAL, FAMILY_WILD = 256, 65535
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 HOME_SKELETON = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "home"
+# stand-ins for the command names OSWorld's tasks use (google-chrome, nautilus, gnome-terminal, code), last on PATH
+STAND_INS = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "bin"
 _live: weakref.WeakSet[LocalProvider] = weakref.WeakSet()
 
 
@@ -62,6 +70,13 @@ def session_user(name: str = SESSION_USER) -> pwd.struct_passwd | None:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/bash", name], check=True,
                        capture_output=True)
         return pwd.getpwnam(name)
+
+
+def xauth_entry(family: int, address: bytes, display: bytes, cookie: bytes) -> bytes:
+    """One Xauthority record (the format libXau and python-xlib read): big-endian ``family``, then ``address``,
+    display number, ``MIT-MAGIC-COOKIE-1`` and the cookie, each as a 2-byte length and the bytes."""
+    fields = (address, display, b"MIT-MAGIC-COOKIE-1", cookie)
+    return struct.pack(">H", family) + b"".join(struct.pack(">H", len(field)) + field for field in fields)
 
 
 def _remove(path: Path) -> None:
@@ -116,13 +131,20 @@ class LocalProvider(Provider):
         if self._user is not None:
             os.chown(path, self._user.pw_uid, self._user.pw_gid, follow_symlinks=False)
 
+    def _private_file(self, path: Path, data: bytes) -> Path:
+        """Write ``data`` to ``path``, readable by the session user only."""
+        path.write_bytes(data)
+        self._chown(path)
+        path.chmod(0o600)
+        return path
+
     def _session_env(self) -> dict[str, str]:
         assert self.dir is not None
         user = self._user.pw_name if self._user else pwd.getpwuid(os.getuid()).pw_name
         env = {
             # the system's dirs and this venv's, not the caller's PATH: its entries may be unreadable to the
             # session user (then execvp fails with EACCES instead of trying the next dir)
-            "PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}",
+            "PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}:{self.dir / 'bin'}",
             "HOME": str(self.home), "USER": user, "LOGNAME": user, "SHELL": "/bin/bash",
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "XDG_RUNTIME_DIR": str(self.dir / "run"),
             "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.dir / 'run' / 'bus'}",
@@ -139,16 +161,25 @@ class LocalProvider(Provider):
             env["DISPLAY"] = self.display
         return env
 
+    def _install_stand_ins(self) -> None:
+        """Copy the stand-in commands into the session's ``bin`` with their execute bits (a wheel or the image's
+        build context may not keep file modes)."""
+        assert self.dir is not None
+        target = self.dir / "bin"
+        target.mkdir()
+        for script in sorted(STAND_INS.iterdir()) if STAND_INS.is_dir() else ():
+            shutil.copyfile(script, target / script.name)
+            (target / script.name).chmod(0o755)
+
     def _seed_home(self) -> None:
         """A fresh home: the skeleton in step_envs/data/desktop/home (the panel layout, with a date-only clock so equal
-        states give equal screenshots, and app settings that skip first-run dialogs), an Xauthority file
-        (pyautogui needs one)."""
+        states give equal screenshots, and app settings that skip first-run dialogs). ``~/.Xauthority`` comes with
+        the display (see ``_start_session``)."""
         home = self.home
         if HOME_SKELETON.is_dir():
             shutil.copytree(HOME_SKELETON, home, dirs_exist_ok=True)
         for sub in ("Desktop", "Documents", "Downloads"):
             (home / sub).mkdir(parents=True, exist_ok=True)
-        (home / ".Xauthority").touch()
         if self._user is not None:
             # the panel and desktop keep running through a restore and may write (and rename away) their own
             # files here meanwhile: a path that vanishes mid-walk is theirs, not ours, so it is skipped
@@ -238,6 +269,7 @@ class LocalProvider(Provider):
             (self.dir / private).mkdir(mode=0o700)
             self._chown(self.dir / private)
         self._chown(self.dir)
+        self._install_stand_ins()
         self.home.mkdir()
         self._seed_home()
         if self.use_reaper:
@@ -259,13 +291,19 @@ class LocalProvider(Provider):
         if os.geteuid() == 0 and x11.stat().st_mode & 0o7777 != 0o1777:
             x11.chmod(0o1777)  # Xvfb run by the session user must be able to create its socket here
         read_fd, write_fd = os.pipe()
+        # a real MIT cookie: only clients holding it may connect, and Xlib finds it (an empty ~/.Xauthority made
+        # python-xlib print a warning on stdout in every process that imports pyautogui)
+        cookie = secrets.token_bytes(16)
+        server_auth = self._private_file(self.dir / "run" / "xauth-server", xauth_entry(FAMILY_WILD, b"", b"", cookie))
         # keep the abstract "local" socket: with -displayfd it is what makes a second Xvfb skip a display in use
         self._spawn("xvfb", ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{self.width}x{self.height}x24",
-                             "-nolisten", "tcp", "-noreset", "+extension", "XFIXES"],
+                             "-nolisten", "tcp", "-noreset", "+extension", "XFIXES", "-auth", str(server_auth)],
                     pass_fds=(write_fd,))
         os.close(write_fd)
         number = self._read_display(read_fd, deadline)
         self.display = f":{number}"
+        self._private_file(self.home / ".Xauthority", xauth_entry(FAMILY_LOCAL, socket.gethostname().encode(),
+                                                                   str(number).encode(), cookie))
 
         bus = self.dir / "run" / "bus"
         self._spawn("dbus", ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address=unix:path={bus}"])
@@ -275,12 +313,10 @@ class LocalProvider(Provider):
             self._spawn("panel", ["xfce4-panel", "--disable-wm-check"])
         if self.desktop:
             self._spawn("xfdesktop", ["xfdesktop", "--disable-wm-check"])
+        self._spawn("shortcuts", [sys.executable, "-m", "step_envs.server.shortcuts"])  # ctrl+alt+t, super
 
         token = self._token or secrets.token_urlsafe(24)
-        token_file = self.dir / "run" / "token"
-        token_file.write_text(token)
-        self._chown(token_file)
-        token_file.chmod(0o600)
+        token_file = self._private_file(self.dir / "run" / "token", token.encode())
         port_file = self.dir / "run" / "port"
         self._spawn("server", [sys.executable, "-m", "step_envs.server", "--host", self.server_host, "--port",
                                str(self.server_port), "--port-file", str(port_file), "--token-file", str(token_file)])

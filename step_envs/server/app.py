@@ -11,10 +11,8 @@ import hmac
 import json
 import os
 import platform
-import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,54 +20,19 @@ from typing import Any
 from flask import Flask, Response, jsonify, request, send_file
 
 from step_envs.server import TOKEN_HEADER, windows
+from step_envs.server.commands import (
+    COMMAND_TIMEOUT_S,
+    accessibility_tree,
+    existing_path,
+    expand,
+    parse_command,
+    run_command,
+)
+from step_envs.server.desktop_routes import add_desktop_routes
 from step_envs.server.screen import ScreenGrabber, encode
 from step_envs.server.worker import ActionWorker
 
 __all__ = ["TOKEN_HEADER", "create_app"]
-COMMAND_TIMEOUT_S = 120
-
-
-A11Y_SCRIPT = Path(__file__).with_name("a11y.py")
-# the server's interpreter first (the image's venv sees Debian's pyatspi), then the system one (a host venv may not)
-A11Y_PYTHONS = [sys.executable, "/usr/bin/python3"]
-
-
-def accessibility_tree(max_depth: int, max_width: int, timeout: float) -> tuple[str | None, str | None]:
-    """Run the AT-SPI dumper in a child process with a time limit: ``(xml, None)`` or ``(None, error)``.
-
-    The dumper stops walking at ``timeout`` itself (and marks the tree truncated); the child is killed 5 s
-    later if an application hangs it."""
-    error = "no Python with pyatspi found (install python3-pyatspi)"
-    for python in dict.fromkeys(A11Y_PYTHONS):
-        if not os.path.exists(python):
-            continue
-        try:
-            proc = subprocess.run([python, str(A11Y_SCRIPT), "--max-depth", str(max_depth), "--max-width",
-                                   str(max_width), "--budget", str(timeout)], capture_output=True, text=True,
-                                  timeout=timeout + 5, start_new_session=True)
-        except subprocess.TimeoutExpired:
-            return None, f"the accessibility tree did not come within {timeout + 5:g} s"
-        if proc.returncode == 0:
-            return proc.stdout, None
-        error = proc.stderr.strip()[-500:] or f"the dumper exited with {proc.returncode}"
-        if proc.returncode != 3:  # 3: this interpreter has no pyatspi, try the next
-            break
-    return None, error
-
-
-def _expand(path: str) -> str:
-    return os.path.expandvars(os.path.expanduser(path))
-
-
-def _command(data: dict[str, Any]) -> tuple[list[str] | str, bool]:
-    """OSWorld's command convention: a list, or a string split with shlex unless ``shell`` is true."""
-    shell = bool(data.get("shell", False))
-    command = data.get("command", "" if shell else [])
-    if isinstance(command, str) and not shell:
-        command = shlex.split(command)
-    if isinstance(command, list):
-        command = [_expand(arg) if arg == "~" or arg.startswith("~/") else arg for arg in command]
-    return command, shell
 
 
 def _directory_tree(directory: str) -> dict[str, Any]:
@@ -84,15 +47,6 @@ def _directory_tree(directory: str) -> dict[str, Any]:
     except OSError as exc:
         tree = {"error": str(exc)}
     return tree
-
-
-def _run(command: list[str] | str, shell: bool, timeout: float, cwd: str | None = None) -> dict[str, Any]:
-    try:
-        proc = subprocess.run(command, shell=shell, capture_output=True, text=True, timeout=timeout, cwd=cwd)
-    except subprocess.TimeoutExpired as exc:
-        return {"status": "error", "message": f"command timed out after {timeout:g} s",
-                "output": exc.stdout or "", "error": exc.stderr or "", "returncode": -1}
-    return {"status": "success", "output": proc.stdout, "error": proc.stderr, "returncode": proc.returncode}
 
 
 def create_app(token: str | None, worker: ActionWorker | None = None,
@@ -133,13 +87,13 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
     @app.post("/setup/execute")
     @app.post("/execute")
     def execute() -> Any:
-        command, shell = _command(request.get_json(force=True))
-        result = _run(command, shell, float(request.get_json().get("timeout", COMMAND_TIMEOUT_S)))
+        command, shell = parse_command(request.get_json(force=True))
+        result = run_command(command, shell, float(request.get_json().get("timeout", COMMAND_TIMEOUT_S)))
         return jsonify(result), 200 if result["status"] == "success" else 500
 
     @app.post("/setup/launch")
     def launch() -> Any:
-        command, shell = _command(request.get_json(force=True))
+        command, shell = parse_command(request.get_json(force=True))
         subprocess.Popen(command, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
         return f"{command if shell else ' '.join(command)} launched successfully"
@@ -182,7 +136,7 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
         data = request.get_json(force=True)
         if "path" not in data:
             return jsonify(error="Missing 'path' parameter"), 400
-        path = _expand(data["path"])
+        path = expand(data["path"])
         if not os.path.isdir(path):
             return jsonify(error="The provided path is not a directory"), 400
         return jsonify(directory_tree=_directory_tree(path))
@@ -191,7 +145,7 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
     def get_file() -> Any:
         if "file_path" not in request.form:
             return jsonify({"error": "file_path is required"}), 400
-        path = _expand(request.form["file_path"])
+        path = expand(request.form["file_path"])
         if not os.path.isfile(path):
             return jsonify({"error": "File not found"}), 404
         return send_file(path, as_attachment=True)
@@ -200,19 +154,16 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
     def upload() -> Any:
         if "file_path" not in request.form or "file_data" not in request.files:
             return jsonify({"error": "file_path and file_data are required"}), 400
-        path = Path(_expand(request.form["file_path"]))
+        path = Path(expand(request.form["file_path"]))
         path.parent.mkdir(parents=True, exist_ok=True)
         request.files["file_data"].save(path)
         return "File Uploaded"
 
     @app.post("/setup/open_file")
     def open_file() -> Any:
-        path = request.get_json(force=True).get("path")
-        if not path:
-            return "Path not supplied!", 400
-        path = Path(_expand(path))
-        if not path.exists():
-            return f"File not found: {path}", 404
+        path, error = existing_path(request.get_json(force=True).get("path"))
+        if error:
+            return error
         subprocess.Popen(["xdg-open", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
         return "File opened successfully"
@@ -260,10 +211,12 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
         script = data.get("script")
         if script is None:
             return jsonify({"status": "error", "output": "", "error": "script is required", "returncode": -1}), 400
-        cwd = _expand(data.get("working_dir") or "~")
-        result = _run(["bash", "-c", script], False, float(data.get("timeout", 100)), cwd=cwd)
+        cwd = expand(data.get("working_dir") or "~")
+        result = run_command(["bash", "-c", script], False, float(data.get("timeout", 100)), cwd=cwd)
         result["status"] = "success" if result.get("returncode") == 0 else "error"
         return jsonify(result)
+
+    add_desktop_routes(app, grabber)
 
     # --- our fast path ----------------------------------------------------------------------------
 
