@@ -42,7 +42,8 @@ class EnvPool:
         node_provider: with ``provider="ray"``, where each actor's desktop lives on its node (``"local"`` or
             ``"docker"``).
         ray_options: with ``provider="ray"``, options of each actor (``num_cpus``, ``resources``,
-            ``scheduling_strategy``; default: no CPU reserved, spread over the nodes).
+            ``scheduling_strategy``; default: one unit of the ``step_env`` resource where nodes advertise it,
+            no CPU reserved, spread over the nodes: see `step_envs.providers.ray`).
         ray_address: with ``provider="ray"``, the cluster to join (``"auto"``, ``"ray://..."``, ``host:port``);
             default: the one this process already joined, else a one-node cluster on loopback that the pool
             starts and stops.
@@ -67,9 +68,10 @@ class EnvPool:
         self._closed = False
         self._ray_session = None
         if provider == "ray":
-            from step_envs.providers.ray import RaySession
+            from step_envs.providers.ray import RaySession, actor_options
 
             self._ray_session = RaySession.join(ray_address)
+            ray_options = actor_options(ray_options, num_envs)
         else:
             self._check_provider(provider)
 

@@ -9,6 +9,12 @@
 Ray is imported only here, and only when one of these is used: ``import step_envs`` stays light. Without an
 address (and no ``RAY_ADDRESS``), a one-node cluster is started on loopback only and stopped when its last
 user leaves.
+
+Placement: a node says how many envs it can host with the custom resource ``step_env`` (``ray start
+--resources='{"step_env": 8}'``). Where the cluster advertises it, each env actor takes one unit of it, so a
+node never gets more envs than it declared and a node without it (say, the trainer's GPU node) gets none; the
+``SPREAD`` strategy deals the envs out across the nodes that have room. Where no node advertises it, the actors
+reserve nothing and are only ``SPREAD`` (which Ray does not enforce for actors that reserve nothing).
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ CALL_TIMEOUT_S = 30.0
 # Ray advertises (and binds its servers to) the host's routable address unless clusters are off: then loopback
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 DEFAULT_ACTOR_OPTIONS = {"num_cpus": 0, "scheduling_strategy": "SPREAD", "max_concurrency": 4}
+ENV_RESOURCE = "step_env"
+"""The custom resource a node advertises to say how many envs it hosts; each env actor takes one unit."""
+
+logger = logging.getLogger(__name__)
 
 
 class RaySession:
@@ -78,6 +88,27 @@ class RaySession:
                 import ray
 
                 ray.shutdown()
+
+
+def actor_options(options: dict[str, Any] | None, num_envs: int) -> dict[str, Any]:
+    """The Ray options of each env actor of a pool of ``num_envs``, on the cluster this process joined.
+
+    `DEFAULT_ACTOR_OPTIONS`, plus ``resources={"step_env": 1}`` where some node advertises `ENV_RESOURCE`, then
+    ``options`` on top (a ``resources`` of the caller's replaces that default). Logs a warning when the cluster
+    declares fewer ``step_env`` slots than the pool has envs: the envs past them wait for a node with room.
+    """
+    import ray
+
+    merged = dict(DEFAULT_ACTOR_OPTIONS)
+    capacity = ray.cluster_resources().get(ENV_RESOURCE, 0)
+    if capacity and "resources" not in (options or {}):
+        merged["resources"] = {ENV_RESOURCE: 1}
+        if capacity < num_envs:
+            logger.warning("the Ray cluster declares %g %r slots for a pool of %d envs: the others wait for room "
+                           "(add nodes, or raise a node's --resources='{\"%s\": N}')", capacity, ENV_RESOURCE,
+                           num_envs, ENV_RESOURCE)
+    merged.update(options or {})
+    return merged
 
 
 def _node() -> dict[str, Any]:
@@ -155,27 +186,32 @@ class RayEnvHandle(EnvHandle):
         self.where: dict[str, Any] = {}
 
     def start(self) -> None:
-        import ray
-
         self.actor = _remote(_EnvWorker).options(**self.actor_options).remote(
             self.node_provider, self.env_kwargs, self.provider_kwargs)
-        where = ray.get(self.actor.start.remote(), timeout=START_TIMEOUT_S)
+        where = self._get(self.actor.start.remote(), START_TIMEOUT_S)
         self.where = {**where, "provider": "ray", "node_provider": where.get("provider")}
 
-    def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _get(self, ref: Any, timeout: float | None = None) -> Any:
+        """``ray.get``; an actor that is gone (its process or its whole node died), or a result lost with its
+        node, becomes a `ProviderError` naming the node, which the pool turns into an ``env_error`` and a
+        replacement on a node still up."""
         import ray
 
-        return ray.get(self.actor.reset.remote(task, seed, max_steps))
+        try:
+            return ray.get(ref, timeout=timeout)
+        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
+            node = f"node {self.where['node_id']} ({self.where['hostname']})" if self.where else "its node"
+            summary = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ProviderError(f"the env's Ray actor on {node} is gone: {type(exc).__name__}: {summary}") from exc
+
+    def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self._get(self.actor.reset.remote(task, seed, max_steps))
 
     def step(self, action: Any) -> StepResult:
-        import ray
-
-        return ray.get(self.actor.step.remote(action))
+        return self._get(self.actor.step.remote(action))
 
     def alive(self) -> bool:
-        import ray
-
-        return self.actor is not None and bool(ray.get(self.actor.alive.remote(), timeout=CALL_TIMEOUT_S))
+        return self.actor is not None and bool(self._get(self.actor.alive.remote(), CALL_TIMEOUT_S))
 
     def kill(self) -> None:
         import ray
