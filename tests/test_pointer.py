@@ -88,13 +88,30 @@ def generate_scripted(policy: VLMPolicy, encodings, seeds, monkeypatch):
     return policy.generate(encodings, seeds)
 
 
-def test_the_head_finds_each_row_of_the_table_in_the_prompts_tokens(policy: VLMPolicy) -> None:
+def test_the_head_finds_the_task_and_each_rows_cells_in_the_prompts_tokens(policy: VLMPolicy) -> None:
     encoded = prompt(policy, 3)
-    spans = policy._pointer_text.row_spans(encoded.input_ids)
-    rows = [policy.tokenizer.decode(encoded.input_ids[start:end]) for start, end in spans]
-    assert [row.split("\t")[:3] for row in rows] == [["1", "push-button", "Planet"], ["2", "push-button", "Harbor"],
+    table = policy._pointer_text.table(encoded.input_ids)
+    text = [policy.tokenizer.decode(encoded.input_ids[start:end]) for start, end in table.rows]
+    assert [row.split("\t")[:3] for row in text] == [["1", "push-button", "Planet"], ["2", "push-button", "Harbor"],
                                                      ["3", "push-button", "Maple"]]
-    assert policy._pointer_text.row_spans(policy.tokenizer("no table here 1\tx")["input_ids"]) == []
+    cells = [policy.tokenizer.decode(encoded.input_ids[start:end]).strip("\t") for start, end in table.cells]
+    assert cells == ["Planet", "Harbor", "Maple"]
+    assert policy.tokenizer.decode(encoded.input_ids[slice(*table.context)]).strip() == "Click Maple"
+    assert policy._pointer_text.table(policy.tokenizer("no table here 1\tx")["input_ids"]) is None
+
+
+def test_a_fresh_head_already_prefers_the_row_that_names_a_word_of_the_task(policy: VLMPolicy) -> None:
+    for count in (3, 6, 12):
+        encoded = prompt(policy, count)
+        table = policy._pointer_text.table(encoded.input_ids)
+        with torch.no_grad():
+            from step_train.policy.pointer import final_states
+
+            with final_states(policy._norm) as captured:
+                policy.model(**policy._batch([encoded]), use_cache=False, logits_to_keep=1)
+            states = captured[-1][0]
+            scores = policy.pointer(states[-1], states, policy._embed(encoded.input_ids), table)
+        assert int(scores.argmax()) == count - 1  # identities compared: "Maple" in the task, row "Maple"
 
 
 def test_a_tags_number_is_the_heads_draw_and_the_training_pass_recomputes_its_logprob(policy, monkeypatch) -> None:
@@ -105,7 +122,7 @@ def test_a_tags_number_is_the_heads_draw_and_the_training_pass_recomputes_its_lo
         found = re.fullmatch(r"pyautogui\.click\(tag_(\d+)\)", generation.text)
         assert found, generation.text
         numbers.append(int(found.group(1)))
-        assert 1 <= numbers[-1] <= len(policy._pointer_text.row_spans(encoded.input_ids))
+        assert 1 <= numbers[-1] <= len(policy._pointer_text.table(encoded.input_ids).rows)
     assert len(set(numbers)) > 1  # drawn from the head's distribution, not a fixed row
     replies = [prompt(policy, 3 + k % 4, g.token_ids) for k, g in enumerate(generations)]
     with torch.no_grad():
@@ -117,8 +134,8 @@ def test_a_tags_number_is_the_heads_draw_and_the_training_pass_recomputes_its_lo
 
 
 def test_a_two_digit_tag_costs_the_heads_logprob_once_and_nothing_follows_it(policy, monkeypatch) -> None:
-    monkeypatch.setattr(policy.pointer, "forward", lambda query, states, rows: 3.0 * torch.arange(len(rows)).float()
-                        + 0.0 * query.sum())
+    monkeypatch.setattr(policy.pointer, "forward", lambda query, states, embeds, table: 3.0
+                        * torch.arange(len(table.rows)).float() + 0.0 * query.sum())
     policy.greedy = True
     try:
         (generation,) = generate_scripted(policy, [prompt(policy, 12)], [0], monkeypatch)

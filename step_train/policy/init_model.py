@@ -159,11 +159,14 @@ def build_qwen2vl(
     texts: Iterable[str] | None = None,
 ) -> Path:
     """Write a randomly initialized Qwen2-VL of `shape` (a `Qwen2VLShape` or a name of `SHAPES`) to `directory`,
-    with a BPE tokenizer trained on `texts` (default: `corpus()`); the weights are seeded with `seed`."""
+    with a BPE tokenizer trained on `texts` (default: `corpus()`) and a pointer head (`step_train.policy.pointer`,
+    used with `model.pointer_head`); the weights are seeded with `seed`."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from step_train.policy.pointer import new_head, save_head
 
     shape = shape_named(shape) if isinstance(shape, str) else shape
     directory = Path(directory)
@@ -216,6 +219,7 @@ def build_qwen2vl(
     model.save_pretrained(directory)
     fast.save_pretrained(directory)
     Qwen2VLImageProcessorPil(min_pixels=28 * 28, max_pixels=shape.image_max_pixels).save_pretrained(directory)
+    save_head(new_head(shape.hidden_size, seed), directory)  # what model.pointer_head starts from
     return directory
 
 

@@ -6,24 +6,31 @@ instruction and then copying the number in front of it: a small model trained fr
 the numbers it saw most often. The pointer head (`model.pointer_head`, in the spirit of GUI-Actor's action head over
 visual patches; here over table rows) makes the choice a comparison of contents:
 
-- The model writes `tag_` as text. The hidden state `h_q` of its last token (the decoder's final normed state) is
-  the query.
-- Row `r` of the table spans prompt tokens `T_r`; each token `t` has a hidden state `h_t`. The head scores
+- The model writes `tag_` as text. The hidden state `h_q` of its last token (the decoder's final normed state) asks
+  for an element. Each prompt token `t` has its input embedding `e_t` (its identity) and its final hidden state
+  `h_t` (its context), both scaled to unit RMS, `f_t = [h_t ; e_t]`.
+- The task's words `U` (the instruction line) are weighed by how much they matter here:
+  `g_u = w_g . f_u + (W_a h_q) . (W_b f_u) / sqrt(d)`.
+- Row `r` of the table has a name and a text cell, tokens `C_r`, and spans tokens `T_r`. Its score is a soft
+  maximum over (cell token, task word) pairs of how alike their identities are, plus a prior from the whole row
+  (its role and state say what kind of element it is; e.g. not the instruction's own label):
 
-      s_r = logsumexp_{t in T_r} ( (W_q h_q) . (W_k h_t) / sqrt(d) )
+      s_r = logsumexp_{t in C_r, u in U} ( tau (P e_t) . (P e_u) / sqrt(d) + g_u ) + u_p . mean_{t in T_r} f_t
 
-  a soft maximum over the row's tokens, so a row scores high when any of its cells matches what the query asks for.
+  (a learned constant in place of the first term for a row with empty cells). A row scores high when it names a
+  word of the task that matters: comparing identities generalizes to names never seen in training.
 - `N` is drawn from `softmax(s / temperature)` (its argmax when decoding greedily) and written as N's digits. The
   first digit's log-probability is `log softmax(s / temperature)[N]`, the other digits' 0: the reply's
   log-probability is the text's plus the point's, so every loss (STEP, T-GRPO, GiGPO, SFT) uses it unchanged.
 
-The head is small (`2 * width * d` weights, d = 64); it is saved next to the weights it was trained with
+The head is small (about `3 * width * d` weights, d = 64); it is saved next to the weights it was trained with
 (`pointer_head.safetensors` in a checkpoint's `adapter/` or `model/`, or in a model directory), and a model without
 one starts from a seeded random head. With `reference()` (adapters off) the head scores the base model's states.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -39,28 +46,60 @@ TRIGGER = "tag_"
 """The text after which the head, not the language model, writes the number."""
 _ROW = re.compile(r"(\d+)\t[^\n]*")
 _HEADER = "tag\trole\t"
+_TASK = "Task: "
+
+
+@dataclass(frozen=True)
+class Table:
+    """Token spans `[start, end)` of a prompt's parts the head reads."""
+
+    context: tuple[int, int]
+    """The task's words (the instruction line; the text above the table when there is none)."""
+    rows: list[tuple[int, int]]
+    """Each tagged row, from its number to its last cell."""
+    cells: list[tuple[int, int]]
+    """Each row's name and text cells (what an instruction names)."""
 
 
 class PointerHead(torch.nn.Module):
-    """Scores the rows of a prompt's table against a query state (module docstring)."""
+    """Scores the rows of a prompt's table against the state that asks for an element (module docstring)."""
 
     def __init__(self, width: int, dim: int = 64) -> None:
         super().__init__()
-        self.query = torch.nn.Linear(width, dim)
-        self.key = torch.nn.Linear(width, dim)
         self.dim = dim
+        self.match = torch.nn.Linear(width, dim, bias=False)  # P: compares token identities (embeddings)
+        self.gate = torch.nn.Linear(2 * width, 1)  # w_g: which of the task's words matter
+        self.ask = torch.nn.Linear(width, dim)  # W_a
+        self.find = torch.nn.Linear(2 * width, dim)  # W_b
+        self.prior = torch.nn.Linear(2 * width, 1)  # u: what kind of row is clicked (role, state)
+        self.scale = torch.nn.Parameter(torch.tensor(4.0))  # tau
+        self.empty = torch.nn.Parameter(torch.tensor(-4.0))  # a row with empty name and text cells
 
-    def forward(self, query: torch.Tensor, states: torch.Tensor, rows: Sequence[tuple[int, int]]) -> torch.Tensor:
-        """`s_r` for every row: `query` is `[width]`, `states` `[length, width]` (the prompt's hidden states),
-        `rows[r]` the token span `[start, end)` of row r + 1."""
-        first, last = rows[0][0], rows[-1][1]
-        scores = self.key(states[first:last].float()) @ self.query(query.float()) / math.sqrt(self.dim)
-        segment = torch.zeros(last - first, dtype=torch.long, device=scores.device)
-        for index, (start, end) in enumerate(rows):
-            segment[start - first : end - first] = index
-        masked = torch.full((len(rows), last - first), float("-inf"), device=scores.device)
-        masked[segment, torch.arange(last - first, device=scores.device)] = scores
-        return torch.logsumexp(masked, dim=-1)
+    def forward(self, query: torch.Tensor, states: torch.Tensor, embeds: torch.Tensor, table: Table) -> torch.Tensor:
+        """`s_r` for every row of `table`: `query` is `[width]`; `states` and `embeds` are the prompt's final
+        hidden states and input embeddings, `[length, width]` each."""
+        unit = _unit(embeds.float())
+        features = torch.cat([_unit(states.float()), unit], dim=-1)
+        root = math.sqrt(self.dim)
+        begin, end = table.context
+        gates = (self.gate(features[begin:end]).squeeze(-1)
+                 + self.find(features[begin:end]) @ self.ask(query.float()) / root)
+        keys = self.match(unit)
+        scores = []
+        for (row_start, row_end), (cell_start, cell_end) in zip(table.rows, table.cells, strict=True):
+            if cell_end > cell_start:
+                pairs = self.scale * (keys[cell_start:cell_end] @ keys[begin:end].T) / root + gates
+                match = torch.logsumexp(pairs.flatten(), dim=0)
+            else:
+                match = self.empty
+            scores.append(match + self.prior(features[row_start:row_end].mean(0)).squeeze(-1))
+        return torch.stack(scores)
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """`x` scaled to unit root-mean-square per row: a checkpoint's input embeddings are far smaller than its normed
+    states (0.02 against 1 at initialization), and a name's match lives in the embeddings."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
 
 
 def new_head(width: int, seed: int = 0) -> PointerHead:
@@ -115,38 +154,41 @@ class TokenText:
             ids[digit] = encoded[0]
         return ids
 
-    def row_spans(self, input_ids: Sequence[int], end: int | None = None) -> list[tuple[int, int]]:
-        """Token spans of the tagged table's rows (row N is item N - 1) in `input_ids[:end]`; [] without a table.
-        A row spans the tokens that overlap its line, from its number to its last cell."""
+    def table(self, input_ids: Sequence[int], end: int | None = None) -> Table | None:
+        """Where the task line and the tagged table's rows (row N is item N - 1) lie in `input_ids[:end]`, as
+        token spans (the tokens that overlap each piece of text); None without a table."""
         ids = list(input_ids[:end])
-        starts, text = [], []
-        offset = 0
+        starts, offset = [], 0
         for token_id in ids:
             starts.append(offset)
-            piece = self.piece(token_id)
-            text.append(piece)
-            offset += len(piece)
-        joined = "".join(text)
+            offset += len(self.piece(token_id))
+        joined = "".join(self.piece(t) for t in ids)
         header = joined.rfind(_HEADER)
-        if header < 0:
-            return []
-        spans: list[tuple[int, int]] = []
-        position = joined.index("\n", header) + 1 if "\n" in joined[header:] else len(joined)
-        token = 0
-        while True:
-            match = _ROW.match(joined, position)
-            if match is None or int(match.group(1)) != len(spans) + 1:
-                break
-            while token < len(starts) and starts[token] + len(text[token]) <= match.start():
-                token += 1
-            first = token
-            while token < len(starts) and starts[token] < match.end():
-                token += 1
-            spans.append((first, max(token, first + 1)))
+        if header < 0 or "\n" not in joined[header:]:
+            return None
+
+        def tokens(begin: int, finish: int) -> tuple[int, int]:
+            first = bisect.bisect_right(starts, begin) - 1
+            last = bisect.bisect_left(starts, finish) if finish > begin else first
+            return first, last
+
+        task = joined.rfind(_TASK, 0, header)
+        task_end = joined.find("\n", task) if task >= 0 else -1
+        rows, cells = [], []
+        position = joined.index("\n", header) + 1
+        while (match := _ROW.match(joined, position)) is not None and int(match.group(1)) == len(rows) + 1:
+            fields = match.group(0).split("\t")
+            name = match.start() + len(fields[0]) + len(fields[1]) + 2
+            rows.append(tokens(match.start(), match.end()))
+            cells.append(tokens(name, name + len(fields[2]) + 1 + len(fields[3])) if len(fields) > 3 else
+                         (rows[-1][0], rows[-1][0]))
             if match.end() >= len(joined) or joined[match.end()] != "\n":
                 break
             position = match.end() + 1
-        return spans
+        if not rows:
+            return None
+        context = tokens(task + len(_TASK), task_end) if task_end > task >= 0 else (0, rows[0][0])
+        return Table(context, rows, cells)
 
     def sites(self, reply: Sequence[int]) -> Iterator[tuple[int, int, int]]:
         """(index of the token ending `tag_`, number of digit tokens after it, the number) for each trigger in a
@@ -200,10 +242,10 @@ class PointerSampling:
     """
 
     def __init__(self, head: PointerHead, text: TokenText, captured: list[torch.Tensor], width: int,
-                 pads: Sequence[int], rows: Sequence[Sequence[tuple[int, int]]],
+                 pads: Sequence[int], tables: Sequence[Table | None], embeds: Sequence[torch.Tensor],
                  generators: Sequence[torch.Generator] | None, temperature: float) -> None:
-        self.head, self.text, self.captured = head, text, captured
-        self.width, self.pads, self.rows = width, list(pads), rows
+        self.head, self.text, self.captured, self.embeds = head, text, captured, embeds
+        self.width, self.pads, self.tables = width, list(pads), tables
         self.generators, self.temperature = generators, temperature
         self.digit_ids = text.digits()
         self.queue: list[list[int]] = [[] for _ in pads]
@@ -226,13 +268,14 @@ class PointerSampling:
                 continue
             if not self.queue[row]:
                 reply = input_ids[row, self.width :].tolist()
-                if not reply or not self.rows[row]:
+                table = self.tables[row]
+                if not reply or table is None:
                     continue
                 if not "".join(self.text.piece(t) for t in reply).endswith(TRIGGER):
                     continue
                 with torch.no_grad():
                     logits = self.head(states[row, -1], self.prompt_states[row, self.pads[row] :],
-                                       self.rows[row]).div(self.temperature)
+                                       self.embeds[row], table).div(self.temperature)
                 log_probs = logits.log_softmax(-1).cpu()
                 if self.generators is None:
                     index = int(log_probs.argmax())
@@ -263,21 +306,24 @@ class Site:
     entropy: torch.Tensor
 
 
-def head_sites(head: PointerHead, text: TokenText, states: torch.Tensor, input_ids: Sequence[int], pad: int,
-               reply_positions: Sequence[int], temperature: float, position_index: Callable[[int], int]) -> list[Site]:
-    """The `tag_N` sites of one padded row of a forward pass (`states`: its final hidden states). `reply_positions`
-    are the reply tokens' positions in the unpadded sequence; `position_index(p)` is the index of position `p` in
-    the caller's row of reply tokens."""
-    rows = text.row_spans(input_ids, reply_positions[0] if reply_positions else None)
+def head_sites(head: PointerHead, text: TokenText, states: torch.Tensor, embed: Callable[[Sequence[int]], torch.Tensor],
+               input_ids: Sequence[int], pad: int, reply_positions: Sequence[int], temperature: float,
+               position_index: Callable[[int], int]) -> list[Site]:
+    """The `tag_N` sites of one padded row of a forward pass (`states`: its final hidden states; `embed`: token ids
+    to input embeddings). `reply_positions` are the reply tokens' positions in the unpadded sequence;
+    `position_index(p)` is the index of position `p` in the caller's row of reply tokens."""
+    prompt = reply_positions[0] if reply_positions else len(input_ids)
+    table = text.table(input_ids, prompt)
     out: list[Site] = []
-    if not rows:
+    if table is None:
         return out
+    embeds = embed(input_ids[:prompt])
     reply = [input_ids[p] for p in reply_positions]
     for trigger, count, number in text.sites(reply):
-        if not 1 <= number <= len(rows):
+        if not 1 <= number <= len(table.rows):
             continue  # a number the head did not choose (a demonstration's tag beyond the table): the text's
         query = states[pad + reply_positions[trigger]]
-        logits = head(query, states[pad:], rows).div(temperature)
+        logits = head(query, states[pad : pad + prompt], embeds, table).div(temperature)
         log_probs = logits.log_softmax(-1)
         entropy = -(log_probs.exp() * log_probs).sum().detach()
         first = position_index(reply_positions[trigger + 1])

@@ -103,6 +103,8 @@ class VLMPolicy:
         self._pointer_text = TokenText(self.tokenizer)
         self._digit_ids = list(self._pointer_text.digits().values())
         self._norm = decoder_norm(base)
+        embeddings = base.get_input_embeddings()
+        self._embed = lambda ids: embeddings(torch.tensor(list(ids), dtype=torch.long, device=self.device))
         self.pointer = new_head(config.hidden_size, self.sampling.seed)
         for directory in (adapter_dir, self.settings.path):
             if directory is not None and load_head(self.pointer, directory):
@@ -353,8 +355,7 @@ class VLMPolicy:
         batch = self._batch(encodings)
         width = batch["input_ids"].shape[1]
         generators = None if self.greedy else [torch.Generator().manual_seed(int(s)) for s in seeds]
-        rows = ([self._pointer_text.row_spans(e.input_ids) for e in encodings] if self.pointer is not None
-                else [])
+        tables = [self._pointer_text.table(e.input_ids) for e in encodings] if self.pointer is not None else []
         config = GenerationConfig(
             do_sample=False,
             max_new_tokens=self.sampling.max_new_tokens,
@@ -365,15 +366,16 @@ class VLMPolicy:
         )
         self.model.eval()
         processors: list[Any] = [SeededSampling(generators, self.sampling.temperature, self.suppressed_ids)]
-        with final_states(self._norm) if any(rows) else contextlib.nullcontext([]) as captured:
+        with final_states(self._norm) if any(tables) else contextlib.nullcontext([]) as captured:
             pointer = None
-            if any(rows):
+            if any(tables):
                 pads = [width - len(e.input_ids) for e in encodings]
                 pointer_generators = None if self.greedy else [
                     torch.Generator().manual_seed(turn_seed(s, "pointer")) for s in seeds]
-                pointer = PointerSampling(self.pointer, self._pointer_text, captured, width, pads, rows,
+                embeds = [self._embed(e.input_ids) for e in encodings]
+                pointer = PointerSampling(self.pointer, self._pointer_text, captured, width, pads, tables, embeds,
                                           pointer_generators, self.sampling.temperature)
-                processors.insert(0, pointer)
+                processors.insert(0, pointer)  # before the sampler: it forces and masks digits
             out = self.model.generate(**batch, generation_config=config,
                                       logits_processor=LogitsProcessorList(processors))
         new_tokens = out.sequences[:, width:].cpu()
@@ -463,7 +465,7 @@ class VLMPolicy:
             pad = width - len(encoded.input_ids)
             index = {position - pad: j for j, position in enumerate(rows[i])}
             reply_positions = [p for s, t in encoded.reply_spans for p in range(s, t)]
-            for site in head_sites(self.pointer, self._pointer_text, states[i], encoded.input_ids, pad,
+            for site in head_sites(self.pointer, self._pointer_text, states[i], self._embed, encoded.input_ids, pad,
                                    reply_positions, self.sampling.temperature, index.__getitem__):
                 sites.append((i, site))
         return sites
