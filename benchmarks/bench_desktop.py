@@ -66,7 +66,8 @@ def main() -> None:
     parser.add_argument("--provider", choices=["local", "docker"], default="local")
     parser.add_argument("--variant", choices=["full", "slim"], default="full", help="docker image variant")
     args = parser.parse_args()
-    provider_kwargs = {"variant": args.variant} if args.provider == "docker" else {}
+    # the floor grab below connects to the container's display from here: only with the host network
+    provider_kwargs = {"variant": args.variant, "agent_network": "host"} if args.provider == "docker" else {}
 
     print(f"machine: {platform.node()}  {os.cpu_count()} cores  python {platform.python_version()}  "
           f"provider {args.provider} {provider_kwargs}")

@@ -6,6 +6,10 @@ It runs the same session as the local provider (Xvfb, D-Bus, xfwm4, panel, deskt
 unprivileged ``step-gym`` user, and serves ``POST /restore`` (kill the apps, close their windows, re-seed HOME,
 delete what the session user left in /tmp, /var/tmp and /dev/shm) and ``GET /health`` on the control port, with
 the same token. If the desktop dies the process exits, so the container stops and the host sees it.
+
+``--fds-from PATH`` (a container without network): the controller's and the control port's listening sockets are
+not bound here but fetched from the unix socket at PATH (the Docker provider made them in the host's network
+namespace); the controller also listens on a free port of the container's own ``lo``, for the session's checks.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -73,6 +78,16 @@ def make_handler(provider: LocalProvider, token: str) -> type[BaseHTTPRequestHan
     return Handler
 
 
+def fetch_listening_sockets(path: str) -> tuple[int, int]:
+    """The two listening sockets (controller, control port) the host sends over the unix socket at ``path``."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(path)
+        _, fds, _, _ = socket.recv_fds(conn, 64, 2)
+    if len(fds) != 2:
+        raise SystemExit(f"step-gym: expected 2 listening sockets from {path}, got {len(fds)}")
+    return fds[0], fds[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m step_envs.providers.container", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,14 +100,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-panel", dest="panel", action="store_false", help="no Xfce panel")
     parser.add_argument("--no-desktop", dest="desktop", action="store_false", help="no xfdesktop (icons, wallpaper)")
     parser.add_argument("--start-timeout", type=float, default=60.0)
+    parser.add_argument("--fds-from", help="a unix socket that sends the controller's and control port's listening "
+                                           "sockets (made in another network namespace)")
     args = parser.parse_args(argv)
     token = os.environ.get("STEP_ENVS_TOKEN", "")
     if not token:
         parser.error("set STEP_ENVS_TOKEN: the controller and control port need a token")
 
+    controller_fd = control_sock = None
+    if args.fds_from:
+        controller_fd, control_fd = fetch_listening_sockets(args.fds_from)
+        control_sock = socket.socket(fileno=control_fd)
     provider = LocalProvider(width=args.width, height=args.height, start_timeout=args.start_timeout,
-                             a11y=args.a11y, panel=args.panel, desktop=args.desktop, server_host=args.host, server_port=args.port, token=token,
-                             exclusive_user=True, wipe_dirs=WIPE_DIRS, reaper=False)
+                             a11y=args.a11y, panel=args.panel, desktop=args.desktop, server_host=args.host,
+                             server_port=args.port, token=token, exclusive_user=True, wipe_dirs=WIPE_DIRS,
+                             reaper=False, user="step-gym", server_fd=controller_fd)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -102,10 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"step-gym: the desktop did not start: {exc}", file=sys.stderr, flush=True)
         provider.stop()
         return 1
-    control = ThreadingHTTPServer((args.host, args.control_port), make_handler(provider, token))
+    if control_sock is None:
+        control = ThreadingHTTPServer((args.host, args.control_port), make_handler(provider, token))
+    else:
+        control = ThreadingHTTPServer(control_sock.getsockname(), make_handler(provider, token),
+                                      bind_and_activate=False)
+        control.socket = control_sock
     threading.Thread(target=control.serve_forever, daemon=True).start()
-    print(f"step-gym: desktop {provider.display} ready, controller on port {args.port}, control on "
-          f"{args.control_port}", flush=True)
+    print(f"step-gym: desktop {provider.display} ready, controller on port "
+          f"{provider.endpoint.url.rsplit(':', 1)[1] if provider.endpoint else args.port}, control on "
+          f"{control.server_address[1]}", flush=True)
     code = 0
     while not stop.wait(1.0):
         if not provider.processes_alive():

@@ -1,9 +1,18 @@
 """The Docker provider: one desktop per container, started and stopped through the Docker SDK.
 
 The container runs the desktop image (``step-envs image build``): the same session as the local provider, as an
-unprivileged user, plus a control port for restores. Networking is the host network by default (the controller
-and control port on free 127.0.0.1 ports, the display picked free by Xvfb), or ``network="bridge"`` with both
-ports published on 127.0.0.1 only. Every container carries labels (``step-gym=1``, owner pid and host, created
+unprivileged user, plus a control port for restores.
+
+Networking: ``agent_network="none"`` (default) gives the container no network at all (``network_mode="none"``:
+only its own ``lo``), so agent code reaches neither the internet nor any service on the host's loopback. The
+controller and control port still answer on 127.0.0.1 of the host: their listening sockets are made here, in the
+host's network namespace, and handed to the supervisor in the container over a unix socket (``SCM_RIGHTS``); a
+socket keeps the namespace it was made in. This needs no bridge and no capability. ``agent_network="host"`` (tasks
+that need the internet) runs the container on the host network as before (the controller and control port on free
+127.0.0.1 ports, the display picked free by Xvfb), or with ``network="bridge"`` both ports published on 127.0.0.1.
+
+Privileges: every capability is dropped but the few the root supervisor needs to run the session as ``step-gym``
+and clean up after it (``CAP_DROP_ALL_BUT``), ``no-new-privileges`` is set, and memory, CPU and pids are capped. Every container carries labels (``step-gym=1``, owner pid and host, created
 time); containers whose owner process is gone are removed the first time a provider starts in a process, and by
 ``step-envs docker gc``.
 
@@ -18,7 +27,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from typing import Any
@@ -35,6 +46,11 @@ OWNER_PID = "step-gym.owner-pid"
 OWNER_HOST = "step-gym.owner-host"
 CREATED = "step-gym.created"
 NETWORKS = ("host", "bridge")
+AGENT_NETWORKS = ("none", "host")
+# what the root supervisor needs: chown the home to step-gym, write into it and chmod there, switch to step-gym,
+# and kill its processes
+CAP_DROP_ALL_BUT = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL")
+FDS_SOCKET = "/run/step-gym-fds.sock"
 RESETS = ("restore", "recreate")
 CONTAINER_PORT, CONTROL_PORT = 5000, 5001
 _gc_done = False
@@ -85,17 +101,23 @@ class DockerProvider(Provider):
                  network: str = "host", reset: str = "restore", mem_limit: str | None = "4g",
                  cpus: float | None = 2.0, shm_size: str = "512m", pids_limit: int = 2048,
                  start_timeout: float = 60.0, a11y: bool = False, panel: bool = True,
-                 desktop: bool = True) -> None:
+                 desktop: bool = True, agent_network: str = "none") -> None:
         """``mem_limit`` / ``cpus`` / ``pids_limit`` cap each container (None: no cap); ``shm_size`` is /dev/shm
         (Chromium needs more than Docker's 64 MB). ``panel`` / ``desktop``: the Xfce panel and xfdesktop, as in
-        the local provider (without them an idle env needs less memory)."""
+        the local provider (without them an idle env needs less memory). ``agent_network``: ``"none"`` (no network
+        for anything in the container) or ``"host"`` (the container's ``network``: ``"host"`` or ``"bridge"``)."""
         if network not in NETWORKS:
             raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
+        if agent_network not in AGENT_NETWORKS:
+            raise ValueError(f"agent_network must be one of {AGENT_NETWORKS}, got {agent_network!r}")
+        if agent_network == "none" and network != "host":
+            raise ValueError(f"network={network!r} gives agent code a network; with agent_network='none' the "
+                             "container has none: pass agent_network='host' with it")
         if reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
         self.width, self.height = width, height
         self.image = image or image_tag(variant)
-        self.network, self.reset_mode = network, reset
+        self.network, self.reset_mode, self.agent_network = network, reset, agent_network
         self.mem_limit, self.cpus, self.shm_size, self.pids_limit = mem_limit, cpus, shm_size, pids_limit
         self.start_timeout, self.a11y, self.panel, self.desktop = start_timeout, a11y, panel, desktop
         self.container: Any = None
@@ -145,10 +167,17 @@ class DockerProvider(Provider):
         import docker.errors
 
         self._token = secrets.token_urlsafe(24)
-        if self.network == "host":
+        handoff: tuple[socket.socket, socket.socket, socket.socket, str] | None = None
+        if self.agent_network == "none":
+            handoff = self._listening_sockets()
+            port, control = (sock.getsockname()[1] for sock in handoff[:2])
+            command = ["--host", "127.0.0.1", "--port", "0", "--fds-from", FDS_SOCKET]
+            network: dict[str, Any] = {"network_mode": "none",
+                                       "volumes": {handoff[3]: {"bind": FDS_SOCKET, "mode": "rw"}}}
+        elif self.network == "host":
             port, control = free_port(), free_port()
             command = ["--host", "127.0.0.1", "--port", str(port), "--control-port", str(control)]
-            network: dict[str, Any] = {"network_mode": "host"}
+            network = {"network_mode": "host"}
         else:
             command = ["--host", "0.0.0.0", "--port", str(CONTAINER_PORT), "--control-port", str(CONTROL_PORT)]
             network = {"ports": {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None),
@@ -169,11 +198,19 @@ class DockerProvider(Provider):
         try:
             self.container = self.client.containers.run(
                 self.image, command=command, name=name, detach=True, labels=labels, init=True,
-                environment={"STEP_ENVS_TOKEN": self._token}, **network, **limits)
+                environment={"STEP_ENVS_TOKEN": self._token}, cap_drop=["ALL"], cap_add=list(CAP_DROP_ALL_BUT),
+                security_opt=["no-new-privileges"], **network, **limits)
+            if handoff is not None:
+                self._hand_over(*handoff)
         except docker.errors.APIError as exc:
             hint = " (this engine has no bridge network: use network='host')" if self.network == "bridge" else ""
             raise ProviderError(f"could not start a container from {self.image}: {exc}{hint}") from exc
-        if self.network == "host":
+        finally:
+            if handoff is not None:
+                for sock in handoff[:3]:
+                    sock.close()
+                shutil.rmtree(os.path.dirname(handoff[3]), ignore_errors=True)
+        if self.network == "host" or handoff is not None:
             url, self._control = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{control}"
         else:
             self.container.reload()
@@ -182,6 +219,34 @@ class DockerProvider(Provider):
             self._control = f"http://127.0.0.1:{ports[f'{CONTROL_PORT}/tcp'][0]['HostPort']}"
         self._wait_ready()
         self.endpoint = Endpoint(url=url, token=self._token, width=self.width, height=self.height)
+
+    def _listening_sockets(self) -> tuple[socket.socket, socket.socket, socket.socket, str]:
+        """The controller's and the control port's listening sockets on the host's 127.0.0.1, and the unix socket
+        (in a fresh 0700 directory) through which the container's supervisor fetches them."""
+        listeners = []
+        for _ in range(2):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(128)
+            listeners.append(sock)
+        path = os.path.join(tempfile.mkdtemp(prefix="step-gym-fds-"), "fds.sock")
+        handoff = socket.socket(socket.AF_UNIX)
+        handoff.bind(path)
+        os.chmod(path, 0o666)  # the supervisor is root without DAC_OVERRIDE over a non-root caller's files
+        handoff.listen(1)
+        return listeners[0], listeners[1], handoff, path
+
+    def _hand_over(self, controller: socket.socket, control: socket.socket, handoff: socket.socket, path: str) -> None:
+        """Send both listening sockets to the first (and only) connection: the supervisor's, before any agent code
+        runs; the unix socket is closed and removed right after."""
+        handoff.settimeout(self.start_timeout)
+        try:
+            connection, _ = handoff.accept()
+        except TimeoutError as exc:
+            raise ProviderError(f"container {self.container.name} did not fetch its sockets within "
+                                f"{self.start_timeout:g} s:\n{self.logs()}") from exc
+        with connection:
+            socket.send_fds(connection, [b"step-gym"], [controller.fileno(), control.fileno()])
 
     def _wait_ready(self) -> None:
         """Poll the control port's health route (it opens once the desktop is drawn); fail with the logs."""

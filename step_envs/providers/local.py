@@ -3,14 +3,26 @@
 Xvfb on a free display (``-displayfd``, ``-nolisten tcp``, a fresh MIT cookie in ``~/.Xauthority``), a session
 D-Bus, xfwm4, the Xfce panel, Ubuntu's ctrl+alt+t and super shortcuts (`step_envs.server.shortcuts`), and the
 controller server on a free 127.0.0.1 port. OSWorld's command names (``google-chrome``, ``nautilus``, ...) resolve
-through stand-ins in step_envs/data/desktop/bin. ``HOME`` is a fresh directory per session. As root, everything
-runs as a dedicated unprivileged user (``step-gym``), so an agent's ``rm -rf ~`` cannot reach real files.
+through stand-ins in step_envs/data/desktop/bin. ``HOME`` is a fresh directory per session.
+
+Isolation (as root): every session runs as its own unprivileged user, taken from a pool of system accounts
+``step-gym-0``, ``step-gym-1``, ... (created on first use, held with a lock file under /run/step-gym for as long as
+the session lives). Real accounts rather than bare uids: apps, ``id -un`` and Python's ``getpass`` expect a passwd
+entry. So a session's processes can signal only their own session, its directory and home (0700) are closed to
+every other session, and the controller's token reaches the server through a pipe, never a file. Each session
+also gets a private ``/dev/shm`` (its own size-capped tmpfs, in a mount namespace) and a cap on its number of
+processes (``RLIMIT_NPROC``, per uid, so a fork bomb stops there). Not root: the session runs as the caller, with
+none of this isolation (a warning says so); see docs/security.md.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
+import functools
+import itertools
+import logging
 import os
 import pwd
 import secrets
@@ -30,10 +42,15 @@ from pathlib import Path
 import requests
 
 from step_envs.providers.base import Endpoint, Provider, ProviderError
-from step_envs.providers.procs import MARKER, kill_pids, kill_session, session_pids, user_pids
+from step_envs.providers.procs import MARKER, kill_pids, kill_session, kill_user, session_pids, user_pids
 from step_envs.server import TOKEN_HEADER
 
-SESSION_USER = "step-gym"
+USER_POOL_PREFIX = "step-gym-"
+USER_LOCKS = Path("/run/step-gym/users")
+# shared dirs any user may write: what a session's user leaves there is deleted on restore
+SHARED_TMP_DIRS = ("/tmp", "/var/tmp")
+# sticky, root-owned socket dirs, made before any session user could create (and so own) them
+SOCKET_DIRS = ("/tmp/.X11-unix", "/tmp/.ICE-unix")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Xauthority families: a local (unix socket) display on this host, and any address (what the server file holds)
 FAMILY_LOCAL, FAMILY_WILD = 256, 65535
@@ -42,6 +59,8 @@ HOME_SKELETON = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "home"
 # stand-ins for the command names OSWorld's tasks use (google-chrome, nautilus, gnome-terminal, code), last on PATH
 STAND_INS = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "bin"
 _live: weakref.WeakSet[LocalProvider] = weakref.WeakSet()
+_useradd_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def _stop_all() -> None:
@@ -60,16 +79,51 @@ def _install_shutdown_hooks() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-def session_user(name: str = SESSION_USER) -> pwd.struct_passwd | None:
-    """The unprivileged account sessions run as when we are root (created on first use); None otherwise."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/bash", name], check=True,
-                       capture_output=True)
-        return pwd.getpwnam(name)
+def _account(name: str) -> pwd.struct_passwd:
+    """The system account ``name``, created (with its own group, no home) if missing. Concurrent creators (other
+    processes' pools) may hold /etc/passwd's lock for a moment: retried for a few seconds."""
+    with _useradd_lock:
+        error = ""
+        for _ in range(50):
+            with contextlib.suppress(KeyError):
+                return pwd.getpwnam(name)
+            proc = subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/bin/bash",
+                                   name], capture_output=True, text=True)
+            error = proc.stderr.strip()
+            time.sleep(0.1)
+    raise ProviderError(f"could not create the session user {name}: {error}")
+
+
+def claim_session_user(prefix: str = USER_POOL_PREFIX) -> tuple[pwd.struct_passwd, int]:
+    """The first account ``<prefix>N`` no live session holds, and the open lock file that holds it.
+
+    The lock is an ``flock`` on ``/run/step-gym/users/<name>.lock``: held while the fd is open (by the provider
+    and its reaper), released by the kernel when both are gone, however they died. Whatever a dead holder left
+    running as that user is killed here, so a claimed account starts with no process."""
+    USER_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for index in itertools.count():
+        name = f"{prefix}{index}"
+        fd = os.open(USER_LOCKS / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            user = _account(name)
+        except BaseException:
+            os.close(fd)
+            raise
+        kill_user(user.pw_uid)
+        return user, fd
+    raise AssertionError("unreachable")
+
+
+@functools.cache
+def _warn_unisolated() -> None:
+    log.warning("step-gym: not root, so local sessions run as you, unisolated: an agent's actions can read and "
+                "change your files and other sessions' files and tokens, and signal their processes. Run as root, "
+                "or use the docker provider, for a user per session (docs/security.md).")
 
 
 def xauth_entry(family: int, address: bytes, display: bytes, cookie: bytes) -> bytes:
@@ -92,7 +146,9 @@ class LocalProvider(Provider):
     def __init__(self, width: int = 1280, height: int = 720, run_as_user: bool = True,
                  start_timeout: float = 30.0, panel: bool = True, desktop: bool = True, a11y: bool = False,
                  server_host: str = "127.0.0.1", server_port: int = 0, token: str | None = None,
-                 exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = (), reaper: bool = True) -> None:
+                 exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = (), reaper: bool = True,
+                 user: str | None = None, pids_limit: int | None = 2048, private_shm: str | None = "512m",
+                 server_fd: int | None = None) -> None:
         """``a11y`` turns on AT-SPI for the session's apps (for ``/accessibility``; apps start slower).
         ``server_host`` / ``server_port`` / ``token``: where the controller listens and its token (a free
         127.0.0.1 port and a fresh token by default). ``exclusive_user``: this is the only session of its user
@@ -100,7 +156,14 @@ class LocalProvider(Provider):
         cannot be read (without CAP_SYS_PTRACE, root cannot read another user's /proc/PID/environ).
         ``wipe_dirs``: shared directories (``/tmp``, ...) from which ``restore()`` deletes everything the session
         user wrote; needs ``exclusive_user``. ``reaper``: a watchdog process that cleans up if this process is
-        SIGKILLed (a container needs none: its processes die with it)."""
+        SIGKILLed (a container needs none: its processes die with it).
+
+        Isolation, as root with ``run_as_user``: ``user=None`` claims a user of its own from the pool (see the
+        module docstring; implies ``exclusive_user`` and wipes /tmp and /var/tmp); ``user="name"`` runs as that
+        existing account instead (the container's ``step-gym``). ``pids_limit``: ``RLIMIT_NPROC`` of the session's
+        processes (counted per uid, so only with a user of its own). ``private_shm``: the size of the session's
+        own /dev/shm (None: the host's). ``server_fd``: a listening socket the controller serves as well, e.g. one
+        made in another network namespace (the Docker provider's, for a container without network)."""
         if wipe_dirs and not exclusive_user:
             raise ValueError("wipe_dirs deletes every file of the session user: it needs exclusive_user=True")
         self.width, self.height = width, height
@@ -108,7 +171,18 @@ class LocalProvider(Provider):
         self.panel, self.desktop, self.a11y = panel, desktop, a11y
         self.server_host, self.server_port, self._token = server_host, server_port, token
         self.wipe_dirs, self.exclusive_user, self.use_reaper = wipe_dirs, exclusive_user, reaper
-        self._user = session_user() if run_as_user else None
+        self._user: pwd.struct_passwd | None = None
+        self._user_name = user
+        self.run_as_user, self.server_fd = run_as_user, server_fd
+        self.pooled = run_as_user and user is None and os.geteuid() == 0
+        if run_as_user and os.geteuid() != 0:
+            _warn_unisolated()
+        if self.pooled:
+            self.exclusive_user, self.wipe_dirs = True, wipe_dirs or SHARED_TMP_DIRS
+        self.pids_limit = pids_limit if self.pooled else None  # RLIMIT_NPROC counts per uid: a shared uid shares it
+        self.private_shm = private_shm if self.pooled else None
+        self._lock_fd: int | None = None
+        self._namespace: subprocess.Popen[bytes] | None = None
         self.session_id = secrets.token_hex(8)
         self.dir: Path | None = None
         self.display: str | None = None
@@ -180,6 +254,7 @@ class LocalProvider(Provider):
             shutil.copytree(HOME_SKELETON, home, dirs_exist_ok=True)
         for sub in ("Desktop", "Documents", "Downloads"):
             (home / sub).mkdir(parents=True, exist_ok=True)
+        home.chmod(0o700)  # the skeleton's copy carries its mode
         if self._user is not None:
             # the panel and desktop keep running through a restore and may write (and rename away) their own
             # files here meanwhile: a path that vanishes mid-walk is theirs, not ours, so it is skipped
@@ -210,6 +285,10 @@ class LocalProvider(Provider):
         icons. Anything else goes; changed, missing or retyped entries are written again (never through a link
         the session may have planted: this runs as root)."""
         pristine = self._pristine_home
+        if self.home.is_symlink() or not self.home.is_dir():  # the agent removed (or replaced) its home
+            _remove(self.home)
+            self.home.mkdir(mode=0o700)
+            self._chown(self.home)
         for root, dirs, files in os.walk(self.home, topdown=False):
             for name in dirs + files:
                 path = Path(root) / name
@@ -239,18 +318,49 @@ class LocalProvider(Provider):
                 self._chown(path)
 
     def _spawn(self, name: str, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        log = open(self.dir / "run" / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process
-        user = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []} if self._user else {}
+        """Start a session process as the session user, in the session's mount namespace when it has one."""
+        log_file = open(self.dir / "run" / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process
+        user: dict[str, object] = {}
+        if self.pids_limit is not None:  # inherited by all it starts; checked against the uid's process count
+            argv = ["prlimit", f"--nproc={self.pids_limit}:{self.pids_limit}", "--", *argv]
+        if self._user is not None and self._namespace is not None:  # nsenter needs root: it switches user itself
+            argv = ["nsenter", f"--mount=/proc/{self._namespace.pid}/ns/mnt", "-S", str(self._user.pw_uid),
+                    "-G", str(self._user.pw_gid), "--", *argv]
+        elif self._user is not None:
+            user = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
         try:
-            proc = subprocess.Popen(argv, env=kwargs.pop("env", self._session_env()), stdin=subprocess.DEVNULL,
-                                    stdout=kwargs.pop("stdout", log), stderr=log, cwd=self.home,
-                                    start_new_session=True, **user, **kwargs)
+            proc = subprocess.Popen(argv, env=kwargs.pop("env", self._session_env()),
+                                    stdin=kwargs.pop("stdin", subprocess.DEVNULL), stdout=kwargs.pop("stdout", log_file),
+                                    stderr=log_file, cwd=self.home, start_new_session=True, **user, **kwargs)
         except OSError as exc:
             raise ProviderError(f"could not start {name} ({argv[0]}): {exc}; run `make install`") from exc
         finally:
-            log.close()
+            log_file.close()
         self._procs[name] = proc
         return proc
+
+    def _start_namespace(self) -> None:
+        """A mount namespace with the session's own /dev/shm (a tmpfs of ``private_shm``), held open by a sleeping
+        root process; every session process is started in it (see ``_spawn``)."""
+        assert self.dir is not None
+        script = (f"mount -t tmpfs -o size={self.private_shm},mode=1777,nosuid,nodev step-gym-shm /dev/shm "
+                  "&& echo ready && exec sleep infinity")
+        self._namespace = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            env={"PATH": SYSTEM_PATH, MARKER: self.session_id})
+        assert self._namespace.stdout is not None
+        if self._namespace.stdout.readline().strip() != b"ready":
+            error = self._namespace.stderr.read().decode(errors="replace") if self._namespace.stderr else ""
+            self._namespace.kill()
+            self._namespace = None
+            raise ProviderError(f"could not give the session its own /dev/shm: {error.strip()}; pass "
+                                "private_shm=None to share the host's")
+
+    @property
+    def shm(self) -> Path:
+        """The session's /dev/shm, as seen from here."""
+        return Path(f"/proc/{self._namespace.pid}/root/dev/shm") if self._namespace else Path("/dev/shm")
 
     def _log_tail(self, name: str, chars: int = 2000) -> str:
         with contextlib.suppress(OSError):
@@ -264,20 +374,29 @@ class LocalProvider(Provider):
             return self.endpoint
         _install_shutdown_hooks()
         _live.add(self)
-        self.dir = Path(tempfile.mkdtemp(prefix="step-gym-"))
+        if self.pooled:
+            self._user, self._lock_fd = claim_session_user()
+            self._wipe_user_files()  # what a session of this user that died unreaped left in /tmp
+        elif self.run_as_user and self._user_name is not None and os.geteuid() == 0:
+            self._user = _account(self._user_name)
+        self.dir = Path(tempfile.mkdtemp(prefix="step-gym-"))  # 0700
         for private in ("run", "tmp"):  # tmp: the session's TMPDIR, so apps' temp files go with it
             (self.dir / private).mkdir(mode=0o700)
             self._chown(self.dir / private)
         self._chown(self.dir)
         self._install_stand_ins()
-        self.home.mkdir()
+        self.home.mkdir(mode=0o700)
         self._seed_home()
         if self.use_reaper:
+            uid = [str(self._user.pw_uid)] if self.pooled and self._user else []
             self._reaper = subprocess.Popen(
                 [sys.executable, "-m", "step_envs.providers.reaper", str(os.getpid()), self.session_id,
-                 str(self.dir)], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                env={**os.environ, "STEP_ENVS_REGISTER": "0"})
+                 str(self.dir), *uid], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                env={**os.environ, "STEP_ENVS_REGISTER": "0"},
+                pass_fds=() if self._lock_fd is None else (self._lock_fd,))  # the user stays claimed until it is done
         try:
+            if self.private_shm:
+                self._start_namespace()
             self._start_session()
         except BaseException:
             self.stop()
@@ -286,10 +405,11 @@ class LocalProvider(Provider):
 
     def _start_session(self) -> None:
         deadline = time.monotonic() + self.start_timeout
-        x11 = Path("/tmp/.X11-unix")
-        x11.mkdir(exist_ok=True)
-        if os.geteuid() == 0 and x11.stat().st_mode & 0o7777 != 0o1777:
-            x11.chmod(0o1777)  # Xvfb run by the session user must be able to create its socket here
+        for socket_dir in map(Path, SOCKET_DIRS):
+            socket_dir.mkdir(exist_ok=True)
+            # Xvfb and ICE, run by session users, create their sockets here; sticky, so none can delete another's
+            if os.geteuid() == 0 and socket_dir.stat().st_mode & 0o7777 != 0o1777:
+                socket_dir.chmod(0o1777)
         read_fd, write_fd = os.pipe()
         # a real MIT cookie: only clients holding it may connect, and Xlib finds it (an empty ~/.Xauthority made
         # python-xlib print a warning on stdout in every process that imports pyautogui)
@@ -316,10 +436,19 @@ class LocalProvider(Provider):
         self._spawn("shortcuts", [sys.executable, "-m", "step_envs.server.shortcuts"])  # ctrl+alt+t, super
 
         token = self._token or secrets.token_urlsafe(24)
-        token_file = self._private_file(self.dir / "run" / "token", token.encode())
         port_file = self.dir / "run" / "port"
-        self._spawn("server", [sys.executable, "-m", "step_envs.server", "--host", self.server_host, "--port",
-                               str(self.server_port), "--port-file", str(port_file), "--token-file", str(token_file)])
+        argv = [sys.executable, "-m", "step_envs.server", "--host", self.server_host, "--port", str(self.server_port),
+                "--port-file", str(port_file), "--token-file", "-"]
+        extra: dict[str, object] = {}
+        if self.server_fd is not None:
+            argv += ["--listen-fd", str(self.server_fd)]
+            extra["pass_fds"] = (self.server_fd,)
+        # the token goes through a pipe: no file holds it, for another session's user or this one's agent to read
+        server = self._spawn("server", argv, stdin=subprocess.PIPE, **extra)
+        assert server.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            server.stdin.write(token.encode() + b"\n")
+            server.stdin.close()
         self._wait(port_file.exists, deadline, "the controller server", "server")
         url = f"http://127.0.0.1:{int(port_file.read_text())}"
         self._wait(lambda: self._healthy(url), deadline, "the controller server", "server")
@@ -329,7 +458,8 @@ class LocalProvider(Provider):
         # everything alive now is the session's furniture; anything started later is an app (see restore)
         self._infra = self._pids()
         self._infra_windows = set(self._windows())
-        self._infra_files = {child for root in self.wipe_dirs if Path(root).is_dir() for child in Path(root).iterdir()}
+        roots = [*map(Path, self.wipe_dirs), *([self.shm] if self._namespace else [])]
+        self._infra_files = {child for root in roots if root.is_dir() for child in root.iterdir()}
         self._pristine_home = self._snapshot_home()
 
     def _wait_painted(self, url: str, token: str, deadline: float) -> None:
@@ -397,8 +527,15 @@ class LocalProvider(Provider):
         """
         if self.dir is None:
             raise ProviderError("session not started")
+        damaged = [name for name in ("run/bus", "bin") if not (self.dir / name).exists()]
+        if damaged:  # an action deleted its own session's files: only a new session is clean
+            raise ProviderError(f"the session lost {', '.join(damaged)} (an action deleted them): replace it")
         worker_pid = self._worker_pid()
-        kill_pids(self._pids() - self._infra - {worker_pid}, grace_s=0.5, signals=(signal.SIGKILL,))
+        for _ in range(50):  # round after round: a fork bomb forks between them
+            strays = self._pids() - self._infra - {worker_pid}
+            if not strays:
+                break
+            kill_pids(strays, grace_s=0.5, signals=(signal.SIGKILL,))
         leftover = {wid: pid for wid, pid in self._windows().items() if wid not in self._infra_windows}
         owners = {pid for pid in leftover.values() if pid > 0}
         core = {proc.pid for proc in self._procs.values()}
@@ -411,7 +548,7 @@ class LocalProvider(Provider):
     def _wipe_user_files(self) -> None:
         """Delete what the session user left in the shared writable dirs (``wipe_dirs``)."""
         uid = self._user.pw_uid if self._user is not None else os.getuid()
-        for root in map(Path, self.wipe_dirs):
+        for root in [*map(Path, self.wipe_dirs), *([self.shm] if self._namespace else [])]:
             with contextlib.suppress(OSError):
                 for child in root.iterdir():
                     with contextlib.suppress(OSError):
@@ -447,15 +584,24 @@ class LocalProvider(Provider):
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
         kill_session(self.session_id, grace_s=1.0)
-        for proc in self._procs.values():
+        if self.pooled and self._user is not None:
+            kill_user(self._user.pw_uid)  # also what scrubbed the session marker from its environment
+        for proc in [*self._procs.values(), *([self._namespace] if self._namespace else [])]:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=2)
         self._procs.clear()
+        self._namespace = None
         if self._reaper is not None:
             self._reaper.kill()
             self._reaper.wait()
             self._reaper = None
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.pooled and self._user is not None:
+            self._infra_files = set()
+            self._wipe_user_files()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # the user is free for the next session
+            self._lock_fd = None
         self.dir = None
         self.endpoint = None
         self.display = None

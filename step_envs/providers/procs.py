@@ -73,3 +73,12 @@ def kill_pids(pids: set[int], grace_s: float = 1.0,
 
 def kill_session(session_id: str, grace_s: float = 1.0) -> None:
     kill_pids(session_pids(session_id), grace_s)
+
+
+def kill_user(uid: int, rounds: int = 50) -> None:
+    """SIGKILL every process of ``uid``, round after round until none is left (a fork bomb forks between rounds)."""
+    for _ in range(rounds):
+        pids = user_pids(uid)
+        if not pids:
+            return
+        kill_pids(pids, grace_s=0.5, signals=(signal.SIGKILL,))

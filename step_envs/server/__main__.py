@@ -1,7 +1,8 @@
 """`python -m step_envs.server`: run the controller inside an environment.
 
-Binds 127.0.0.1 unless told otherwise. The token comes from ``--token-file`` or ``$STEP_ENVS_TOKEN``;
-``--no-auth`` turns it off so OSWorld's own client (which sends no token) can drive the server.
+Binds 127.0.0.1 unless told otherwise. The token comes from ``--token-file`` (``-``: the first line of stdin)
+or ``$STEP_ENVS_TOKEN``; ``--no-auth`` turns it off so OSWorld's own client (which sends no token) can drive the
+server. ``--listen-fd N``: also serve on an inherited listening socket (one bound in another network namespace).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 from werkzeug.serving import make_server
 
@@ -23,12 +25,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port; 0 picks a free one (default 5000)")
     parser.add_argument("--port-file", help="write the bound port here once listening")
-    parser.add_argument("--token-file", help="file holding the token clients must send in X-Step-Token")
+    parser.add_argument("--token-file", help="file holding the token clients must send in X-Step-Token (-: stdin)")
+    parser.add_argument("--listen-fd", type=int, help="an inherited listening socket to serve as well")
     parser.add_argument("--no-auth", action="store_true", help="accept requests without a token (OSWorld clients)")
     args = parser.parse_args(argv)
 
     if args.no_auth:
         token = None
+    elif args.token_file == "-":
+        token = sys.stdin.readline().strip()
     elif args.token_file:
         with open(args.token_file) as handle:
             token = handle.read().strip()
@@ -42,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     worker = app.config["worker"]
     worker.start()
     server = make_server(args.host, args.port, app, threaded=True)
+    if args.listen_fd is not None:
+        inherited = make_server(args.host, 0, app, threaded=True, fd=args.listen_fd)
+        threading.Thread(target=inherited.serve_forever, daemon=True).start()
 
     def stop(signum: int, frame: object) -> None:
         worker.close()
