@@ -45,19 +45,20 @@ def literal(value) -> dict:
 
 def test_the_registry_holds_osworld_getters_and_metrics_by_name():
     assert {"vm_file", "vm_command_line", "vm_command_error", "rule", "list_directory", "accessibility_tree",
-            "vm_screen_size", "cloud_file", "cache_file", "local_file"} == set(GETTERS)
+            "vm_screen_size", "cloud_file", "cache_file", "local_file"} <= set(GETTERS)
     assert {"exact_match", "compare_table", "compare_docx_files", "check_csv", "compare_text_file"} <= set(METRICS)
 
 
 def test_unknown_getter_fails_at_validate_time_listing_the_known_names():
     with pytest.raises(UnknownCheckerError) as error:
         validate_evaluator({"func": "exact_match", "result": {"type": "vm_foo"}, "expected": rule("x")})
-    assert str(error.value).startswith("unknown getter 'vm_foo'; known: accessibility_tree, cache_file, cloud_file,")
+    assert str(error.value).startswith("unknown getter 'vm_foo'; known: accessibility_tree, ")
+    assert "cache_file, cloud_file," in str(error.value)
     assert isinstance(error.value, ValueError)
 
 
 def test_unknown_metric_fails_at_validate_time_listing_the_known_names():
-    with pytest.raises(UnknownCheckerError, match=r"unknown metric 'compare_pdf'; known: check_csv, .*exact_match"):
+    with pytest.raises(UnknownCheckerError, match=r"unknown metric 'compare_pdf'; known: check_.*, check_csv, .*exact_match"):
         validate_evaluator({"func": ["exact_match", "compare_pdf"], "result": [literal(1), literal(2)]})
 
 

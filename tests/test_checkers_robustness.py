@@ -18,6 +18,8 @@ import docx
 import openpyxl
 import pptx
 import pytest
+from osworld_files import docx_with_picture, gradient, write_pdf, zip_of
+from PIL import Image
 
 from step_envs.checkers import GETTERS, METRICS, CheckContext, Score, evaluate
 from step_envs.checkers.evaluate import measure
@@ -152,7 +154,78 @@ CASES: dict[str, Case] = {
     "contains_page_break": ("file", "none", lambda d: (page_break_docx(d / "r.docx"), None, {})),
     "compare_pptx_files": ("file", "file", lambda d: (pptx_file(d / "r.pptx"), pptx_file(d / "e.pptx"), {})),
     "check_presenter_console_disable": ("file", "none", lambda d: (presenter_xcu(d / "r.xcu"), None, {})),
+    # OSWorld's app metrics (step_envs/checkers/images.py, browser.py, apps.py)
+    "compare_images": ("file", "file", lambda d: (gradient(d / "r.png"), gradient(d / "e.png"), {})),
+    "compare_image_list": ("file", "file", lambda d: (gradient(d / "r.png"), gradient(d / "e.png"), {})),
+    "check_structure_sim": ("file", "file", lambda d: (gradient(d / "r.png"), gradient(d / "e.png"), {})),
+    "check_structure_sim_resized": ("file", "file", lambda d: (gradient(d / "r.png", size=(128, 96)),
+                                                               gradient(d / "e.png"), {})),
+    "check_file_exists_and_structure_sim": ("file", "file", lambda d: (gradient(d / "r.png"), gradient(d / "e.png"),
+                                                                       {})),
+    "check_brightness_decrease_and_structure_sim": ("file", "file", lambda d: (
+        gradient(d / "r.png", scale=0.7), gradient(d / "e.png"), {})),
+    "check_saturation_increase_and_structure_sim": ("file", "file", lambda d: (
+        saturated(d / "r.png", 1.0), saturated(d / "e.png", 0.5), {})),
+    "check_contrast_increase_and_structure_sim": ("file", "file", lambda d: (
+        gradient(d / "r.png", scale=1.2, shift=-20), gradient(d / "e.png"), {})),
+    "check_image_mirror": ("file", "file", lambda d: (mirrored(d / "r.png", gradient(d / "e.png")), str(d / "e.png"),
+                                                      {})),
+    "check_image_size": ("file", "rules", lambda d: (gradient(d / "r.png"), {"width": 64, "height": 48}, {})),
+    "compare_docx_images": ("file", "file", lambda d: (docx_with_picture(d / "r.docx", gradient(d / "p.png")),
+                                                       docx_with_picture(d / "e.docx", str(d / "p.png")), {})),
+    "is_expected_url_pattern_match": ("value", "rules", lambda d: ("https://a.org/?q=1", {"expected": ["q=1"]}, {})),
+    "is_expected_active_tab": ("value", "rules", lambda d: ("https://a.org", {"type": "url", "url": "https://www.a.org/"}, {})),
+    "is_expected_active_tab_approximate": ("value", "rules", lambda d: (
+        "https://a.org/p?x", {"type": "url", "url": "https://a.org/p"}, {})),
+    "is_expected_tabs": ("value", "rules", lambda d: ([{"url": "https://a.org"}],
+                                                      {"type": "url", "urls": ["https://a.org"]}, {})),
+    "is_expected_search_query": ("value", "rules", lambda d: ({"url": "https://a.org/?q=cats"},
+                                                              {"expect": {"pattern": "q=cats"}}, {})),
+    "is_expected_bookmarks": ("value", "rules", lambda d: (
+        {"bookmark_bar": {"children": [{"type": "folder", "name": "F", "children": []}]}},
+        {"type": "bookmark_bar_folders_names", "names": ["F"]}, {})),
+    "compare_pdfs": ("file", "file", lambda d: (write_pdf(d / "r.pdf", "Report"), write_pdf(d / "e.pdf", "Report"),
+                                                {})),
+    "compare_archive": ("file", "file", lambda d: (zip_of(d / "r.zip", {"a.txt": "x"}), zip_of(d / "e.zip", {
+        "a.txt": "x"}), {"file_path": "slides"})),
+    "check_json_settings": ("file", "rules", lambda d: (text(d / "s.json", '{"a": 1}'), {"expected": {"a": 1}}, {})),
+    "check_json_keybindings": ("file", "rules", lambda d: (text(d / "k.json", '[{"key": "f1"}]'),
+                                                           {"expected": {"key": "f1"}}, {})),
+    "is_extension_installed": ("value", "rules", lambda d: ("ms-python.python\n", {
+        "type": "contain", "expected": "ms-python.python"}, {})),
+    "compare_config": ("file", "rules", lambda d: (text(d / "c.json", '{"a": 1, "b": 2}'), {"expected": '{"a": 1}'},
+                                                   {})),
+    "check_python_file_by_test_suite": ("value", "file", lambda d: (
+        text(d / "mod.py", "X = 1\n"), text(d / "t.py", "import mod\n\ndef test():\n    return mod.X == 1\n"), {})),
+    "check_config_status": ("file", "rules", lambda d: (text(d / "gimprc", "(undo-levels 100)\n"),
+                                                        {"key": "undo-levels", "value": "100"}, {})),
+    "check_thunderbird_prefs": ("file", "rules", lambda d: (text(d / "prefs.js", 'user_pref("a.b", 1);\n'), {
+        "expect": {"a.b": {"method": "eq", "ref": 1}}}, {})),
+    "check_thunderbird_filter": ("file", "rules", lambda d: (text(d / "f.dat", 'name="F"\nenabled="yes"\n'
+                                                                               'condition="ALL"\n'),
+                                                             {"expect": [{"name": "F", "condition": ["ALL"]}]}, {})),
+    "check_thunderbird_folder": ("file", "file", lambda d: (text(d / "Inbox", "FROM - x\nSubject: a\n"),
+                                                            text(d / "Gold", "FROM - x\nSubject: a\n"), {})),
+    "is_vlc_playing": ("file", "rules", lambda d: (text(d / "status.xml", VLC_STATUS), {
+        "type": "file_name", "file_name": "song.mp3"}, {})),
+    "check_accessibility_tree": ("value", "rules", lambda d: ('<desktop><application name="A"/></desktop>',
+                                                              [{"xpath": "//application[@name='A']"}], {})),
 }
+VLC_STATUS = ('<root><state>playing</state><information><category name="meta"><info name="filename">song.mp3</info>'
+              "</category></information></root>")
+
+
+def saturated(path: Path, saturation: float) -> str:
+    """A structured picture whose HSV saturation is ``saturation`` times the full one."""
+    hue = Image.open(gradient(path)).convert("L")
+    hsv = Image.merge("HSV", (hue, Image.new("L", hue.size, int(255 * saturation)), hue.point(lambda v: 60 + v // 2)))
+    hsv.convert("RGB").save(path)
+    return str(path)
+
+
+def mirrored(path: Path, source: str) -> str:
+    Image.open(source).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(path)
+    return str(path)
 
 
 def bad_files(directory: Path, like: str) -> dict[str, Any]:

@@ -3,7 +3,18 @@
 Importing the package registers every getter and metric (the modules below register on import).
 """
 
-from step_envs.checkers import docs, files, general, getters, slides, structured, table  # noqa: F401 - register their checkers
+from step_envs.checkers import (  # noqa: F401 - register their checkers
+    apps,
+    browser,
+    docs,
+    files,
+    general,
+    getters,
+    images,
+    slides,
+    structured,
+    table,
+)
 from step_envs.checkers.evaluate import evaluate
 from step_envs.checkers.registry import (
     GETTERS,

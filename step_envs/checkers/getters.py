@@ -37,7 +37,7 @@ def _texts(config: dict[str, Any], key: str) -> list[str]:
     return values
 
 
-def _cache_path(ctx: CheckContext, dest: str) -> Path:
+def cache_path(ctx: CheckContext, dest: str) -> Path:
     """``cache_dir/dest``, refusing a ``dest`` that climbs out of the cache folder."""
     root = ctx.cache_dir.resolve()
     path = (root / dest).resolve()
@@ -88,7 +88,7 @@ def vm_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None]
         data = ctx.client.get_file(path)
         if data is None:
             return None
-        local = _cache_path(ctx, dest)
+        local = cache_path(ctx, dest)
         local.write_bytes(data)
         return str(local)
 
@@ -103,7 +103,7 @@ def cloud_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | No
         source = _local_source(location, ctx.task_dir)
         if not source.is_file():
             return None
-        local = _cache_path(ctx, dest)
+        local = cache_path(ctx, dest)
         shutil.copyfile(source, local)
         return str(local)
 
@@ -113,7 +113,7 @@ def cloud_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | No
 @getter("cache_file")
 def cache_file(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """A file already in the cache folder (put there by setup), by ``path`` relative to it; None when absent."""
-    path = _cache_path(ctx, text_of(config, "path"))
+    path = cache_path(ctx, text_of(config, "path"))
     return str(path) if path.is_file() else None
 
 
@@ -133,6 +133,18 @@ def _execute(ctx: CheckContext, config: dict[str, Any], stream: str) -> str | No
     timeout = ctx.time_left(float(config.get("timeout", COMMAND_TIMEOUT_S)))
     outcome = ctx.client.execute(command, shell=bool(config.get("shell", False)), timeout=timeout)
     return outcome.get(stream) if outcome.get("status") == "success" else None
+
+
+def env_python(ctx: CheckContext, script: str) -> str | None:
+    """stdout of a Python ``script`` run by the env's ``python3``; None when it failed."""
+    outcome = ctx.client.execute(["python3", "-c", script], timeout=ctx.time_left(COMMAND_TIMEOUT_S))
+    return outcome.get("output") if outcome.get("status") == "success" else None
+
+
+def env_home_file(ctx: CheckContext, path: str) -> bytes | None:
+    """The bytes of ``path`` (``~`` is the env user's home) in the env; None when it is missing."""
+    expanded = env_python(ctx, f"import os; print(os.path.expanduser({path!r}))")
+    return ctx.client.get_file(expanded.strip()) if expanded and expanded.strip() else None
 
 
 @getter("vm_command_line")
