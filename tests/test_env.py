@@ -166,7 +166,7 @@ def test_unknown_checker_names_fail_at_load_time_with_the_known_names() -> None:
     with pytest.raises(TaskError, match="unknown type 'teleport'"):
         Task.from_dict(bad)
     bad = dict(WRITE_TASK.raw, config=[{"type": "download", "parameters": {
-        "files": [{"url": "https://example.invalid/a.xlsx", "path": "~/a.xlsx"}]}}])
+        "files": [{"url": "ftp://example.invalid/a.xlsx", "path": "~/a.xlsx"}]}}])
     with pytest.raises(TaskError, match="self-contained"):
         Task.from_dict(bad)
 

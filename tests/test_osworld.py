@@ -33,7 +33,7 @@ def test_every_task_file_loads_and_index_files_are_skipped(loaded):
 
 
 def test_local_tasks_load_as_tasks_with_osworld_home_moved_to_the_env_home(loaded):
-    assert {i for i, item in loaded.items() if item.supported} == {
+    assert {i for i, item in loaded.items() if item.supported and not item.network} == {
         "94d95f96-9699-4208-98ba-3c3119edf9c2", "3b27600c-3668-4abd-8f84-7bcdebbccbdb",
         "0ed39f63-6049-43d4-ba4d-5fa2fe04a951", "7a4deb26-d57d-4ea9-9a73-630f66a7b568"}
     folder = loaded["3b27600c-3668-4abd-8f84-7bcdebbccbdb"].task
@@ -50,16 +50,33 @@ def test_the_file_on_disk_is_left_as_written(loaded):
     assert item.data["config"][0]["parameters"]["command"] == ["rm", "-rf", "/home/user/reports_2024"]
 
 
-def test_network_setup_and_downloads_are_reported(loaded):
-    calc = loaded[CALC].unsupported
-    assert [(r.kind, r.name) for r in calc] == [("network", "download"), ("network", "cloud_file")]
-    assert "setup step 0 needs the network (https://" in calc[0].detail
+def test_downloads_and_web_pages_load_as_tasks_that_say_they_need_the_network(loaded):
+    calc = loaded[CALC]
+    assert calc.supported and not calc.unsupported
+    assert [(r.kind, r.name) for r in calc.network] == [("network", "download"), ("network", "cloud_file")]
+    assert "setup step 0 reaches https://" in calc.network[0].detail
+    assert calc.task.config[0]["parameters"]["files"][0]["url"].startswith("https://")
     drive = {(r.kind, r.name) for r in loaded["897e3b53-5d4d-444b-85cb-2cdc8a97d903"].unsupported}
-    assert {("network", "googledrive"), ("network", "login"), ("getter", "googledrive_file")} <= drive
-    assert ("metric", "compare_pdfs") not in drive  # implemented: only the network stops this task
-    chrome = loaded["bb5e4c0d-f964-439c-97b6-bdb9747de3f4"].unsupported
-    assert Reason("getter", "default_search_engine", "result: getter not implemented") in chrome
-    assert any(r.kind == "network" and r.name == "chrome_open_tabs" for r in chrome)
+    assert {("account", "googledrive"), ("account", "login"), ("getter", "googledrive_file")} <= drive
+    assert ("metric", "compare_pdfs") not in drive  # implemented: only the accounts stop this task
+    chrome = loaded["bb5e4c0d-f964-439c-97b6-bdb9747de3f4"]
+    assert Reason("getter", "default_search_engine", "result: getter not implemented") in chrome.unsupported
+    assert any(r.kind == "network" and r.name == "chrome_open_tabs" for r in chrome.network)
+
+
+def test_socat_launches_wait_for_no_window_and_the_proxy_is_noted(tmp_path):
+    task = {"id": "t", "instruction": "x", "proxy": True, "config": [
+        {"type": "launch", "parameters": {"command": ["google-chrome", "--remote-debugging-port=1337"]}},
+        {"type": "launch", "parameters": {"command": ["socat", "tcp-listen:9222,fork", "tcp:localhost:1337"]}},
+        {"type": "proxy", "parameters": {}}],
+        "evaluator": {"func": "exact_match", "result": {"type": "vm_command_line", "command": "true"},
+                      "expected": {"type": "rule", "rules": {"expected": ""}}}}
+    (tmp_path / "chrome").mkdir()
+    (tmp_path / "chrome" / "t.json").write_text(json.dumps(task))
+    item = load_osworld(tmp_path)[0]
+    assert item.supported and "ready" not in item.task.config[0] and item.task.config[1]["ready"] == {}
+    assert {(r.kind, r.name) for r in item.network} == {("network", "proxy")}
+    assert "direct" in item.task.params["proxy"]
 
 
 def test_unsupported_options_sudo_code_paths_and_bad_json_are_reported(loaded):
@@ -89,7 +106,7 @@ def test_a_file_cache_mirror_makes_download_tasks_run_offline(tmp_path):
         "Keep_Two_decimal_points.xlsx": data, "Keep_Two_decimal_points_gold.xlsx": data,
         "Keep_Two_decimal_points_gold-Sheet1.csv": b"item,spent\n"})
     item = by_id(load_osworld(EXAMPLES / "libreoffice_calc" / f"{CALC}.json", file_cache=tmp_path / "cache"))[CALC]
-    assert item.supported, item.unsupported
+    assert item.supported and not item.network, item.network
     url = item.task.config[0]["parameters"]["files"][0]["url"]
     assert url == (tmp_path / "cache" / "libreoffice_calc" / CALC / "Keep_Two_decimal_points.xlsx").resolve().as_uri()
     assert item.task.config[0]["parameters"]["files"][0]["path"] == "~/Keep_Two_decimal_points.xlsx"
@@ -100,7 +117,7 @@ def test_a_file_cache_mirror_makes_download_tasks_run_offline(tmp_path):
 def test_a_partial_mirror_still_reports_the_missing_download(tmp_path):
     mirror(tmp_path / "cache", "libreoffice_calc", CALC, {"Keep_Two_decimal_points.xlsx": b"x"})
     item = load_osworld(EXAMPLES / "libreoffice_calc" / f"{CALC}.json", file_cache=tmp_path / "cache")[0]
-    assert [(r.kind, r.name) for r in item.unsupported] == [("network", "cloud_file")]
+    assert item.supported and [(r.kind, r.name) for r in item.network] == [("network", "cloud_file")]
 
 
 def test_a_missing_path_is_an_error_that_says_what_to_pass(tmp_path):
@@ -111,9 +128,9 @@ def test_a_missing_path_is_an_error_that_says_what_to_pass(tmp_path):
 def test_check_osworld_prints_a_table_per_domain_and_the_reasons(capsys):
     assert main(["tasks", "check-osworld", str(EXAMPLES)]) == 0
     out = capsys.readouterr().out
-    assert "4/12 tasks under" in out and "run here" in out
-    assert "│ os                  │     3 │         2 │           1 │          67 │" in out
-    assert "│ network │ download" in out and "compare_table: table rule 'chart' is not supported" in out
+    assert "7/12 tasks under" in out and "run here, 4 of them without network" in out
+    assert "│ os                  │     3 │         2 │       2 │           1 │          67 │" in out
+    assert "│ account │ googledrive" in out and "compare_table: table rule 'chart' is not supported" in out
 
 
 def test_check_osworld_json_lists_each_task_with_its_reasons(capsys):
@@ -122,6 +139,8 @@ def test_check_osworld_json_lists_each_task_with_its_reasons(capsys):
     assert len(rows) == 12
     ssh = next(row for row in rows if row["id"] == "5812b315-e7bd-4265-b51f-863c02174c28")
     assert ssh["supported"] is False and ssh["unsupported"][0].startswith("setup sudo:")
+    calc = next(row for row in rows if row["id"] == CALC)
+    assert calc["supported"] is True and calc["network"][0].startswith("network download: setup step 0 reaches")
 
 
 @pytest.mark.desktop

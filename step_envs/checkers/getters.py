@@ -97,10 +97,17 @@ def vm_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None]
 
 @getter("cloud_file")
 def cloud_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None] | None:
-    """Copy a task data file (host path or ``file://`` URL; no download) into ``cache_dir/dest``, OSWorld's layout."""
+    """Copy a task data file (host path, ``file://`` URL, or an ``http(s)://`` URL downloaded once into OSWorld's
+    host cache, :func:`step_envs.osworld.steps.cached_download`) into ``cache_dir/dest``, OSWorld's layout. A
+    download that fails raises, naming the URL (the check scores 0 with it as the reason)."""
 
     def fetch(location: str, dest: str) -> str | None:
-        source = _local_source(location, ctx.task_dir)
+        if urlparse(location).scheme in ("http", "https"):
+            from step_envs.osworld.steps import cached_download
+
+            source = cached_download(location, dest)
+        else:
+            source = _local_source(location, ctx.task_dir)
         if not source.is_file():
             return None
         local = cache_path(ctx, dest)
@@ -182,3 +189,21 @@ def vm_screen_size(ctx: CheckContext, config: dict[str, Any]) -> dict[str, int]:
     """``{"width", "height"}`` of the env's screen, measured on a screenshot."""
     height, width = ctx.client.screenshot().shape[:2]
     return {"width": int(width), "height": int(height)}
+
+
+@getter("vm_wallpaper")
+def vm_wallpaper(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """The env's current wallpaper, saved as ``cache_dir/dest``; None when the desktop shows no picture."""
+    data = ctx.client.wallpaper()
+    if data is None:
+        return None
+    local = cache_path(ctx, text_of(config, "dest"))
+    local.write_bytes(data)
+    return str(local)
+
+
+@getter("vm_terminal_output")
+def vm_terminal_output(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """The text of the focused terminal when a terminal is the active window (read through the accessibility
+    tree, as OSWorld reads gnome-terminal's); None when no terminal is active or the session has no ``a11y``."""
+    return ctx.client.terminal_output()

@@ -169,6 +169,77 @@ class ControllerClient:
                                  json={"window_name": window_name, "strict": strict, "by_class": by_class})
         return response.status_code == 200
 
+    def terminal_output(self) -> str | None:
+        """The focused terminal's text when a terminal is the active window (and the session has accessibility);
+        else None. Raises :class:`A11yError` when the accessibility tree cannot be read."""
+        response = self._request("GET", "/terminal", timeout=self.timeout + 15)
+        if response.status_code != 200:
+            raise A11yError(f"/terminal answered {response.status_code}: {response.text[:300]}")
+        return response.json()["output"]
+
+    def window_size(self, app_class_name: str) -> dict[str, int] | None:
+        """``{"width", "height"}`` of the first window whose WM_CLASS is ``app_class_name`` (any case); None when
+        no window has it."""
+        response = self._request("POST", "/window_size", data={"app_class_name": app_class_name})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ProviderError(f"/window_size answered {response.status_code}: {response.text[:500]}")
+        return response.json()
+
+    def desktop_path(self) -> str | None:
+        """The session's ``~/Desktop``, expanded; None when it does not exist."""
+        response = self._request("POST", "/desktop_path")
+        return response.json()["desktop_path"] if response.status_code == 200 else None
+
+    def wallpaper(self) -> bytes | None:
+        """The current wallpaper file's bytes; None when there is none."""
+        response = self._request("POST", "/wallpaper")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ProviderError(f"/wallpaper answered {response.status_code}: {response.text[:500]}")
+        return response.content
+
+    def change_wallpaper(self, path: str) -> None:
+        """Show the env's picture ``path`` (``~`` expands) as the wallpaper; RuntimeError when it is missing."""
+        response = self._request("POST", "/setup/change_wallpaper", json={"path": path})
+        if response.status_code != 200:
+            raise RuntimeError(f"change_wallpaper to {path!r} failed: {response.text[:500]}")
+
+    def download_file(self, url: str, path: str, timeout: float = 1000.0) -> None:
+        """Have the env itself download ``url`` (http or https) to ``path``, atomically; RuntimeError when all 3
+        tries failed (each up to 300 s, so ``timeout`` covers them)."""
+        response = self._request("POST", "/setup/download_file", timeout=timeout, json={"url": url, "path": path})
+        if response.status_code != 200:
+            raise RuntimeError(f"download of {url} to {path!r} failed: {response.text[:500]}")
+
+    def start_recording(self, framerate: int = 10) -> None:
+        """Start recording the screen (an H.264 mp4); RuntimeError while one runs or when ffmpeg fails."""
+        response = self._request("POST", "/start_recording", json={"framerate": framerate})
+        if response.status_code != 200:
+            raise RuntimeError(f"start_recording failed: {response.text[:500]}")
+
+    def end_recording(self) -> bytes:
+        """Stop the recording and return the finished mp4; RuntimeError when nothing was recording."""
+        response = self._request("POST", "/end_recording", timeout=self.timeout + 60)
+        if response.status_code != 200:
+            raise RuntimeError(f"end_recording failed: {response.text[:500]}")
+        return response.content
+
+    def execute_with_verification(self, command: list[str] | str, verification: dict[str, str], shell: bool = False,
+                                  max_wait_time: float = 10.0, check_interval: float = 1.0,
+                                  timeout: float = 120) -> dict[str, Any]:
+        """:meth:`execute`, then poll ``verification`` (``window_exists``: a title containing it, any case;
+        ``command_success``: a shell command exiting 0) every ``check_interval`` s for up to ``max_wait_time`` s.
+        The reply adds ``"verification": "passed"`` or ``"failed"`` (then ``status`` is ``verification_failed``)
+        and ``wait_time``."""
+        response = self._request("POST", "/execute_with_verification", timeout=timeout + max_wait_time + 10,
+                                 json={"command": command, "shell": shell, "timeout": timeout,
+                                       "verification": verification, "max_wait_time": max_wait_time,
+                                       "check_interval": check_interval})
+        return response.json()
+
     def close(self) -> None:
         self.session.close()
         with self._conn_lock:

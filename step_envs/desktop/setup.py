@@ -3,8 +3,10 @@
 Step format is OSWorld's: ``{"type": "launch", "parameters": {...}}``. Our extension: any step may carry
 ``"ready": {"window": REGEX, "file": PATH, "gone": REGEX, "quiet": SECONDS, "timeout": SECONDS}`` (``quiet``:
 the screen has not changed for that long); ``launch`` and ``open`` without
-one wait for a new window to appear. ``download``/``upload_file`` take files shipped with the task (paths
-relative to the task file, or ``file://``); a network URL is rejected: tasks must be self-contained.
+one wait for a new window to appear. ``upload_file`` takes files shipped with the task (paths relative to the
+task file, or ``file://``); so does ``download``, which also fetches ``http(s)://`` URLs into a host cache (OSWorld's
+remote task files; see :mod:`step_envs.osworld.steps`). ``chrome_open_tabs`` / ``chrome_close_tabs`` drive Chrome
+through its DevTools endpoint; ``proxy`` is accepted and does nothing: the env's traffic goes direct.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from urllib.parse import urlparse
 from step_envs.desktop.client import ControllerClient
 
 STEP_TYPES = ("launch", "open", "execute", "command", "sleep", "activate_window", "close_window",
-              "upload_file", "download")
+              "upload_file", "download", "chrome_open_tabs", "chrome_close_tabs", "proxy")
 DEFAULT_READY_TIMEOUT_S = 30.0
+_WEB_SCHEMES = ("http", "https")
 
 
 class SetupError(RuntimeError):
@@ -46,7 +49,8 @@ def validate_steps(steps: list[dict[str, Any]]) -> None:
             raise ValueError(f"setup step {index}: unknown type {kind!r}; known: {', '.join(STEP_TYPES)}")
         if kind == "download":
             for item in step.get("parameters", {}).get("files", []):
-                _local_source(item["url"], None)
+                if urlparse(item["url"]).scheme not in _WEB_SCHEMES:
+                    _local_source(item["url"], None)
 
 
 class SetupRunner:
@@ -159,8 +163,27 @@ class SetupRunner:
             self.client.upload(item["path"], source.read_bytes())
 
     def _download(self, files: list[dict[str, str]]) -> None:
+        from step_envs.osworld.steps import cached_download
+
         for item in files:
+            if urlparse(item["url"]).scheme in _WEB_SCHEMES:
+                self.client.upload(item["path"], cached_download(item["url"], item["path"]).read_bytes())
+                continue
             source = _local_source(item["url"], self.base_dir)
             if not source.is_file():
                 raise SetupError(f"{item['url']} does not exist (looked at {source})")
             self.client.upload(item["path"], source.read_bytes())
+
+    def _chrome_open_tabs(self, urls_to_open: list[str]) -> None:
+        from step_envs.osworld.steps import chrome_open_tabs
+
+        chrome_open_tabs(self.client, urls_to_open)
+
+    def _chrome_close_tabs(self, urls_to_close: list[str]) -> None:
+        from step_envs.osworld.steps import chrome_close_tabs
+
+        chrome_close_tabs(self.client, urls_to_close)
+
+    def _proxy(self, **parameters: Any) -> None:
+        """OSWorld's proxy: nothing to set up here, the env's traffic goes direct (the OSWorld loader says so in
+        the task's ``params``)."""

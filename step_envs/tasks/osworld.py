@@ -1,12 +1,17 @@
 """Loading OSWorld's own task files (``evaluation_examples/examples/<domain>/<id>.json``) as they are.
 
-Every file loads: a task that can run here becomes a :class:`~step_envs.tasks.model.Task`; one that cannot (its setup
-downloads from the network, opens web pages, logs in, or it names a getter, metric or option not implemented here)
-comes back with the list of reasons instead of failing mid-episode. Two translations make OSWorld's files fit:
+Every file loads: a task that can run here becomes a :class:`~step_envs.tasks.model.Task`; one that cannot (it logs
+into Google Drive or a site, runs ``sudo``, or names a getter, metric or option not implemented here) comes back with
+the list of reasons instead of failing mid-episode. A task that needs the internet (it downloads its files, opens web
+pages, compares against live sites) runs, and says so in ``network``: offline, its downloads fail as an
+``env_error`` naming the URL. Translations that make OSWorld's files fit:
 
 - OSWorld's home folder ``/home/user`` becomes the env's home (``~`` in paths, ``$HOME`` in shell commands);
 - with ``file_cache``, a local mirror of OSWorld's remote files, a download URL whose last path parts (e.g.
-  ``<domain>/<task id>/<file>``) name a file in the mirror is read from there instead of the network.
+  ``<domain>/<task id>/<file>``) name a file in the mirror is read from there instead of the network;
+- ``launch`` of ``socat`` (which forwards Chrome's DevTools port) waits for no window;
+- OSWorld's ``proxy`` (the task's flag or a ``proxy`` step) is dropped: the env's traffic goes direct, and
+  ``task.params["proxy"]`` says so.
 """
 
 from __future__ import annotations
@@ -26,16 +31,20 @@ from step_envs.desktop.setup import STEP_TYPES
 from step_envs.tasks.model import Task, TaskError
 
 OSWORLD_HOME = "/home/user"
-NETWORK_STEPS = ("googledrive", "login", "proxy")
-"""OSWorld setup steps that talk to web services whatever their parameters."""
+ACCOUNT_STEPS = ("googledrive", "login")
+"""OSWorld setup steps that log into web services with OSWorld's own credentials."""
+WINDOWLESS_COMMANDS = ("socat",)
+"""Commands OSWorld's setups ``launch`` that open no window (the launch waits for none)."""
+PROXY_NOTE = "OSWorld's proxy is not used: the env's traffic goes direct"
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s'\"]+")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a task cannot run here: ``kind`` (network, setup, getter, metric, option, path, format), ``name`` (the
-    step type, getter, metric or file part concerned) and the specifics."""
+    """Why a task cannot run here (or, for ``kind`` network, what it needs the internet for): ``kind`` (account,
+    network, setup, getter, metric, option, path, format), ``name`` (the step type, getter, metric or file part
+    concerned) and the specifics."""
 
     kind: str
     name: str
@@ -57,6 +66,8 @@ class OSWorldTask:
     """The file's JSON as written."""
     task: Task | None
     unsupported: list[Reason] = field(default_factory=list)
+    network: list[Reason] = field(default_factory=list)
+    """What the task reaches the internet for (downloads, web pages, live sites); empty when it runs offline."""
 
     @property
     def supported(self) -> bool:
@@ -79,17 +90,25 @@ def _remote_urls(value: Any) -> list[str]:
             if urlparse(url).hostname not in _LOCAL_HOSTS]
 
 
+def _program(command: Any) -> str:
+    """The program a ``launch`` command runs (its first word's file name); "" when there is none."""
+    words = command.split() if isinstance(command, str) else command if isinstance(command, list) else []
+    return Path(str(words[0])).name if words else ""
+
+
 class _Translation:
     """Rewrites one task's data for this env and collects the reasons it cannot run."""
 
     def __init__(self, file_cache: Path | None) -> None:
         self.file_cache = file_cache
         self.reasons: list[Reason] = []
+        self.network: list[Reason] = []
 
     def note(self, kind: str, name: str, detail: str) -> None:
         reason = Reason(kind, name, detail)
-        if reason not in self.reasons:
-            self.reasons.append(reason)
+        found = self.network if kind == "network" else self.reasons
+        if reason not in found:
+            found.append(reason)
 
     def sudo(self, where: str, value: Any) -> None:
         if any(re.search(r"\bsudo\b", text) for text in _strings(value)):
@@ -134,11 +153,18 @@ class _Translation:
             files = [dict(item, url=self.cached(item["url"]) or item["url"]) if isinstance(item, dict) and
                      isinstance(item.get("url"), str) else item for item in params.get("files", [])]
             step = dict(step, parameters=dict(params, files=files))
+        if kind == "launch" and isinstance(params, dict) and "ready" not in step and _program(
+                params.get("command")) in WINDOWLESS_COMMANDS:
+            step = dict(step, ready={})
         remote = _remote_urls(step.get("parameters", {}))
-        if remote or kind in NETWORK_STEPS:
-            self.note("network", kind, f"{where} needs the network ({remote[0] if remote else 'a web service'})")
+        if kind in ACCOUNT_STEPS:
+            self.note("account", kind, f"{where} logs into a web service with OSWorld's credentials")
         elif kind not in STEP_TYPES:
             self.note("setup", kind, f"{where}: step type not implemented (known: {', '.join(STEP_TYPES)})")
+        if kind == "proxy":
+            self.note("network", kind, f"{where}: {PROXY_NOTE}")
+        elif remote:
+            self.note("network", kind, f"{where} reaches {remote[0]}")
         self.sudo(where, step.get("parameters", {}))
         return self.rehome(step)
 
@@ -156,7 +182,7 @@ class _Translation:
             config = dict(config, path=mapped)
         remote = _remote_urls({key: value for key, value in config.items() if key != "type"})
         if remote:
-            self.note("network", kind, f"{where} downloads {remote[0]}")
+            self.note("network", kind, f"{where} reaches {remote[0]}")
         if kind not in GETTERS:
             self.note("getter", kind, f"{where}: getter not implemented")
         self.sudo(where, config.get("command", ""))
@@ -196,7 +222,7 @@ def check_osworld(data: dict[str, Any], path: Path, domain: str = "",
     translation = _Translation(file_cache)
     translated = copy.deepcopy(data)
     if data.get("proxy"):
-        translation.note("network", "proxy", "the task runs behind OSWorld's proxy")
+        translation.note("network", "proxy", PROXY_NOTE)
     config = data.get("config", [])
     if not isinstance(config, list):
         translation.note("format", "config", f"'config' must be a list of setup steps, got {str(config)[:80]}")
@@ -208,11 +234,13 @@ def check_osworld(data: dict[str, Any], path: Path, domain: str = "",
     if not translation.reasons:
         try:
             task = Task.from_dict(translated, base_dir=path.parent, domain=domain)
+            if any(reason.name == "proxy" for reason in translation.network):
+                task.params["proxy"] = PROXY_NOTE
         except (TaskError, TypeError, ValueError) as exc:
             translation.note("format", "task", str(exc))
     return OSWorldTask(path=path, domain=str(data.get("domain") or domain), id=str(data.get("id", path.stem)),
                        instruction=str(data.get("instruction", "")), data=data, task=task,
-                       unsupported=translation.reasons)
+                       unsupported=translation.reasons, network=translation.network)
 
 
 def _is_task(data: Any) -> bool:

@@ -1,0 +1,114 @@
+"""OSWorld's setup steps that reach past the env's own controller: downloads over HTTP(S) into a host cache, and
+Chrome's tabs through the DevTools HTTP endpoint in the env.
+
+- **Downloads** land in ``$STEP_ENVS_CACHE_DIR/osworld`` (default ``~/.cache/step-gym/osworld``) as
+  ``<uuid5(url)>_<file name>``, OSWorld's cache naming, written to a ``.part`` file and renamed into place, so the
+  cache holds whole files only; a cached file is never fetched again. 3 tries, each with a 300 s timeout.
+- **Tabs** go through Chromium's DevTools HTTP endpoint on port 9222 inside the env (the port OSWorld's tasks
+  forward with socat): ``PUT /json/new?URL`` opens a tab, ``/json/close/ID`` closes one. The requests run in the
+  env (its ``python3``), so this works whatever the provider, container or local.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from step_envs.checkers.browser import DEVTOOLS_PORT, same_url
+from step_envs.desktop.client import ControllerClient
+
+DOWNLOAD_TRIES = 3
+DOWNLOAD_TIMEOUT_S = 300.0
+DEVTOOLS_WAIT_S = 60.0
+"""How long a tab step waits for Chrome's DevTools endpoint to answer (OSWorld tries 15 times, 5 s apart)."""
+
+
+class StepError(RuntimeError):
+    """An OSWorld setup step could not do its job; the message says what and, for downloads, which URL."""
+
+
+def osworld_cache_dir() -> Path:
+    """``$STEP_ENVS_CACHE_DIR/osworld``, or ``~/.cache/step-gym/osworld``."""
+    root = os.environ.get("STEP_ENVS_CACHE_DIR")
+    return (Path(root) if root else Path.home() / ".cache" / "step-gym") / "osworld"
+
+
+def cached_download(url: str, name: str, cache_dir: Path | None = None) -> Path:
+    """The host path of ``url``'s bytes, downloaded on first use into the cache as ``<uuid5(url)>_<name>``.
+
+    Raises :class:`StepError` naming the URL when every try failed (offline, an HTTP error status)."""
+    folder = cache_dir or osworld_cache_dir()
+    path = folder / f"{uuid.uuid5(uuid.NAMESPACE_URL, url)}_{Path(name).name or 'file'}"
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    error: Exception | None = None
+    for _ in range(DOWNLOAD_TRIES):
+        try:
+            with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                response.raise_for_status()
+                with part.open("wb") as out:
+                    for chunk in response.iter_content(chunk_size=1 << 16):
+                        out.write(chunk)
+            os.replace(part, path)
+            return path
+        except (requests.RequestException, OSError) as exc:
+            error = exc
+            part.unlink(missing_ok=True)
+    raise StepError(f"could not download {url} ({DOWNLOAD_TRIES} tries): {error}; without network, put the file "
+                    f"at {path} or load the task with a file_cache mirror")
+
+
+def _devtools(client: ControllerClient, method: str, route: str) -> str | None:
+    """One request to the DevTools endpoint, made by the env's python3; its reply's text (JSON, or a sentence for
+    ``/json/close``), or None when the endpoint did not answer."""
+    script = ("import json, urllib.request\n"
+              f"request = urllib.request.Request('http://127.0.0.1:{DEVTOOLS_PORT}{route}', method={method!r})\n"
+              "print(urllib.request.urlopen(request, timeout=10).read().decode())")
+    outcome = client.execute(["python3", "-c", script], timeout=30)
+    if outcome.get("status") != "success" or outcome.get("returncode") != 0:
+        return None
+    return outcome["output"]
+
+
+def _pages(client: ControllerClient) -> list[dict[str, Any]]:
+    """Chrome's page targets, waiting up to :data:`DEVTOOLS_WAIT_S` for the endpoint; StepError when it never
+    answers."""
+    wait_s = DEVTOOLS_WAIT_S
+    deadline = time.monotonic() + wait_s
+    while (reply := _devtools(client, "GET", "/json/list")) is None:
+        if time.monotonic() > deadline:
+            raise StepError(f"Chrome's DevTools endpoint on port {DEVTOOLS_PORT} did not answer for {wait_s:g} s; "
+                            "a task launches it first (google-chrome --remote-debugging-port=1337, socat "
+                            f"tcp-listen:{DEVTOOLS_PORT},fork tcp:localhost:1337)")
+        time.sleep(0.5)
+    return [target for target in json.loads(reply) if target.get("type") == "page"]
+
+
+def chrome_open_tabs(client: ControllerClient, urls_to_open: list[str]) -> None:
+    """Open each URL in a new tab, then close the tab Chrome started with (as OSWorld does after the first).
+    A page that does not load (offline) still gets its tab."""
+    before = _pages(client)
+    for url in urls_to_open:
+        if _devtools(client, "PUT", f"/json/new?{quote(url, safe=':/?&=%#@+,;~')}") is None:
+            raise StepError(f"Chrome's DevTools endpoint would not open a tab for {url}")
+    if before and urls_to_open:
+        _devtools(client, "GET", f"/json/close/{before[0]['id']}")
+
+
+def chrome_close_tabs(client: ControllerClient, urls_to_close: list[str]) -> None:
+    """Close, for each URL, the first tab showing it (URLs compared as OSWorld's ``compare_urls``: scheme, a
+    lone ``www`` and the public suffix ignored)."""
+    for url in urls_to_close:
+        for page in _pages(client):
+            if same_url(page.get("url"), url):
+                _devtools(client, "GET", f"/json/close/{page['id']}")
+                break
