@@ -210,3 +210,23 @@ def test_bench_cli_runs_a_suite_file_writes_the_results_and_compares(tmp_path, c
     capsys.readouterr()
     assert main(["bench", "compare", str(out), str(out)]) == 0
     assert "widgets" in capsys.readouterr().out
+
+
+@pytest.mark.desktop
+def test_bench_record_keeps_an_mp4_per_episode_beside_its_steps_and_the_report_links_it(tmp_path):
+    from step_envs.cli import main
+
+    suite = tmp_path / "suite.txt"
+    suite.write_text("os-create-folder\nwidget-click-button/0\n")
+    out = tmp_path / "run"
+    assert main(["bench", "--suite", str(suite), "--agent", "solution", "--envs", "1", "--seeds", "3", "--record",
+                 "--out", str(out)]) == 0
+    rows = ResultsDir.open(out).rows
+    assert len(rows) == 2 and all(row["score"] == 1.0 for row in rows)
+    report = (out / "report.html").read_text()
+    for row in rows:
+        assert row["recording"] == f"{row['dir']}/recording.mp4"
+        video = (out / row["recording"]).read_bytes()
+        assert len(video) > 1000 and video[4:8] == b"ftyp"  # a finished mp4
+        assert f'href="{row["recording"]}"' in report
+    assert not (out / "steps" / "r1" / ".recordings").exists()  # the staging folder is gone

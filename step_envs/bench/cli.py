@@ -88,7 +88,7 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
             result = run_bench(agent, tasks, out, agent_spec=agent_spec, suite=args.suite, envs=args.envs,
                                provider=args.provider, max_steps=args.max_steps, seeds=args.seeds,
                                env_kwargs=env_kwargs, image_format=args.images, fresh=args.fresh,
-                               on_start=on_start, on_row=on_row)
+                               record=args.record, on_start=on_start, on_row=on_row)
         except AgentError as exc:
             console.print(f"[red]the agent stopped the run:[/red] {exc}\nepisodes finished so far are in {out}; "
                           "run the same command again to resume")
@@ -150,7 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for agent in DEMO_AGENTS:
         run_args = argparse.Namespace(**vars(args), agent=agent, agent_arg=[], model=None, base_url=None,
                                       api_key_env=None, seed=0, dialect=None, adapter=None, action_space=None,
-                                      seeds=None, images="jpeg", fresh=True)
+                                      seeds=None, images="jpeg", fresh=True, record=False)
         try:
             status |= bench_once(run_args, agent, Path(args.out) / agent, console)
         except (ValueError, FileNotFoundError) as exc:
@@ -191,6 +191,8 @@ def add_bench_options(parser: argparse.ArgumentParser, *, demo: bool = False) ->
     parser.add_argument("--images", default="jpeg", choices=("jpeg", "png", "none"),
                         help="how per-step screenshots are saved (default jpeg)")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming")
+    parser.add_argument("--record", action="store_true",
+                        help="keep a screen recording (mp4) of every episode beside its steps, linked from the report")
 
 
 def add_bench_parser(sub: Any) -> None:

@@ -1,8 +1,9 @@
 """`report.html`: one self-contained page (inline CSS, no script, nothing fetched) over a results directory.
 
 Summary tables per domain and per difficulty, one row per episode, and a step-by-step viewer per episode (shown
-when its row's link is followed, by CSS `:target`) with the screenshots, which the page references by relative
-path inside the results directory, so the directory can be copied or served as it is.
+when its row's link is followed, by CSS `:target`) with the screenshots and, from `bench --record`, the episode's
+video, which the page references by relative path inside the results directory, so the directory can be copied or
+served as it is.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ tr.ok td.score{background:#dff5df}tr.fail td.score{background:#f9e0e0}tr.err td.
 .episode{display:none;border-top:2px solid #888;margin-top:24px;padding-top:8px}.episode:target{display:block}
 .step{display:flex;gap:16px;margin:12px 0;border-bottom:1px solid #eee;padding-bottom:12px}
 .step img{max-width:640px;width:50vw;border:1px solid #aaa}
+video.recording{max-width:640px;width:50vw;border:1px solid #aaa}
 pre{white-space:pre-wrap;background:#f7f7f7;padding:6px;margin:4px 0;max-width:600px}
 .error{color:#a00}.muted{color:#777}
 """
@@ -88,6 +90,10 @@ def _viewer(results: ResultsDir, n: int, row: dict[str, Any]) -> str:
              f"<p>score <b>{'env_error' if row.get('env_error') else _number(row.get('score'), 2)}</b>, "
              f"{row.get('steps', 0)} steps, {_number(row.get('time_s'))} s: "
              f"{escape(row.get('env_error') or row.get('reason') or '')}</p>"]
+    if row.get("recording"):
+        video = escape(str(row["recording"]))
+        parts.append(f'<p><video class="recording" controls preload="none" src="{video}"></video><br>'
+                     f'<a href="{video}">the episode\'s recording (mp4)</a></p>')
     for step in _steps(results, row):
         image = (f'<img loading="lazy" alt="step {step["index"]}" src="{escape(row["dir"])}/{escape(step["screenshot"])}">'
                  if step.get("screenshot") else '<span class="muted">no screenshot</span>')

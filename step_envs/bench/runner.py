@@ -1,9 +1,12 @@
 """`run_bench`: score an agent on a list of tasks with an `EnvPool`, streaming every episode to a results
-directory (see `step_envs.bench.results`) and resuming where a previous run of the same directory stopped."""
+directory (see `step_envs.bench.results`) and resuming where a previous run of the same directory stopped.
+With ``record``, each env records its episodes (see `step_envs.desktop.env`) into a staging folder, from which each
+finished episode's video moves next to its steps as ``recording.mp4``."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -18,10 +21,12 @@ from PIL import Image
 from step_envs.agents.base import Agent, AgentAction, Turn, as_action
 from step_envs.bench.report import write_report
 from step_envs.bench.results import ResultsDir, episode_id, now, safe_name, write_summary
+from step_envs.desktop.env import recording_path
 from step_envs.episodes import Episode, StepRecord
 from step_envs.tasks import Task
 
 IMAGE_FORMATS = ("jpeg", "png", "none")
+RECORDING = "recording.mp4"
 _SUFFIX = {"jpeg": ".jpg", "png": ".png"}
 
 
@@ -82,9 +87,11 @@ class _Recorder:
     """Writes screenshots as steps happen (on a writer thread, off the pool's loop) and one row per episode."""
 
     def __init__(self, results: ResultsDir, run: int, agent: _RecordingAgent, image_format: str,
-                 meta: dict[str, Any]) -> None:
+                 meta: dict[str, Any], record: bool = False) -> None:
         self.results, self.agent, self.image_format, self.meta = results, agent, image_format, meta
         self.steps_root = results.path / "steps" / f"r{run}"
+        self.record_dir = self.steps_root / ".recordings" if record else None
+        """Where the envs write each episode's video until its episode is booked."""
         self.episodes: dict[str, _EpisodeFiles] = {}
         self.tasks: dict[tuple[str, int | None], Task] = {}
         self.writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bench-writer")
@@ -119,6 +126,12 @@ class _Recorder:
                           "raw": reply.raw if reply else None, "screenshot": files.images.get(index),
                           "reward": step.reward, "timings": step.timings})
         (files.directory / "steps.json").write_text(json.dumps(steps, indent=1, default=str))
+        recording = None
+        if self.record_dir is not None:
+            staged = recording_path(self.record_dir, episode.task_id, episode.seed)
+            if staged.is_file():
+                os.replace(staged, files.directory / RECORDING)
+                recording = (files.directory / RECORDING).relative_to(self.results.path).as_posix()
         task = self.tasks.get(episode_id(episode.task_id, episode.seed))
         row = {
             "task": episode.task_id, "seed": episode.seed, "score": episode.score, "steps": len(episode.steps),
@@ -127,7 +140,8 @@ class _Recorder:
             "domain": task.domain if task else "", "difficulty": task.difficulty if task else "",
             "template": task.template if task else "", "feasible": task.feasible if task else None,
             "instruction": episode.instruction, "agent": self.meta["agent"],
-            "dir": files.directory.relative_to(self.results.path).as_posix(), "finished": now(),
+            "dir": files.directory.relative_to(self.results.path).as_posix(), "recording": recording,
+            "finished": now(),
         }
         with self.lock:
             self.results.append(row)
@@ -136,6 +150,8 @@ class _Recorder:
 
     def close(self) -> None:
         self.writer.shutdown(wait=True)
+        if self.record_dir is not None:
+            shutil.rmtree(self.record_dir, ignore_errors=True)  # videos of episodes cut short by an env error
 
 
 def _save_image(screenshot: np.ndarray, path: Path, image_format: str) -> None:
@@ -160,11 +176,13 @@ class BenchResult:
 def run_bench(agent: Agent, tasks: Sequence[Task], out: str | Path, *, agent_spec: str, suite: str,
               envs: int = 1, provider: str = "local", max_steps: int = 15, seeds: Sequence[int] | None = None,
               env_kwargs: dict[str, Any] | None = None, pool_kwargs: dict[str, Any] | None = None,
-              image_format: str = "jpeg", fresh: bool = False,
+              image_format: str = "jpeg", fresh: bool = False, record: bool = False,
               on_start: Callable[[int, int], None] | None = None,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> BenchResult:
     """Run `agent` on every (task, seed) of `tasks` x `seeds` not already scored in `out`.
 
+    `record`: keep a screen recording of every episode (`recording.mp4` beside its steps, linked from the
+    report; the envs' sessions need ffmpeg, and with Ray the nodes must share this directory's filesystem).
     `on_start(total, already_done)` is called once the plan is known, `on_row(row)` after each episode is on
     disk (progress bars). Whatever happens, the summary and report are rewritten from what is on disk.
     """
@@ -179,7 +197,7 @@ def run_bench(agent: Agent, tasks: Sequence[Task], out: str | Path, *, agent_spe
     env_kwargs["max_steps"] = max_steps
     meta = {"agent": agent_spec, "suite": suite, "max_steps": max_steps,
             "action_space": env_kwargs.get("action_space", "pyautogui"), "provider": provider, "envs": envs,
-            "seeds": list(seeds) if seeds else None}
+            "seeds": list(seeds) if seeds else None, "record": record}
     results = ResultsDir.open(out)
     run = results.start(meta)
     requests = plan(tasks, seeds)
@@ -188,7 +206,9 @@ def run_bench(agent: Agent, tasks: Sequence[Task], out: str | Path, *, agent_spe
     if on_start is not None:
         on_start(len(requests), len(requests) - len(pending))
     recording = _RecordingAgent(agent)
-    recorder = _Recorder(results, run, recording, image_format, meta)
+    recorder = _Recorder(results, run, recording, image_format, meta, record)
+    if recorder.record_dir is not None:
+        env_kwargs["record_dir"] = str(recorder.record_dir)
     recorder.tasks = {request.id: request.task for request in pending}
     ran = 0
 

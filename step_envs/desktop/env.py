@@ -3,10 +3,16 @@
 ``reset`` brings the desktop back to pristine and runs the task's setup; ``step`` runs one action and returns
 the screen; the reward is 0 until the episode ends (DONE / FAIL / ``max_steps``), then the checker's score.
 Bad actions are reported in ``info["action_error"]``; environment failures in ``info["env_error"]``.
+With ``record_dir``, each episode is recorded (the controller's ffmpeg, from the end of the setup to the last
+action) and saved at :func:`recording_path`; the last step's ``info["recording"]`` names the file (a recording that
+fails is ``info["recording_error"]``, never a failed episode).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -31,6 +37,13 @@ MAX_A11Y_CHARS = 200_000
 RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: 15 ms)
 
 
+def recording_path(record_dir: str | Path, task_id: str, seed: int | None) -> Path:
+    """Where the recording of an episode of ``task_id`` reset with ``seed`` is saved:
+    ``<record_dir>/<task id, [^A-Za-z0-9._-] runs as _>[-seed<N>].mp4``."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", task_id).strip("_") or "episode"
+    return Path(record_dir) / f"{name}{'' if seed is None else f'-seed{seed}'}.mp4"
+
+
 class DesktopEnv(gym.Env[dict[str, Any], Any]):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
@@ -38,7 +51,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
                  action_space: str = "pyautogui", screen_size: tuple[int, int] = (1280, 720), max_steps: int = 15,
                  a11y_tree: bool = False, action_timeout: float = 10.0, wait_seconds: float = 1.0,
                  settle_min: float = 0.0, settle_max: float = 0.5, render_mode: str | None = None,
-                 provider_kwargs: dict[str, Any] | None = None) -> None:
+                 provider_kwargs: dict[str, Any] | None = None, record_dir: str | Path | None = None) -> None:
         if action_space not in PARSERS:
             raise ValueError(f"action_space must be one of {sorted(PARSERS)}, got {action_space!r}")
         if render_mode not in (None, "rgb_array"):
@@ -50,6 +63,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         self.settle_min, self.settle_max = settle_min, settle_max
         self.a11y_tree, self.render_mode = a11y_tree, render_mode
         self._provider_spec, self._provider_kwargs = provider, dict(provider_kwargs or {})
+        self.record_dir = Path(record_dir) if record_dir is not None else None
+        self._recording: Path | None = None
         self.provider: Provider | None = None
         self.client: ControllerClient | None = None
         self._parse = PARSERS[action_space]
@@ -107,6 +122,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             self.client.act(f"pyautogui.moveTo({self.width // 2}, {self.height // 2})")
             SetupRunner(self.client, self.task.base_dir).run(self.task.config)
             timings["setup"] = time.monotonic() - t0
+            if self.record_dir is not None:
+                self._start_recording(seed, info)
             t0 = time.monotonic()
             # let the desktop finish painting, and observe it: the first observation of an episode waits for a
             # longer stillness than a step, since a restore sets off late repaints (the desktop re-reads the new
@@ -117,6 +134,35 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         except (ProviderError, SetupError) as exc:
             self._fail_env(f"reset failed: {exc}", info)
         return self._obs, info
+
+    def _start_recording(self, seed: int | None, info: dict[str, Any]) -> None:
+        """Record the episode from here; a recording left running (an episode cut short by a reset) is dropped."""
+        assert self.client is not None and self.task is not None and self.record_dir is not None
+        if self._recording is not None:
+            self._recording = None
+            with contextlib.suppress(RuntimeError):
+                self.client.end_recording()
+        try:
+            self.client.start_recording()
+            self._recording = recording_path(self.record_dir, self.task.id, seed)
+        except RuntimeError as exc:
+            info["recording_error"] = str(exc)
+
+    def _save_recording(self, info: dict[str, Any]) -> None:
+        """Stop the episode's recording and write the mp4 (whole or not at all) at its :func:`recording_path`."""
+        path, self._recording = self._recording, None
+        if path is None or self.client is None:
+            return
+        try:
+            data = self.client.end_recording()
+        except RuntimeError as exc:
+            info["recording_error"] = str(exc)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.part")
+        part.write_bytes(data)
+        os.replace(part, path)
+        info["recording"] = str(path)
 
     def _fail_env(self, message: str, info: dict[str, Any]) -> None:
         self._env_error = info["env_error"] = message
@@ -184,9 +230,10 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         reward = 0.0
         if terminated or truncated:
             self._done = True
+            self._save_recording(info)  # before the evaluation's postconfig changes the screen
             t0 = time.monotonic()
             try:
-                score = self._evaluate(parsed.kind)
+                score = self.score(parsed.kind)
             except ProviderError as exc:
                 self._fail_env(f"evaluation failed: {exc}", info)
                 return self._obs, 0.0, False, True, info
@@ -195,7 +242,10 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             info["score"], info["reason"] = reward, score.reason
         return self._obs, reward, terminated, truncated, info
 
-    def _evaluate(self, last: str) -> Score:
+    def score(self, last: str = "DONE") -> Score:
+        """The task's score for the desktop as it is now, the agent's last word being ``last`` (``DONE`` or
+        ``FAIL``): the evaluator's postconfig runs first. ``step`` calls it when an episode ends; OSWorld-style
+        callers (:class:`step_envs.osworld.DesktopEnv`) call it when they choose."""
         assert self.task is not None and self.client is not None
         if self.task.infeasible:
             if last == "FAIL":
