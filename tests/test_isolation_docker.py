@@ -108,3 +108,28 @@ def test_agent_network_is_checked() -> None:
         DockerProvider(agent_network="bridge")
     with pytest.raises(ValueError, match="agent_network='host'"):
         DockerProvider(network="bridge")
+
+
+def test_resetting_host_sessions_leaves_the_containers_sessions_alone(sealed: DockerProvider) -> None:
+    """A host session is reset by killing its user's processes, and each container's session processes show on
+    the host with the image user's uid: that uid (62000) is outside the range the host's session users come from.
+    With the image user at the first system uid (999, like the host's first session user), every host reset
+    SIGKILLed the containers' desktops."""
+    from step_envs.providers.local import LocalProvider
+
+    sealed.container.reload()
+    top = sealed.container.top(ps_args="-o pid,uid")
+    uids = {int(row[1]) for row in top["Processes"]}
+    assert uids - {0} == {62000}  # root (the container's own control) or the image user, never a system uid
+    hosts = [LocalProvider(panel=False, desktop=False) for _ in range(2)]
+    try:
+        for host in hosts:
+            host.start()
+            host.restore()
+            assert host._user is None or host._user.pw_uid not in uids, (host._user, uids)
+        client = ControllerClient(sealed.endpoint)
+        assert client.act("pyautogui.moveTo(20, 20)")["status"] == "success"
+        assert client.screenshot().shape == (720, 1280, 3)
+    finally:
+        for host in hosts:
+            host.stop()
