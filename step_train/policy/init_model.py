@@ -8,8 +8,8 @@ Sizes (`SHAPES`; parameters with the `widgets` tokenizer):
 - `tiny`, ~0.16M: 2 text layers of width 32, 1 vision block; images of at most 112x112 pixels. The tests train it.
 - `small`, ~1.3M: 4 text layers of width 128 (4 heads, 2 KV heads, MLP 512), 1 vision block of width 32; images
   up to 640x360 pixels. The size for CPU experiments on the accessibility tree (`sampling.observation =
-  "a11y"`): on 2 cores, 8 epochs of ~1,000 demonstration steps take ~10 min. What it learns there (the action
-  format and typical places; not yet to copy an element's centre) is in `benchmarks/RESULTS.md`. Its vision
+  "a11y"`): on 2 cores, 8 epochs of ~1,000 demonstration steps take ~10 min. Alone it learns the action
+  format and typical places; with `model.pointer_head` it picks the named element (`benchmarks/RESULTS.md`). Its vision
   tower is a token, not a reader.
 - `base`, ~11M: 6 text layers of width 256 (8 heads, 4 KV heads, MLP 1024), 4 vision blocks of width 256;
   images up to 640x360 pixels (a 640x360 screenshot is 616x336 after the processor: 264 image tokens; 320x180 is
