@@ -3,6 +3,7 @@
 import socket
 
 import pytest
+from loopback_http import serve_files
 
 from step_envs.checkers import (
     GETTERS,
@@ -177,12 +178,19 @@ def test_infeasible_tasks_are_left_to_the_env(ctx):
         evaluate({"func": "infeasible"}, ctx)
 
 
-def test_cloud_file_copies_local_task_data_into_the_cache_and_refuses_downloads(ctx, tmp_path):
+def test_cloud_file_copies_local_task_data_and_downloads_urls_once_into_the_cache(ctx, tmp_path, monkeypatch):
     (tmp_path / "gold.txt").write_text("gold")
     fetched = GETTERS["cloud_file"](ctx, {"path": (tmp_path / "gold.txt").as_uri(), "dest": "g.txt"})
     assert fetched == str((ctx.cache_dir / "g.txt").resolve()) and (ctx.cache_dir / "g.txt").read_text() == "gold"
-    with pytest.raises(ValueError, match="only host paths and file:// URLs"):
-        GETTERS["cloud_file"](ctx, {"path": "https://example.com/gold.txt", "dest": "g.txt"})
+    monkeypatch.setenv("STEP_ENVS_CACHE_DIR", str(tmp_path / "downloads"))
+    with serve_files() as (url, files, hits):
+        files["/gold.txt"] = b"remote gold"
+        for _ in range(2):
+            fetched = GETTERS["cloud_file"](ctx, {"path": f"{url}/gold.txt", "dest": "r.txt"})
+            assert (ctx.cache_dir / "r.txt").read_bytes() == b"remote gold" and fetched.endswith("r.txt")
+        assert hits == ["/gold.txt"]  # the second check reads the download cache
+        with pytest.raises(Exception, match=f"{url}/missing.txt"):
+            GETTERS["cloud_file"](ctx, {"path": f"{url}/missing.txt", "dest": "m.txt"})
 
 
 def test_file_getters_refuse_a_dest_outside_the_cache(ctx, tmp_path):

@@ -3,13 +3,12 @@ on 127.0.0.1), and Chrome's tabs through the DevTools endpoint of the real Chrom
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loopback_http import serve_files
 
 from step_envs.checkers import GETTERS, CheckContext
 from step_envs.desktop.client import ControllerClient
@@ -23,29 +22,8 @@ def web(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[str, 
     """A loopback HTTP server: ``files[path] = bytes`` serves them (else 404); ``hits`` lists requested paths.
     The OSWorld cache goes to a fresh folder."""
     monkeypatch.setenv("STEP_ENVS_CACHE_DIR", str(tmp_path / "cache"))
-    files: dict[str, bytes] = {}
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            hits.append(self.path)
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", files, hits
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_files() as served:
+        yield served
 
 
 def test_a_download_is_fetched_once_into_the_cache_as_a_whole_file(web, tmp_path: Path) -> None:

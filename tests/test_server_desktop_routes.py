@@ -3,17 +3,16 @@ over real HTTP on 127.0.0.1, ffmpeg recordings, execute with verification."""
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from loopback_http import serve_files
 from PIL import Image
 
 from step_envs.desktop.client import ControllerClient
@@ -55,26 +54,8 @@ def _wait_for_window(client: ControllerClient, title: str, timeout: float = 20.0
 @pytest.fixture()
 def http_files() -> Iterator[tuple[str, dict[str, bytes]]]:
     """A loopback HTTP server: ``files[path] = bytes`` serves them, anything else is 404."""
-    files: dict[str, bytes] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", files
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_files() as (url, files, _):
+        yield url, files
 
 
 def test_every_new_route_requires_the_token(session: LocalProvider) -> None:

@@ -17,7 +17,13 @@ from xml.etree import ElementTree
 
 from step_envs.checkers.files import read_text
 from step_envs.checkers.general import expected_of, rules_of, rules_with, similarity, verdict
-from step_envs.checkers.getters import COMMAND_TIMEOUT_S, cache_path, env_home_file, env_python, text_of
+from step_envs.checkers.getters import (
+    COMMAND_TIMEOUT_S,
+    env_home_file,
+    env_python,
+    save_to_cache,
+    text_of,
+)
 from step_envs.checkers.registry import NO_RESULT, CheckContext, Score, getter, metric, short
 
 A11Y_NAMESPACES = {
@@ -382,25 +388,16 @@ def check_accessibility_tree(result: str | None, rules: Any, osname: str = "ubun
     return Score(total, f"{len(rules)} rule(s), match {total:g}")
 
 
-def _save(ctx: CheckContext, config: dict[str, Any], data: bytes | None) -> str | None:
-    """``data`` written to ``cache_dir/dest``; None for no data."""
-    if data is None:
-        return None
-    local = cache_path(ctx, text_of(config, "dest"))
-    local.write_bytes(data)
-    return str(local)
-
-
 @getter("vlc_config")
 def vlc_config(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """VLC's ``~/.config/vlc/vlcrc`` in the env, fetched into ``cache_dir/dest``; None when VLC has not saved one."""
-    return _save(ctx, config, env_home_file(ctx, "~/.config/vlc/vlcrc"))
+    return save_to_cache(ctx, config, env_home_file(ctx, "~/.config/vlc/vlcrc"))
 
 
 @getter("gimp_config_file")
 def gimp_config_file(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """GIMP 2.10's ``~/.config/GIMP/2.10/<file_name>`` in the env, fetched into ``cache_dir/dest``."""
-    return _save(ctx, config, env_home_file(ctx, f"~/.config/GIMP/2.10/{text_of(config, 'file_name')}"))
+    return save_to_cache(ctx, config, env_home_file(ctx, f"~/.config/GIMP/2.10/{text_of(config, 'file_name')}"))
 
 
 VLC_HTTP_PORT = 8080
@@ -417,7 +414,7 @@ def vlc_playing_info(ctx: CheckContext, config: dict[str, Any]) -> str | None:
               f"base64.b64encode(b':{VLC_HTTP_PASSWORD}').decode()}}); "
               "sys.stdout.write(urllib.request.urlopen(request, timeout=10).read().decode())")
     output = env_python(ctx, script)
-    return _save(ctx, config, output.encode() if output else None)
+    return save_to_cache(ctx, config, output.encode() if output else None)
 
 
 @getter("vscode_config")
@@ -428,4 +425,4 @@ def vscode_config(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     ctx.client.act(f"import pyautogui, time; pyautogui.hotkey('ctrl', 'shift', 'p'); time.sleep(0.5); "
                    f"pyautogui.typewrite({command!r}); pyautogui.press('enter'); time.sleep(1.0)",
                    timeout=ctx.time_left(COMMAND_TIMEOUT_S))
-    return _save(ctx, config, ctx.client.get_file(text_of(config, "path")))
+    return save_to_cache(ctx, config, ctx.client.get_file(text_of(config, "path")))

@@ -191,15 +191,19 @@ def vm_screen_size(ctx: CheckContext, config: dict[str, Any]) -> dict[str, int]:
     return {"width": int(width), "height": int(height)}
 
 
-@getter("vm_wallpaper")
-def vm_wallpaper(ctx: CheckContext, config: dict[str, Any]) -> str | None:
-    """The env's current wallpaper, saved as ``cache_dir/dest``; None when the desktop shows no picture."""
-    data = ctx.client.wallpaper()
+def save_to_cache(ctx: CheckContext, config: dict[str, Any], data: bytes | None) -> str | None:
+    """``data`` written to ``cache_dir/dest`` (the config's ``dest``), its path; None for no data."""
     if data is None:
         return None
     local = cache_path(ctx, text_of(config, "dest"))
     local.write_bytes(data)
     return str(local)
+
+
+@getter("vm_wallpaper")
+def vm_wallpaper(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """The env's current wallpaper, saved as ``cache_dir/dest``; None when the desktop shows no picture."""
+    return save_to_cache(ctx, config, ctx.client.wallpaper())
 
 
 @getter("vm_terminal_output")
