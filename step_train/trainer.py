@@ -46,6 +46,7 @@ from step_train.algos import (
     training_samples,
 )
 from step_train.algos.batch import response_logprobs, with_old_logprobs
+from step_train.algos.sampler import rng_state, set_rng_state
 from step_train.checkpoint import (
     latest_checkpoint,
     load_training_state,
@@ -109,15 +110,6 @@ def lr_factor(round_index: int, total_rounds: int, schedule: str, warmup: int) -
     return 1.0
 
 
-def _rng_state(rng: random.Random) -> list:
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_rng_state(rng: random.Random, state: list) -> None:
-    rng.setstate((state[0], tuple(state[1]), state[2]))
-
-
 class Trainer:
     """Owns the policy, optimizer, success record, sampler and logs of one run directory."""
 
@@ -172,7 +164,7 @@ class Trainer:
             "record": self.record.state_dict(),
             "sampler": self.sampler.state_dict(),
             "buffer": self.buffer.state_dict(),
-            "augment_rng": _rng_state(self.augment_rng),
+            "augment_rng": rng_state(self.augment_rng),
             "config": self.config.to_dict(),
         }
 
@@ -204,7 +196,7 @@ class Trainer:
         self.record.load_state_dict(state["record"])
         self.sampler.load_state_dict(state["sampler"])
         self.buffer.load_state_dict(state["buffer"])
-        _set_rng_state(self.augment_rng, state["augment_rng"])
+        set_rng_state(self.augment_rng, state["augment_rng"])
         self.store.load(read_observations(checkpoint))
         self.round = int(state["round"])
         self.console.print(f"resumed from {checkpoint} after round {self.round}")

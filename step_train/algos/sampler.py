@@ -65,9 +65,18 @@ class AdaptiveSampler:
 
     def state_dict(self) -> dict[str, Any]:
         """The RNG state as plain, JSON-serialisable lists."""
-        version, internal, gauss_next = self._rng.getstate()
-        return {"rng": [version, list(internal), gauss_next]}
+        return {"rng": rng_state(self._rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        version, internal, gauss_next = state["rng"]
-        self._rng.setstate((version, tuple(internal), gauss_next))
+        set_rng_state(self._rng, state["rng"])
+
+
+def rng_state(rng: random.Random) -> list:
+    """`rng`'s state as a JSON-serialisable list (`set_rng_state` restores it)."""
+    version, internal, gauss_next = rng.getstate()
+    return [version, list(internal), gauss_next]
+
+
+def set_rng_state(rng: random.Random, state: list) -> None:
+    version, internal, gauss_next = state
+    rng.setstate((version, tuple(internal), gauss_next))
