@@ -133,3 +133,35 @@ def test_resetting_host_sessions_leaves_the_containers_sessions_alone(sealed: Do
     finally:
         for host in hosts:
             host.stop()
+
+
+def test_an_osworld_task_that_uses_the_network_gets_it_in_its_container(listener, tmp_path) -> None:
+    """OSWorld's network steps mark a task; a docker env made for it gives its agent code the host network, and a
+    sealed container refuses it with what to do (an env error, not a task failure)."""
+    from step_envs.desktop.env import DesktopEnv
+    from step_envs.tasks.osworld import check_osworld
+
+    require_docker("slim")
+    port, accepted = listener
+    reach = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5).close()"
+    data = {"id": "net-task", "instruction": "Browse.", "proxy": True,
+            "config": [{"type": "execute", "parameters": {"command": ["python3", "-c", reach]}}],
+            "evaluator": {"func": "exact_match", "result": {"type": "vm_command_line", "command": "echo x"},
+                          "expected": {"type": "rule", "rules": {"expected": "x\n"}}}}
+    task = check_osworld(data, tmp_path / "net-task.json").task
+    assert task is not None and task.params["network"]
+    lean = {"variant": "slim", "panel": False, "desktop": False}
+    sealed = DesktopEnv(task=task, provider=DockerProvider(**lean))
+    try:
+        _, info = sealed.reset()
+        assert "provider_kwargs={'agent_network': 'host'}" in info["env_error"], info
+    finally:
+        sealed.close()
+    before = len(accepted)
+    env = DesktopEnv(task=task, provider="docker", provider_kwargs=lean)
+    try:
+        _, info = env.reset()
+        assert "env_error" not in info, info
+        assert env.provider.agent_network == "host" and len(accepted) > before
+    finally:
+        env.close()

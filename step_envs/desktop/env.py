@@ -91,6 +91,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         if self.provider is None:
             kwargs = {"width": self.width, "height": self.height, **({"a11y": True} if self.a11y_tree else {}),
                       **self._provider_kwargs}
+            if self._provider_spec == "docker" and self.task is not None and self.task.params.get("network"):
+                kwargs.setdefault("agent_network", "host")  # the task uses the internet (an OSWorld network step)
             self.provider = (self._provider_spec if isinstance(self._provider_spec, Provider) else
                              make_provider(self._provider_spec, **kwargs))
         if self.client is not None and after_env_error and not self.provider.alive():
@@ -102,6 +104,14 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         else:
             self.provider.restore()
         return time.monotonic() - t0
+
+    def _check_network(self, task: Task) -> None:
+        """A task that uses the internet cannot run in a container whose agent code has no network."""
+        provider = self.provider if self.provider is not None else self._provider_spec
+        if task.params.get("network") and getattr(provider, "agent_network", None) == "none":
+            raise ProviderError(f"task {task.id} uses the network ({'; '.join(task.params['network'])}), which this "
+                                "env's container gives its agent code none of: run it with "
+                                "provider_kwargs={'agent_network': 'host'}")
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
@@ -115,6 +125,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         timings = Timings()
         info: dict[str, Any] = {"task_id": self.task.id, "timings": timings}
         try:
+            self._check_network(self.task)
             timings["restore"] = self._ensure_started(after_env_error)
             t0 = time.monotonic()
             # the pointer goes back where a new X session has it (the screen's centre): left where the last

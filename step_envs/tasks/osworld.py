@@ -236,6 +236,8 @@ def check_osworld(data: dict[str, Any], path: Path, domain: str = "",
             task = Task.from_dict(translated, base_dir=path.parent, domain=domain)
             if any(reason.name == "proxy" for reason in translation.network):
                 task.params["proxy"] = PROXY_NOTE
+            if translation.network:  # a container gives its agent code the network for it (step_envs.desktop.env)
+                task.params["network"] = sorted({f"{reason.name}: {reason.detail}" for reason in translation.network})
         except (TaskError, TypeError, ValueError) as exc:
             translation.note("format", "task", str(exc))
     return OSWorldTask(path=path, domain=str(data.get("domain") or domain), id=str(data.get("id", path.stem)),
