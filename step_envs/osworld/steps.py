@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from step_envs.checkers.browser import DEVTOOLS_PORT, same_url
 from step_envs.desktop.client import ControllerClient
+from step_envs.server.fetch import DownloadError, download
 
-DOWNLOAD_TRIES = 3
-DOWNLOAD_TIMEOUT_S = 300.0
 DEVTOOLS_WAIT_S = 60.0
 """How long a tab step waits for Chrome's DevTools endpoint to answer (OSWorld tries 15 times, 5 s apart)."""
 
@@ -48,23 +45,12 @@ def cached_download(url: str, name: str, cache_dir: Path | None = None) -> Path:
     path = folder / f"{uuid.uuid5(uuid.NAMESPACE_URL, url)}_{Path(name).name or 'file'}"
     if path.is_file():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.{os.getpid()}.part")
-    error: Exception | None = None
-    for _ in range(DOWNLOAD_TRIES):
-        try:
-            with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                response.raise_for_status()
-                with part.open("wb") as out:
-                    for chunk in response.iter_content(chunk_size=1 << 16):
-                        out.write(chunk)
-            os.replace(part, path)
-            return path
-        except (requests.RequestException, OSError) as exc:
-            error = exc
-            part.unlink(missing_ok=True)
-    raise StepError(f"could not download {url} ({DOWNLOAD_TRIES} tries): {error}; without network, put the file "
-                    f"at {path} or load the task with a file_cache mirror")
+    try:
+        download(url, path)
+    except DownloadError as exc:
+        raise StepError(f"{exc}; without network, put the file at {path} or load the task with a file_cache mirror") \
+            from None
+    return path
 
 
 def _devtools(client: ControllerClient, method: str, route: str) -> str | None:

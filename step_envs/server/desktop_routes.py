@@ -15,7 +15,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import requests
 from flask import Flask, jsonify, request, send_file
 
 from step_envs.server import windows
@@ -27,12 +26,11 @@ from step_envs.server.commands import (
     parse_command,
     run_command,
 )
+from step_envs.server.fetch import DownloadError, download
 from step_envs.server.recording import DEFAULT_FRAMERATE, RecordingError, ScreenRecorder
 from step_envs.server.screen import ScreenGrabber
 
 DOWNLOAD_SCHEMES = ("http://", "https://")
-DOWNLOAD_TRIES = 3
-DOWNLOAD_TIMEOUT_S = 300
 VERIFY_COMMAND_TIMEOUT_S = 5
 WALLPAPER_CHANNEL = "xfce4-desktop"
 # where xfdesktop keeps the first workspace's picture when the session has never set one (Xvfb's one monitor)
@@ -80,26 +78,6 @@ def set_wallpaper(path: Path) -> None:
         result = _xfconf("-p", name, "-n", "-t", "string", "-s", str(path))
         if result.returncode != 0:
             raise RuntimeError(f"xfconf-query could not set {name}: {result.stderr.strip()}")
-
-
-def download(url: str, path: Path) -> None:
-    """Fetch ``url`` into ``path`` (written whole or not at all), trying ``DOWNLOAD_TRIES`` times."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.part")
-    error: Exception | None = None
-    for _ in range(DOWNLOAD_TRIES):
-        try:
-            with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                response.raise_for_status()
-                with open(partial, "wb") as handle:
-                    for chunk in response.iter_content(chunk_size=1 << 16):
-                        handle.write(chunk)
-            os.replace(partial, path)
-            return
-        except (requests.RequestException, OSError) as exc:
-            error = exc
-            partial.unlink(missing_ok=True)
-    raise RuntimeError(f"Failed to download {url}. No retries left. Error: {error}")
 
 
 def verified(verification: dict[str, Any]) -> bool:
@@ -183,8 +161,8 @@ def add_desktop_routes(app: Flask, grabber: ScreenGrabber) -> None:
             return f"Cannot download {url}: only {' and '.join(DOWNLOAD_SCHEMES)} URLs are supported", 400
         try:
             download(url, Path(expand(path)))
-        except RuntimeError as exc:
-            return str(exc), 500
+        except DownloadError as exc:  # OSWorld's wording
+            return f"Failed to download {url}. No retries left. Error: {exc.error}", 500
         return "File downloaded successfully"
 
     @app.post("/start_recording")

@@ -31,6 +31,7 @@ from step_train.policy.model import ModelSettings, load_model
 from step_train.policy.pointer import (
     PointerHead,
     PointerSampling,
+    Site,
     TokenText,
     decoder_norm,
     final_states,
@@ -457,7 +458,7 @@ class VLMPolicy:
         return tuple(out)
 
     def _pointer_sites(self, states: torch.Tensor, encodings: Sequence[Encoded], rows: Sequence[Sequence[int]],
-                       width: int) -> list[tuple[int, Any]]:
+                       width: int) -> list[tuple[int, Site]]:
         """(row, `Site`) of every `tag_N` the pointer head chose in the replies of a forward pass."""
         assert self.pointer is not None
         sites = []
