@@ -17,8 +17,8 @@ import statistics
 import time
 from pathlib import Path
 
-from step_envs.dockerutil import docker_client
-from step_envs.image import build_image, image_tag
+from step_envs.docker.engine import docker_client
+from step_envs.docker.image import build_image, image_tag
 from step_envs.providers.docker import DockerProvider
 from step_envs.providers.local import LocalProvider
 from step_envs.providers.procs import session_pids

@@ -27,7 +27,7 @@ import numpy as np
 from rich.table import Table
 
 from step_envs.agents import Turn
-from step_envs.console import wide_console
+from step_envs.cli.console import wide_console
 from step_envs.pool import EnvPool
 from step_envs.providers.procs import session_pids
 from step_envs.tasks import Task

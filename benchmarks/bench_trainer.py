@@ -25,9 +25,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from rich.table import Table
 
-from step_envs.console import wide_console
+from step_envs.cli.console import wide_console
 from step_envs.episodes import Episode, StepRecord
-from step_envs.widgets.tasks import widget_task
+from step_envs.tasks.templates.widgets import widget_task
 from step_train.algos import AlgoConfig, AugmentConfig, SamplerConfig, TGRPOConfig, training_samples
 from step_train.checkpoint import observation_dir, write_checkpoint
 from step_train.config import BudgetSettings, EnvSettings, OptimizerSettings, TrainConfig

@@ -22,10 +22,10 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from step_envs.console import wide_console
+from step_envs.cli.console import wide_console
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import Task
-from step_envs.widgets import widget_tasks
+from step_envs.tasks.templates.widgets import widget_tasks
 from step_envs.widgets.app import PROGRAM
 
 

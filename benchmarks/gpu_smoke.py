@@ -37,7 +37,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from step_envs.widgets import widget_tasks
+from step_envs.tasks.templates.widgets import widget_tasks
 from step_train.algos import AlgoConfig, SamplerConfig, StepAdvantageConfig
 from step_train.config import BudgetSettings, EnvSettings, OptimizerSettings, TrainConfig
 from step_train.policy import ModelSettings, SamplingSettings

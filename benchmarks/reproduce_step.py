@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from step_envs.console import wide_console
+from step_envs.cli.console import wide_console
 from step_envs.tasks import load_task
 from step_train.algos import ALGORITHMS
 from step_train.demos import record_demos

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from step_envs.desktop.client import ControllerClient
 from step_envs.providers.local import LocalProvider
+from step_envs.server.client import ControllerClient
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 def docker_ready(variant: str = "slim") -> tuple[Any, str | None]:
     """``(client, None)`` when an engine answers and the ``variant`` image is built, else ``(None, why not)``."""
     try:
-        from step_envs.dockerutil import docker_client
-        from step_envs.image import image_tag
+        from step_envs.docker.engine import docker_client
+        from step_envs.docker.image import image_tag
         from step_envs.providers.docker import DockerProvider  # noqa: F401 - importable is part of ready
     except ImportError as exc:
         return None, f"no docker provider ({exc})"

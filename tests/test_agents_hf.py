@@ -161,7 +161,7 @@ def test_an_adapter_folder_without_adapter_config_is_refused(trained_checkpoint,
 @pytest.mark.desktop
 def test_bench_scores_a_trained_checkpoint_with_its_adapter(trained_checkpoint, tmp_path):
     from step_envs.bench import ResultsDir
-    from step_envs.cli import main
+    from step_envs.cli.main import main
 
     model_dir, checkpoint = trained_checkpoint
     suite = tmp_path / "suite.txt"

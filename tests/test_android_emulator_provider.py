@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from step_envs.android.adb import AdbError, SubprocessAdbRunner
+from step_envs.providers.adb import AdbError, SubprocessAdbRunner
 from step_envs.providers.base import ProviderError
 from step_envs.providers.emulator import EmulatorProvider, claim_slot, copy_avd, emulator_command, slot_ports
 

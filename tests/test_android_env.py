@@ -11,8 +11,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import step_envs  # noqa: F401 - registers the ids
-from step_envs.android.adb import AdbError, ReplayAdbRunner
 from step_envs.android.env import AndroidEnv
+from step_envs.providers.adb import AdbError, ReplayAdbRunner
 
 SIZE = (108, 240)
 WIFI_ON = "shell settings get global wifi_on"

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from step_envs.android import device
-from step_envs.android.adb import AdbError, ReplayAdbRunner
 from step_envs.android.tasks import ANDROID_TASKS, AndroidTask, make_task
 from step_envs.android.tasks.files import content_for
+from step_envs.providers.adb import AdbError, ReplayAdbRunner
 from step_envs.tasks.model import TaskError
 
 SEED = 7

@@ -195,7 +195,7 @@ def test_a_killed_run_resumes_and_loses_only_the_episode_in_flight(tmp_path):
 
 @pytest.mark.desktop
 def test_bench_cli_runs_a_suite_file_writes_the_results_and_compares(tmp_path, capsys):
-    from step_envs.cli import main
+    from step_envs.cli.main import main
 
     suite = tmp_path / "suite.txt"
     suite.write_text("os-create-folder\nwidget-click-button/0\n")
@@ -214,7 +214,7 @@ def test_bench_cli_runs_a_suite_file_writes_the_results_and_compares(tmp_path, c
 
 @pytest.mark.desktop
 def test_bench_record_keeps_an_mp4_per_episode_beside_its_steps_and_the_report_links_it(tmp_path):
-    from step_envs.cli import main
+    from step_envs.cli.main import main
 
     suite = tmp_path / "suite.txt"
     suite.write_text("os-create-folder\nwidget-click-button/0\n")

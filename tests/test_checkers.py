@@ -15,8 +15,8 @@ from step_envs.checkers import (
     getter,
     validate_evaluator,
 )
-from step_envs.desktop.client import ControllerClient
 from step_envs.providers.base import Endpoint, ProviderError
+from step_envs.server.client import ControllerClient
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from step_envs.checkers import GETTERS, CheckContext, Score, evaluate
-from step_envs.desktop.client import ControllerClient
 from step_envs.providers.local import LocalProvider
+from step_envs.server.client import ControllerClient
 
 pytestmark = pytest.mark.desktop
 

@@ -7,8 +7,8 @@ import pytest
 
 from step_envs.checkers import GETTERS, CheckContext
 from step_envs.checkers.evaluate import measure
-from step_envs.desktop.client import ControllerClient
 from step_envs.providers.local import LocalProvider
+from step_envs.server.client import ControllerClient
 
 pytestmark = pytest.mark.desktop
 BOOKMARKS = {"roots": {"bookmark_bar": {"children": [{"type": "folder", "name": "Favorites", "children": []}]}}}

@@ -23,8 +23,8 @@ from PIL import Image
 
 from step_envs.checkers import GETTERS, METRICS, CheckContext, Score, evaluate
 from step_envs.checkers.evaluate import measure
-from step_envs.desktop.client import ControllerClient
 from step_envs.providers.base import Endpoint
+from step_envs.server.client import ControllerClient
 
 CORRUPT = b"\x00\xff\xfePK\x03\x04\x89PNG not what it claims to be\n\x01\x02\x03"
 

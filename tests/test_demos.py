@@ -23,7 +23,7 @@ from step_envs.episodes import Episode, StepRecord
 from step_envs.pool import episode_key
 from step_envs.tasks import load_task
 from step_envs.tasks.suites import load_suite
-from step_envs.widgets import near_miss, widget_task, widget_tasks
+from step_envs.tasks.templates.widgets import near_miss, widget_task, widget_tasks
 from step_train.cli import main as cli_main
 from step_train.demos import (
     DEFAULT_SEEDS,

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 import pytest
 from docker_support import require_docker
 
-from step_envs.desktop.client import ControllerClient
-from step_envs.dockerutil import DockerUnavailable, docker_client
-from step_envs.image import build_context, build_image, image_tag
+from step_envs.docker.containers import LABEL, OWNER_PID, gc, step_gym_containers
+from step_envs.docker.engine import DockerUnavailable, docker_client
+from step_envs.docker.image import build_context, build_image, image_tag
 from step_envs.providers.base import ProviderError
-from step_envs.providers.docker import LABEL, OWNER_PID, DockerProvider, gc, step_gym_containers
+from step_envs.providers.docker import DockerProvider
+from step_envs.server.client import ControllerClient
 
 pytestmark = pytest.mark.desktop
 SLIM = image_tag("slim")

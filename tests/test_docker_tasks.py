@@ -16,9 +16,9 @@ import pytest
 from docker_support import require_docker
 from test_tasks_builtin import test_doing_nothing_then_done_scores_zero, test_solution_scores_one  # noqa: F401
 
-from step_envs.desktop.client import ControllerClient
 from step_envs.desktop.env import DesktopEnv
 from step_envs.providers.docker import DockerProvider
+from step_envs.server.client import ControllerClient
 
 pytestmark = pytest.mark.desktop
 

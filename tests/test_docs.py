@@ -74,7 +74,7 @@ def _commands(parser: argparse.ArgumentParser, prefix: str) -> Iterator[tuple[st
 @pytest.mark.parametrize("program", ["step-envs", "step-train"])
 def test_every_command_and_flag_of_the_cli_is_documented(program: str) -> None:
     if program == "step-envs":
-        from step_envs.cli import build_parser
+        from step_envs.cli.main import build_parser
     else:
         from step_train.cli import build_parser
     pages = [page.read_text() for page in sorted(DOCS.glob("*.md"))]

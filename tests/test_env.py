@@ -78,7 +78,7 @@ def test_reset_gives_a_pristine_home(env: DesktopEnv) -> None:
 
 
 def test_reset_puts_the_pointer_back_so_equal_seeds_give_equal_first_screens() -> None:
-    from step_envs.widgets.tasks import widget_task
+    from step_envs.tasks.templates.widgets import widget_task
 
     task = widget_task("widget-click-button/0")
     env = DesktopEnv(task=task, max_steps=3)

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 from docker_support import require_docker
 
-from step_envs.desktop.client import ControllerClient
 from step_envs.providers.docker import CAP_DROP_ALL_BUT, DockerProvider
+from step_envs.server.client import ControllerClient
 
 pytestmark = pytest.mark.desktop
 

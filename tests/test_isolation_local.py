@@ -15,11 +15,11 @@ from collections.abc import Iterator
 import pytest
 from pool_support import PROBE, comm
 
-from step_envs.desktop.client import ControllerClient
 from step_envs.pool import EnvPool
 from step_envs.providers.base import ProviderError
 from step_envs.providers.local import LocalProvider
 from step_envs.providers.procs import session_pids, user_pids
+from step_envs.server.client import ControllerClient
 
 pytestmark = [pytest.mark.desktop, pytest.mark.skipif(os.geteuid() != 0, reason="a user per session needs root")]
 

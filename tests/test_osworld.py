@@ -7,7 +7,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from step_envs.cli import main
+from step_envs.cli.main import main
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import OSWorldTask, Reason, TaskError, load_osworld
 

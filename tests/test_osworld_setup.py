@@ -11,10 +11,10 @@ import pytest
 from loopback_http import serve_files
 
 from step_envs.checkers import GETTERS, CheckContext
-from step_envs.desktop.client import ControllerClient
 from step_envs.desktop.setup import SetupError, SetupRunner
-from step_envs.osworld.steps import StepError, cached_download
 from step_envs.providers.local import LocalProvider
+from step_envs.server.client import ControllerClient
+from step_envs.server.fetch import DownloadError, cached_download
 
 
 @pytest.fixture()
@@ -38,7 +38,7 @@ def test_a_download_is_fetched_once_into_the_cache_as_a_whole_file(web, tmp_path
 
 def test_a_missing_download_names_the_url_and_leaves_no_partial_file(web, tmp_path: Path) -> None:
     base, _, hits = web
-    with pytest.raises(StepError, match=f"could not download {base}/gone.bin \\(3 tries\\)"):
+    with pytest.raises(DownloadError, match=f"could not download {base}/gone.bin \\(3 tries\\)"):
         cached_download(f"{base}/gone.bin", "gone.bin")
     assert len(hits) == 3 and list((tmp_path / "cache" / "osworld").iterdir()) == []
 
@@ -99,6 +99,6 @@ def test_chrome_tab_steps_open_and_close_tabs_through_devtools(client: Controlle
 
 @pytest.mark.desktop
 def test_tab_steps_without_chrome_say_how_to_start_it(client: ControllerClient, monkeypatch) -> None:
-    monkeypatch.setattr("step_envs.osworld.steps.DEVTOOLS_WAIT_S", 1.0)
+    monkeypatch.setattr("step_envs.desktop.chrome.DEVTOOLS_WAIT_S", 1.0)
     with pytest.raises(SetupError, match="DevTools endpoint on port 9222 did not answer.*remote-debugging-port"):
         SetupRunner(client).run([{"type": "chrome_open_tabs", "parameters": {"urls_to_open": ["http://127.0.0.1/"]}}])

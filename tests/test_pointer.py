@@ -154,7 +154,7 @@ def test_a_two_digit_tag_costs_the_heads_logprob_once_and_nothing_follows_it(pol
 def test_sft_trains_the_head_and_both_checkpoint_kinds_keep_it(model_dir: Path, tmp_path: Path) -> None:
     from test_sft import TASK_IDS, write_demos
 
-    from step_envs.widgets import widget_task
+    from step_envs.tasks.templates.widgets import widget_task
 
     x, y = (int(v) for v in re.search(r"\((\d+), (\d+)\)", widget_task(TASK_IDS[0]).solution[0]).groups())
     target = (f'<push-button name="Target" {SHOWN} cp:screencoord="({x - 60}, {y - 18})" cp:size="(120, 36)" />')

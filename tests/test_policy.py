@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny_vlm import build_tiny_qwen2vl
 
-from step_envs.agents.base import AgentAction, Turn
+from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 from step_train.config import load_config
 from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy

@@ -173,7 +173,8 @@ def test_close_leaves_nothing_running() -> None:
 
 
 def test_importing_the_package_and_the_pool_loads_no_ray() -> None:
-    code = ("import sys, step_envs, step_envs.pool.pool, step_envs.pool.vector, step_envs.providers.ray\n"
+    code = ("import sys, step_envs, step_envs.pool.pool, step_envs.pool.vector, step_envs.pool.ray\n"
+            "import step_envs.providers.ray\n"
             "print('ray' in sys.modules, step_envs.EnvPool.__name__)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

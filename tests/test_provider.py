@@ -74,7 +74,7 @@ def test_a_killed_parent_leaves_no_processes(sig: signal.Signals) -> None:
 
 
 def test_concurrent_sessions_get_their_own_display_and_screen() -> None:
-    from step_envs.desktop.client import ControllerClient
+    from step_envs.server.client import ControllerClient
 
     first, second = LocalProvider(), LocalProvider()
     try:

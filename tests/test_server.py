@@ -12,11 +12,11 @@ import time
 import pytest
 import requests
 
-from step_envs.desktop.client import ControllerClient
 from step_envs.providers.base import Endpoint, ProviderError
 from step_envs.providers.docker import free_port
 from step_envs.providers.local import LocalProvider
 from step_envs.server.app import TOKEN_HEADER
+from step_envs.server.client import ControllerClient
 from step_envs.server.worker import MAX_OUTPUT_CHARS
 
 pytestmark = pytest.mark.desktop

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from step_envs.desktop.client import ControllerClient
 from step_envs.providers.local import LocalProvider
+from step_envs.server.client import ControllerClient
 
 pytestmark = pytest.mark.desktop
 

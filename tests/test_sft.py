@@ -24,9 +24,9 @@ from tiny_vlm import build_tiny_qwen2vl
 
 from step_envs.actions import ActionSet
 from step_envs.agents import make_agent
-from step_envs.agents.base import Turn
 from step_envs.episodes import Episode, StepRecord
-from step_envs.widgets import widget_task
+from step_envs.pool.agent import Turn
+from step_envs.tasks.templates.widgets import widget_task
 from step_train.cli import main as cli_main
 from step_train.config import EnvSettings, EvalSettings, SFTSettings, TrainConfig
 from step_train.demos import DemoDataset, demo_format, episode_id, step_records

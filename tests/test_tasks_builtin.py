@@ -9,7 +9,7 @@ import gymnasium as gym
 import pytest
 
 import step_envs
-from step_envs.cli import run_solution
+from step_envs.cli.main import run_solution
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import DIFFICULTIES, builtin_tasks
 

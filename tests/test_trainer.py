@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from tiny_vlm import build_tiny_qwen2vl, steer
 
 from step_envs.tasks import load_task
-from step_envs.widgets.tasks import widget_task
+from step_envs.tasks.templates.widgets import widget_task
 from step_train.algos import AlgoConfig, AugmentConfig, SamplerConfig, TGRPOConfig
 from step_train.algos.samples import step_prompt
 from step_train.checkpoint import latest_checkpoint

@@ -13,10 +13,10 @@ import pytest
 import torch
 from tiny_vlm import build_tiny_qwen2vl
 
-from step_envs.agents.base import AgentAction, Turn
 from step_envs.episodes import Episode, StepRecord
+from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
-from step_envs.widgets.tasks import widget_task
+from step_envs.tasks.templates.widgets import widget_task
 from step_train.algos import (
     AlgoConfig,
     AugmentConfig,

@@ -19,7 +19,7 @@ RUN_TASK = """
 import json, sys
 import gymnasium as gym
 import step_envs
-from step_envs import image
+from step_envs.docker import image
 from step_envs.tasks import builtin_tasks
 
 task = builtin_tasks()["os-create-folder"]
@@ -38,7 +38,7 @@ print(json.dumps({"package": step_envs.__file__, "tasks": len(builtin_tasks()), 
 CONTEXT = """
 import hashlib, json, sys, tarfile, tempfile
 from pathlib import Path
-from step_envs import image
+from step_envs.docker import image
 
 image.wheel_dir = lambda log=print: Path(tempfile.mkdtemp())  # the dependency wheels are the same either way
 with tarfile.open(fileobj=image.build_context("slim")) as tar:
@@ -91,7 +91,7 @@ def test_a_builtin_task_runs_to_one_from_another_directory(installed: Path, tmp_
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert Path(result["package"]).is_relative_to(installed.parents[1])  # the wheel's copy, not the checkout
     assert result["tasks"] > 0 and result["reward"] == 1.0, result
-    from step_envs import image
+    from step_envs.docker import image
 
     assert result["requirements"] == sorted(image.image_requirements())  # from the wheel's metadata
 

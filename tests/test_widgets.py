@@ -17,7 +17,7 @@ import step_envs  # noqa: F401 - registers the gymnasium ids
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import DIFFICULTIES, Task, TaskError
 from step_envs.tasks.templates.base import CONTROL_ACTIONS
-from step_envs.widgets import WIDGET_TEMPLATES, near_miss, widget_task, widget_tasks
+from step_envs.tasks.templates.widgets import WIDGET_TEMPLATES, near_miss, widget_task, widget_tasks
 from step_envs.widgets.form import STATE_PATH
 
 SEEDS = (0, 1)
@@ -69,7 +69,7 @@ def test_radio_options_come_in_a_seeded_order_so_position_does_not_tell_the_answ
 
 
 def test_instance_does_not_depend_on_the_process_hash_seed() -> None:
-    code = ("import json; from step_envs.widgets import widget_tasks; "
+    code = ("import json; from step_envs.tasks.templates.widgets import widget_tasks; "
             "print(json.dumps([t.raw for t in widget_tasks(2)], sort_keys=True))")
     here = json.dumps([task.raw for task in widget_tasks(2)], sort_keys=True)
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

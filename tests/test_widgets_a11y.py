@@ -15,7 +15,7 @@ import pytest
 
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import Task
-from step_envs.widgets import widget_task
+from step_envs.tasks.templates.widgets import widget_task
 from step_envs.widgets.app import PROGRAM
 from step_envs.widgets.form import Box
 

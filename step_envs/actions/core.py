@@ -45,6 +45,10 @@ SCROLL_FUNCTIONS = frozenset(["scroll", "vscroll", "hscroll"])
 
 @dataclass(frozen=True)
 class ParsedAction:
+    """An env action as the env will carry it out: Python ``code`` to run, a control action (``WAIT``,
+    ``DONE``, ``FAIL``), or ``invalid`` with the ``error`` the step reports in ``info["action_error"]``.
+    """
+
     kind: str
     """``code``, ``WAIT``, ``DONE``, ``FAIL``, or ``invalid``."""
     code: str = ""

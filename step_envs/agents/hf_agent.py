@@ -24,7 +24,6 @@ from typing import Any
 
 from step_envs.actions import ActionSet, ParsedReply, action_set, get_dialect
 from step_envs.agents.a11y import check_scope, parse_tagged
-from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.processor import (
     check_model_dir,
     load_processor,
@@ -33,6 +32,7 @@ from step_envs.agents.processor import (
     token_ids_only,
 )
 from step_envs.agents.prompt import check_observation, downscale, recent, screenshot_image, step_messages
+from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 
 

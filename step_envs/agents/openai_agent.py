@@ -21,7 +21,6 @@ import requests
 from step_envs.actions import ActionSet, action_set, get_dialect, smart_resize
 from step_envs.actions.frames import QWEN_MAX_PIXELS
 from step_envs.agents.a11y import check_scope, parse_tagged
-from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.prompt import (
     IMAGE_SLOT,
     check_observation,
@@ -30,6 +29,7 @@ from step_envs.agents.prompt import (
     screenshot_image,
     step_messages,
 )
+from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 
 _RETRY_STATUS = frozenset([408, 409, 429, 500, 502, 503, 504])

@@ -22,7 +22,7 @@ from PIL import Image
 
 from step_envs.actions import ActionSet
 from step_envs.agents.a11y import TAGS_HINT, a11y_text
-from step_envs.agents.base import Turn
+from step_envs.pool.agent import Turn
 
 IMAGE_SLOT = {"type": "image"}
 """Where the screenshot goes in a message's content (chat templates render it as the image placeholder)."""

@@ -6,7 +6,7 @@ import importlib
 import inspect
 from typing import Any
 
-from step_envs.agents.base import Agent
+from step_envs.pool.agent import Agent
 
 AGENTS = {
     "solution": "step_envs.agents.simple:SolutionAgent",

@@ -16,7 +16,9 @@ from typing import Any
 from step_envs.actions import action_points
 from step_envs.actions.core import computer13_to_code
 from step_envs.agents.a11y import a11y_rows
-from step_envs.agents.base import AgentAction, Turn
+from step_envs.android.actions import ACTION_SPACE as ANDROID_ACTION_SPACE
+from step_envs.android.actions import DIRECTIONS, POINTER_ACTIONS
+from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 
 
@@ -52,10 +54,14 @@ class SolutionAgent:
 
 _KEYS = ("enter", "tab", "esc", "backspace", "up", "down", "left", "right", "space", "home", "end")
 _POINT_ACTIONS = ("CLICK", "DOUBLE_CLICK", "RIGHT_CLICK", "MOVE_TO")
+_ANDROID_KINDS = (*POINTER_ACTIONS, "scroll", "swipe", "input_text", "navigate_back", "navigate_home",
+                  "keyboard_enter", "wait")
 
 
 class RandomAgent:
-    """Uniformly random valid actions inside the screen, in either action space; says DONE with `p_done`.
+    """Uniformly random valid actions inside the screen, in the turn's action space (``pyautogui``,
+    ``computer_13``, or ``android``: AndroidWorld's JSON actions); ends the episode with `p_done` (``DONE``, or
+    ``status`` ``complete`` on Android).
 
     Each episode draws from its own generator seeded by (`seed`, task id), so a run is reproducible whatever
     order the pool serves the environments in.
@@ -77,6 +83,9 @@ class RandomAgent:
         for turn in turns:
             if turn.key not in self._rngs:
                 self.reset(turn.task, turn.key)
+            if turn.action_space == ANDROID_ACTION_SPACE:
+                answers.append(json.dumps(self.sample_android(self._rngs[turn.key], turn.screen_size)))
+                continue
             action = self.sample(self._rngs[turn.key], turn.screen_size)
             if isinstance(action, str):
                 answers.append(action)
@@ -106,6 +115,21 @@ class RandomAgent:
         else:
             action = {"action_type": kind, "key": rng.choice(_KEYS)}
         return action
+
+    def sample_android(self, rng: random.Random, screen_size: tuple[int, int]) -> dict[str, Any]:
+        """One random AndroidWorld action: ``status`` ``complete`` with `p_done`, else a touch at a random
+        point, a scroll or swipe, a word typed, a navigation key, or a wait."""
+        if rng.random() < self.p_done:
+            return {"action_type": "status", "goal_status": "complete"}
+        width, height = screen_size
+        kind = rng.choice(_ANDROID_KINDS)
+        if kind in POINTER_ACTIONS:
+            return {"action_type": kind, "x": rng.randrange(width), "y": rng.randrange(height)}
+        if kind in ("scroll", "swipe"):
+            return {"action_type": kind, "direction": rng.choice(DIRECTIONS)}
+        if kind == "input_text":
+            return {"action_type": kind, "text": "".join(rng.choices(string.ascii_lowercase, k=rng.randint(1, 8)))}
+        return {"action_type": kind}
 
 
 class RandomWidgetAgent:

@@ -5,16 +5,16 @@ package does not import android_env; making an env does.
 """
 
 from step_envs.android.actions import ACTION_TYPES, ActionError, AndroidAction, parse_action
-from step_envs.android.adb import (
+from step_envs.android.env import AndroidEnv
+from step_envs.android.tasks import ANDROID_TASKS, AndroidTask, android_tasks, make_task
+from step_envs.providers.adb import (
            AdbError,
            AdbRunner,
            AndroidEnvAdbRunner,
            ReplayAdbRunner,
            SubprocessAdbRunner,
 )
-from step_envs.android.config import EmulatorSettings
-from step_envs.android.env import AndroidEnv
-from step_envs.android.tasks import ANDROID_TASKS, AndroidTask, android_tasks, make_task
+from step_envs.providers.emulator import EmulatorSettings
 
 __all__ = ["ACTION_TYPES", "ANDROID_TASKS", "ActionError", "AdbError", "AdbRunner", "AndroidAction", "AndroidEnv",
            "AndroidEnvAdbRunner", "AndroidTask", "EmulatorSettings", "ReplayAdbRunner", "SubprocessAdbRunner",

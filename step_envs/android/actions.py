@@ -26,6 +26,8 @@ POINTER_ACTIONS = ("click", "double_tap", "long_press")
 DIRECTIONS = ("up", "down", "left", "right")
 GOAL_STATUSES = ("complete", "infeasible")
 MAX_ACTION_CHARS = 8192
+ACTION_SPACE = "android"
+"""What `Turn.action_space` says to an agent acting on an `AndroidEnv`: one JSON action of :data:`ACTION_TYPES`."""
 LONG_PRESS_MS = 1000
 SWIPE_MS = 500
 _FIELDS: dict[str, frozenset[str]] = {
@@ -63,6 +65,10 @@ class ActionError(ValueError):
 
 @dataclass(frozen=True)
 class AndroidAction:
+    """One AndroidWorld JSON action, parsed and checked (:func:`parse_action`): ``action_type`` and the fields
+    it takes (a point ``x``/``y`` or an element ``index``, ``text``, ``direction``, ``app_name``, ``goal_status``).
+    """
+
     action_type: str
     x: int | None = None
     y: int | None = None

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from step_envs.android.adb import AdbError, AdbRunner, shell
+from step_envs.providers.adb import AdbError, AdbRunner, shell
 
 NAMESPACES = ("system", "secure", "global")
 _ROW = re.compile(r"^Row: \d+ (.*)$")

@@ -32,18 +32,21 @@ from step_envs.android.actions import (
     parse_action,
     plan,
 )
-from step_envs.android.adb import AdbError, AdbRunner, AndroidEnvAdbRunner, command_key
-from step_envs.android.config import TASK_PROTO, EmulatorSettings, android_env_config
+from step_envs.android.config import TASK_PROTO, android_env_config
 from step_envs.android.tasks import AndroidTask, make_task
 from step_envs.android.ui import UIElement, dump_ui, render_tree
 from step_envs.checkers.registry import Score
-from step_envs.desktop.timings import Timings
+from step_envs.core import Timings
+from step_envs.providers.adb import AdbError, AdbRunner, AndroidEnvAdbRunner, command_key
 from step_envs.providers.base import Provider, ProviderError
+from step_envs.providers.emulator import EmulatorSettings
 from step_envs.spaces import CHARSET, MAX_INSTRUCTION_CHARS, TextSpace
+from step_envs.tasks.model import Task, draw_instance_seed
 
 SIMULATORS = ("emulator", "fake")
 INPUT_MODES = ("adb", "touch")
 MAX_UI_TREE_CHARS = 100_000
+DEFAULT_SCREEN_SIZE = (1080, 2400)  # a Pixel 6, the AVD docs/android.md creates
 TOUCH, LIFT = 0, 1  # android_env.components.action_type.ActionType
 _log = logging.getLogger(__name__)
 
@@ -58,11 +61,80 @@ def _printable(text: str, limit: int) -> str:
 
 
 class AndroidEnv(gym.Env[dict[str, Any], Any]):
+    """An Android device running AndroidWorld-style tasks, as a Gymnasium environment.
+
+    ## Description
+
+    android-env drives the device (a real emulator, or its ``FakeSimulator`` for tests); the tasks
+    (`step_envs.android.tasks`: 28 templates over settings, contacts, messages, files, clock, calendar) set the
+    device up and read it back over adb. ``reset`` tears the previous task down, restores the device (a snapshot
+    load on an emulator slot) and runs the task's ``initialize``; each ``step`` runs one JSON action and returns the
+    screen and the UI tree. The device starts at the first ``reset``.
+
+    ## Action Space
+
+    A `TextSpace` of at most 8,192 characters: one of AndroidWorld's JSON actions (the text, or the dict):
+    ``click`` / ``double_tap`` / ``long_press`` at ``x``, ``y`` or an element ``index`` of the UI tree,
+    ``input_text``, ``scroll`` / ``swipe`` with a ``direction``, ``navigate_home`` / ``navigate_back`` /
+    ``keyboard_enter``, ``open_app``, ``wait``, ``answer`` (the reply to a question task) and ``status`` with
+    ``goal_status`` ``complete`` or ``infeasible``. Gestures go through adb or, with ``input_mode="touch"``, as
+    android-env touch events. A malformed action is reported in ``info["action_error"]`` and counts as a step.
+
+    ## Observation Space
+
+    A ``Dict``: ``screenshot``, ``Box(0, 255, (height, width, 3), uint8)``; ``instruction``, a `TextSpace` of up
+    to 4,096 characters (the task's goal); ``ui_tree``, a `TextSpace` of up to 100,000 characters, one line per
+    on-screen element (``[3] Button "Save" center=(980,150) clickable``), ``""`` with ``ui_tree=False`` or when
+    the dump fails (``info["ui_tree_error"]`` says why).
+
+    ## Rewards
+
+    0 on every step but the last. On the last, the task's score in [0, 1] when the agent declared
+    ``complete`` (the task reads the device, and the ``answer`` for questions); 0 when it declared
+    ``infeasible`` (every task is feasible) or ran out of steps.
+
+    ## Starting State
+
+    The device restored, the task's apps closed, the home screen, then the task's own start state (every toggle
+    opposite to its goal). ``reset(seed=...)`` seeds the env's ``np_random``; when the task is a bare template
+    name (``task="system-wifi"``), the instance is drawn from it (`step_envs.tasks.model.draw_instance_seed`):
+    equal seeds run the same instance ``system-wifi/<n>``, no seed a random one. An instance id
+    (``system-wifi/3``), a dict or an `AndroidTask` runs as given, whatever the seed.
+
+    ## Episode End
+
+    1. Termination: the agent sends ``{"action_type": "status", "goal_status": "complete" | "infeasible"}``.
+    2. Truncation: the step that reaches ``max_steps`` (default: the task's own budget).
+    3. Truncation: the device failed (did not start, stopped answering): ``info["env_error"]``, never a task
+       failure.
+
+    ## Arguments
+
+    ``task``: a template name (the seed draws the instance), an instance ``<template>/<seed>``, a dict
+    (``template``, ``params``, ``seed``), an `AndroidTask` or the `Task` it travels as through the pool; or
+    ``reset(options={"task": ...})``. ``simulator``: ``"emulator"`` (default) or ``"fake"``; ``emulator``: an
+    `EmulatorSettings` or its dict (AVD, SDK, or the ports of a running emulator); ``provider``: an
+    `EmulatorProvider` that owns the emulator; ``screen_size`` (``(1080, 2400)``, must match the device);
+    ``max_steps``; ``ui_tree`` (True); ``input_mode`` (``"adb"`` or ``"touch"``); ``adb``: an `AdbRunner` (default:
+    android-env's adb controller); ``wait_seconds`` (what ``wait`` sleeps, 1 s); ``settle_seconds`` (0.5 s before
+    each observation on an emulator); ``render_mode`` (None or ``"rgb_array"``). Details: docs/android.md.
+
+    ```python
+    env = gymnasium.make("step_envs/Android-v0", task="system-wifi", simulator="emulator",
+                         emulator={"avd_name": "step_pixel"})
+    obs, info = env.reset(seed=3)          # info["task_id"], info["params"]: the instance the seed drew
+    ```
+
+    ## Version History
+
+    * v0: first version (``step_envs/Android-v0``).
+    """
+
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, task: AndroidTask | str | dict[str, Any] | None = None, simulator: str = "emulator",
-                 max_steps: int | None = None, screen_size: tuple[int, int] = (1080, 2400), ui_tree: bool = True,
-                 input_mode: str = "adb", adb: AdbRunner | None = None,
+    def __init__(self, task: AndroidTask | Task | str | dict[str, Any] | None = None, simulator: str = "emulator",
+                 max_steps: int | None = None, screen_size: tuple[int, int] = DEFAULT_SCREEN_SIZE,
+                 ui_tree: bool = True, input_mode: str = "adb", adb: AdbRunner | None = None,
                  emulator: EmulatorSettings | dict[str, Any] | None = None, provider: Provider | None = None,
                  wait_seconds: float = 1.0, settle_seconds: float = 0.5, render_mode: str | None = None) -> None:
         if simulator not in SIMULATORS:
@@ -166,8 +238,8 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
             raise ValueError("no task: pass task=... to the constructor or options={'task': ...} to reset")
         if options.get("task") is not None:
             self._task_spec = spec
-        if isinstance(spec, str) and "/" not in spec:  # a template: draw its parameters from the env's seed
-            return make_task(spec, seed=int(self.np_random.integers(2**31)))
+        if isinstance(spec, str) and "/" not in spec:  # a template: the env's seed draws the instance
+            return make_task(spec, seed=draw_instance_seed(self.np_random))
         return make_task(spec)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:

@@ -10,7 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from step_envs.android.adb import AdbError, AdbRunner
+from step_envs.providers.adb import AdbError, AdbRunner
 
 DUMP_PATH = "/sdcard/window_dump.xml"
 DUMP_COMMAND = ["shell", "uiautomator", "dump", DUMP_PATH]
@@ -21,6 +21,10 @@ _FLAGS = ("clickable", "long-clickable", "scrollable", "checkable", "checked", "
 
 @dataclass(frozen=True)
 class UIElement:
+    """One on-screen element of a ``uiautomator dump``: what the ``ui_tree`` observation lists as ``[index] ...``
+    and what an action's ``index`` refers to (it acts at the element's centre).
+    """
+
     index: int
     cls: str
     text: str

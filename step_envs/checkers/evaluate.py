@@ -22,7 +22,7 @@ from step_envs.checkers.registry import (
     get_metric,
     plan_checks,
 )
-from step_envs.providers.base import ProviderError
+from step_envs.core import ProviderError
 
 EVALUATE_TIMEOUT_S = 180.0
 """Default budget of one evaluation: getters (file transfers, commands in the env) and metrics together."""

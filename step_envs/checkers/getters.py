@@ -2,7 +2,7 @@
 
 A getter whose output is missing (no such file, a command that could not run) returns None; a malformed config
 raises ValueError naming the key (``evaluate`` turns both into a zero score with a reason). Transport failures of the
-controller raise :class:`~step_envs.providers.base.ProviderError` (an env failure). Commands run with a timeout cut to
+controller raise :class:`~step_envs.core.ProviderError` (an env failure). Commands run with a timeout cut to
 the evaluation's time left; every controller call has the client's HTTP timeout.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from step_envs.checkers.registry import CheckContext, getter, short
+from step_envs.server.fetch import cached_download
 
 COMMAND_TIMEOUT_S = 30.0
 """Default timeout of a getter's command in the env (OSWorld's getters wait 30 s too); ``timeout`` overrides it."""
@@ -98,13 +99,11 @@ def vm_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None]
 @getter("cloud_file")
 def cloud_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None] | None:
     """Copy a task data file (host path, ``file://`` URL, or an ``http(s)://`` URL downloaded once into OSWorld's
-    host cache, :func:`step_envs.osworld.steps.cached_download`) into ``cache_dir/dest``, OSWorld's layout. A
+    host cache, :func:`step_envs.server.fetch.cached_download`) into ``cache_dir/dest``, OSWorld's layout. A
     download that fails raises, naming the URL (the check scores 0 with it as the reason)."""
 
     def fetch(location: str, dest: str) -> str | None:
         if urlparse(location).scheme in ("http", "https"):
-            from step_envs.osworld.steps import cached_download
-
             source = cached_download(location, dest)
         else:
             source = _local_source(location, ctx.task_dir)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from step_envs.desktop.client import ControllerClient
+from step_envs.server.client import ControllerClient
 
 INFEASIBLE = "infeasible"  # OSWorld's func for tasks the agent must refuse: scored by the env, not by a metric
 CONJUNCTIONS = ("and", "or")

@@ -25,13 +25,14 @@ from gymnasium import spaces
 
 from step_envs.actions.core import MAX_ACTION_CHARS, PARSERS, ParsedAction
 from step_envs.checkers import CheckContext, Score, evaluate
-from step_envs.desktop.client import A11yError, ControllerClient
+from step_envs.core import Timings
 from step_envs.desktop.setup import SetupError, SetupRunner
-from step_envs.desktop.timings import Timings
 from step_envs.providers import make_provider
 from step_envs.providers.base import Provider, ProviderError
+from step_envs.server.client import A11yError, ControllerClient
 from step_envs.spaces import MAX_INSTRUCTION_CHARS, Computer13Space, TextSpace
 from step_envs.tasks import Task, load_task
+from step_envs.tasks.model import draw_instance_seed
 
 MAX_A11Y_CHARS = 200_000
 RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: 15 ms)
@@ -45,6 +46,69 @@ def recording_path(record_dir: str | Path, task_id: str, seed: int | None) -> Pa
 
 
 class DesktopEnv(gym.Env[dict[str, Any], Any]):
+    """An OSWorld-style Linux desktop running one task at a time, as a Gymnasium environment.
+
+    ## Description
+
+    A real X session with real apps (terminal, text editor, file manager, LibreOffice, Chromium, an image viewer)
+    on a provider: an X session on this host (``local``), a container (``docker``), a Ray actor (``ray``), or a
+    `Provider` instance. ``reset`` restores the desktop to pristine and runs the task's setup steps; each ``step``
+    runs one action in a persistent worker inside the session and returns the settled screen; when the episode
+    ends the task's checker reads the desktop and scores it. The desktop starts at the first ``reset``.
+
+    ## Action Space
+
+    ``action_space="pyautogui"`` (default): a `TextSpace` of at most 65,536 characters, Python code using
+    ``pyautogui`` (and ``time``), or one of the control actions ``WAIT``, ``DONE``, ``FAIL``.
+    ``action_space="computer_13"``: a `Computer13Space` of OSWorld's 13 structured actions (a dict or its JSON,
+    ``{"action_type": "CLICK", "x": 10, "y": 20}``) plus the control actions. A bad action never raises: it is
+    reported in ``info["action_error"]`` and counts as a step.
+
+    ## Observation Space
+
+    A ``Dict``: ``screenshot``, ``Box(0, 255, (height, width, 3), uint8)``, the settled screen in RGB;
+    ``instruction``, a `TextSpace` of up to 4,096 characters; with ``a11y_tree=True`` also ``a11y_tree``, OSWorld's
+    accessibility XML (up to 200,000 characters; ``""`` and ``info["a11y_error"]`` when it cannot be read).
+
+    ## Rewards
+
+    0 on every step but the last; the last step's reward is the checker's score in [0, 1]. An infeasible task
+    scores 1 only when the agent said ``FAIL``; ``FAIL`` on a feasible task scores 0.
+
+    ## Starting State
+
+    The pristine desktop after the task's setup. ``reset(seed=...)`` seeds the env's ``np_random``; when the task
+    is a bare template name (``task="terminal-chmod"``), the instance is drawn from it
+    (`step_envs.tasks.model.draw_instance_seed`): equal seeds run the same instance ``terminal-chmod/<n>``, no
+    seed a random one. A fixed task or an instance id (``terminal-chmod/3``) runs as given, whatever the seed.
+
+    ## Episode End
+
+    1. Termination: the agent sends ``DONE`` or ``FAIL``.
+    2. Truncation: the step that reaches ``max_steps`` (its checker runs too).
+    3. Truncation: the environment failed (the desktop died, a setup step could not run, the checker could not
+       reach the session): ``info["env_error"]`` says what, and it is never a task failure.
+
+    ## Arguments
+
+    ``task``: a built-in task id, a template name (the seed draws the instance), an instance ``<template>/<seed>``,
+    a task JSON path, or a `Task`; or ``reset(options={"task": ...})``, which also keeps it for later resets.
+    ``provider`` (``"local"``) and ``provider_kwargs``; ``action_space`` (``"pyautogui"``); ``screen_size``
+    (``(1280, 720)``); ``max_steps`` (15); ``a11y_tree`` (False); ``action_timeout`` (10 s per action);
+    ``wait_seconds`` (what ``WAIT`` sleeps, 1 s); ``settle_min`` / ``settle_max`` (0 / 0.5 s: how long a step waits
+    for the screen to stop changing); ``render_mode`` (None or ``"rgb_array"``); ``record_dir`` (an mp4 of every
+    episode, :func:`recording_path`). Every option and ``info`` key: docs/envs.md.
+
+    ```python
+    env = gymnasium.make("step_envs/Desktop-v0", task="terminal-chmod", max_steps=10)
+    obs, info = env.reset(seed=0)          # info["task_id"]: the instance the seed drew
+    ```
+
+    ## Version History
+
+    * v0: first version (``step_envs/Desktop-v0`` and ``step_envs/<task-id>-v0``).
+    """
+
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, task: Task | str | None = None, provider: str | Provider = "local",
@@ -56,7 +120,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             raise ValueError(f"action_space must be one of {sorted(PARSERS)}, got {action_space!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.task = load_task(task) if task is not None else None
+        self.task: Task | None = None
+        self._template: str | None = None
+        self._set_task(task)
         self.width, self.height = screen_size
         self.action_space_name = action_space
         self.max_steps, self.action_timeout, self.wait_seconds = max_steps, action_timeout, wait_seconds
@@ -113,11 +179,21 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
                                 "env's container gives its agent code none of: run it with "
                                 "provider_kwargs={'agent_network': 'host'}")
 
+    def _set_task(self, spec: Task | str | None) -> None:
+        """The task from now on: a template name is kept, and each reset runs the instance the env's seed draws;
+        anything else is loaded now (an unknown id fails here, not at the first reset)."""
+        from step_envs.tasks.templates import is_template
+
+        self._template = spec if is_template(spec) else None
+        self.task = load_task(spec) if spec is not None and self._template is None else None
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
         options = options or {}
         if options.get("task") is not None:
-            self.task = load_task(options["task"])
+            self._set_task(options["task"])
+        if self._template is not None:
+            self.task = load_task(f"{self._template}/{draw_instance_seed(self.np_random)}")
         if self.task is None:
             raise ValueError("no task: pass task=... to the constructor or options={'task': ...} to reset")
         after_env_error = self._env_error is not None

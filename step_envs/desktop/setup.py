@@ -5,8 +5,9 @@ Step format is OSWorld's: ``{"type": "launch", "parameters": {...}}``. Our exten
 the screen has not changed for that long); ``launch`` and ``open`` without
 one wait for a new window to appear. ``upload_file`` takes files shipped with the task (paths relative to the
 task file, or ``file://``); so does ``download``, which also fetches ``http(s)://`` URLs into a host cache (OSWorld's
-remote task files; see :mod:`step_envs.osworld.steps`). ``chrome_open_tabs`` / ``chrome_close_tabs`` drive Chrome
-through its DevTools endpoint; ``proxy`` is accepted and does nothing: the env's traffic goes direct.
+remote task files; see :func:`step_envs.server.fetch.cached_download`). ``chrome_open_tabs`` / ``chrome_close_tabs``
+drive Chrome through its DevTools endpoint (:mod:`step_envs.desktop.chrome`); ``proxy`` is accepted and does
+nothing: the env's traffic goes direct. The step types and their load-time check are :mod:`step_envs.tasks.steps`.
 """
 
 from __future__ import annotations
@@ -18,42 +19,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from step_envs.desktop.client import ControllerClient
+from step_envs.desktop.chrome import chrome_close_tabs, chrome_open_tabs
+from step_envs.server.client import ControllerClient
+from step_envs.server.fetch import cached_download
+from step_envs.tasks.steps import WEB_SCHEMES, local_source
 
-STEP_TYPES = ("launch", "open", "execute", "command", "sleep", "activate_window", "close_window",
-              "upload_file", "download", "chrome_open_tabs", "chrome_close_tabs", "proxy")
 DEFAULT_READY_TIMEOUT_S = 30.0
-_WEB_SCHEMES = ("http", "https")
 
 
 class SetupError(RuntimeError):
     """A setup step could not do its job (the task cannot start as specified)."""
 
 
-def _local_source(url: str, base_dir: Path | None) -> Path:
-    parsed = urlparse(url)
-    if parsed.scheme in ("http", "https", "ftp"):
-        raise ValueError(f"{url} is a network URL; tasks must be self-contained: ship the file with the task "
-                         "and give a path relative to the task file (or file://)")
-    path = Path(parsed.path if parsed.scheme == "file" else url)
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    return path
-
-
-def validate_steps(steps: list[dict[str, Any]]) -> None:
-    """Raise ValueError for an unknown step type or a network download, at task-load time."""
-    for index, step in enumerate(steps):
-        kind = step.get("type") if isinstance(step, dict) else None
-        if kind not in STEP_TYPES:
-            raise ValueError(f"setup step {index}: unknown type {kind!r}; known: {', '.join(STEP_TYPES)}")
-        if kind == "download":
-            for item in step.get("parameters", {}).get("files", []):
-                if urlparse(item["url"]).scheme not in _WEB_SCHEMES:
-                    _local_source(item["url"], None)
-
-
 class SetupRunner:
+    """Runs a task's setup steps (OSWorld's ``config`` list: ``execute``, ``launch``, ``open``, ``download``, ...)
+    through the controller, each followed by its readiness check; a step that fails raises :class:`SetupError`
+    naming its index and type. ``base_dir``: where the task's relative file paths resolve.
+    """
+
     def __init__(self, client: ControllerClient, base_dir: Path | None = None) -> None:
         self.client = client
         self.base_dir = base_dir
@@ -159,29 +142,23 @@ class SetupRunner:
 
     def _upload_file(self, files: list[dict[str, str]]) -> None:
         for item in files:
-            source = _local_source(item["local_path"], self.base_dir)
+            source = local_source(item["local_path"], self.base_dir)
             self.client.upload(item["path"], source.read_bytes())
 
     def _download(self, files: list[dict[str, str]]) -> None:
-        from step_envs.osworld.steps import cached_download
-
         for item in files:
-            if urlparse(item["url"]).scheme in _WEB_SCHEMES:
+            if urlparse(item["url"]).scheme in WEB_SCHEMES:
                 self.client.upload(item["path"], cached_download(item["url"], item["path"]).read_bytes())
                 continue
-            source = _local_source(item["url"], self.base_dir)
+            source = local_source(item["url"], self.base_dir)
             if not source.is_file():
                 raise SetupError(f"{item['url']} does not exist (looked at {source})")
             self.client.upload(item["path"], source.read_bytes())
 
     def _chrome_open_tabs(self, urls_to_open: list[str]) -> None:
-        from step_envs.osworld.steps import chrome_open_tabs
-
         chrome_open_tabs(self.client, urls_to_open)
 
     def _chrome_close_tabs(self, urls_to_close: list[str]) -> None:
-        from step_envs.osworld.steps import chrome_close_tabs
-
         chrome_close_tabs(self.client, urls_to_close)
 
     def _proxy(self, **parameters: Any) -> None:

@@ -1,7 +1,7 @@
 """OSWorld compatibility beyond its task files: :class:`DesktopEnv`, a drop-in for OSWorld's own env class (in
-:mod:`step_envs.osworld.env`, with its ``controller`` / ``setup_controller`` in :mod:`step_envs.osworld.controllers`),
-and the setup steps that reach past the controller (downloads into a host cache, Chrome tabs through DevTools), in
-:mod:`step_envs.osworld.steps`."""
+:mod:`step_envs.osworld.env`, with its ``controller`` / ``setup_controller`` in :mod:`step_envs.osworld.controllers`).
+The setup steps that reach past the controller live below the envs: downloads into a host cache in
+:mod:`step_envs.server.fetch`, Chrome tabs through DevTools in :mod:`step_envs.desktop.chrome`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    # imported on first use: the setup steps import this package too and need none of the env's machinery
+    # imported on first use: `step_envs.osworld.controllers` alone needs none of the env's machinery
     if name == "DesktopEnv":
         from step_envs.osworld.env import DesktopEnv
 

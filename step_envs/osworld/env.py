@@ -34,7 +34,7 @@ Arguments
     ``require_terminal`` (both turn AT-SPI on in the session) mean what they mean in OSWorld; ``os_type`` must be
     ``Ubuntu``. Accepted and ignored, since they configure OSWorld's VMs: ``region``, ``path_to_vm``,
     ``snapshot_name`` (every reset restores the pristine desktop), ``headless`` (sessions have no window on this
-    host), ``cache_dir`` (downloads go to the host cache of :mod:`step_envs.osworld.steps`, checker files to a
+    host), ``cache_dir`` (downloads go to the host cache of :mod:`step_envs.server.fetch`, checker files to a
     private temporary folder), ``enable_proxy`` (traffic goes direct; a task that asked for OSWorld's proxy says
     so in every step's ``info["proxy"]``) and ``client_password`` (the session user has no sudo).
     ``provider_kwargs`` go to the provider (e.g. ``image`` for ``docker``).
@@ -58,10 +58,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from step_envs.actions.core import CONTROL_TOKENS
-from step_envs.desktop.client import ControllerClient
 from step_envs.desktop.env import DesktopEnv as GymDesktopEnv
 from step_envs.osworld.controllers import OSWorldController, OSWorldSetupController
 from step_envs.providers import PROVIDERS
+from step_envs.server.client import ControllerClient
 from step_envs.tasks import Task
 from step_envs.tasks.osworld import check_osworld
 

@@ -1,7 +1,8 @@
 """EnvPool: many environments in parallel, async per-env stepping, health checks and replacement, Ray.
 
-The names load on first use: `step_envs.providers.ray` builds on `step_envs.pool.handles`, and importing that
-must not pull in the whole pool. Nothing here imports Ray; the Ray side loads only for ``provider="ray"``.
+The names load on first use: `step_envs.pool.agent` (the Agent protocol the pool drives) and `step_envs.pool.ray`
+(the Ray handle) are imported on their own, and importing them must not pull in the whole pool. Nothing here
+imports Ray; the Ray side loads only for ``provider="ray"``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 An :class:`EnvHandle` hides where the env runs: :class:`ProviderEnvHandle` keeps a `DesktopEnv` in this process
 on a provider of this host (``local``, ``docker``, or any registered one); the Ray handle
-(`step_envs.providers.ray.RayEnvHandle`) keeps it inside a Ray actor on some node. Every method but `kill` is
+(`step_envs.pool.ray.RayEnvHandle`) keeps it inside a Ray actor on some node. Every method but `kill` is
 called from the env's own worker thread; `kill` comes from the health monitor, to make a hung call fail now.
 """
 
@@ -12,6 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
+from step_envs.providers import ANDROID_PROVIDERS
 from step_envs.providers.base import Provider
 from step_envs.tasks import Task
 
@@ -19,6 +20,10 @@ StepResult = tuple[dict[str, Any], float, bool, bool, dict[str, Any]]
 
 
 class EnvHandle(ABC):
+    """One env of the pool as its slot drives it, wherever it runs (this process, a Ray actor): start,
+    reset onto a task, step, a liveness probe, and kill / close.
+    """
+
     @abstractmethod
     def start(self) -> None:
         """Bring the environment's desktop up (blocking); raises `ProviderError` when it cannot."""
@@ -48,13 +53,23 @@ class EnvHandle(ABC):
         return {}
 
 
-def screen_size_of(env_kwargs: dict[str, Any]) -> tuple[int, int]:
-    width, height = env_kwargs.get("screen_size", (1280, 720))
+def screen_size_of(env_kwargs: dict[str, Any], provider: str = "local") -> tuple[int, int]:
+    """(width, height) of the envs made with ``env_kwargs`` on ``provider``: their ``screen_size``, else the
+    default of the env that runs there (`AndroidEnv`'s on an Android device, `DesktopEnv`'s elsewhere)."""
+    if "screen_size" in env_kwargs:
+        width, height = env_kwargs["screen_size"]
+    elif provider in ANDROID_PROVIDERS:
+        from step_envs.android.env import DEFAULT_SCREEN_SIZE
+
+        width, height = DEFAULT_SCREEN_SIZE
+    else:
+        width, height = 1280, 720
     return int(width), int(height)
 
 
 class ProviderEnvHandle(EnvHandle):
-    """A `DesktopEnv` in this process whose desktop lives on a provider of this host."""
+    """An env in this process on a provider of this host: a `DesktopEnv`, or an `AndroidEnv` on an Android device
+    (:data:`~step_envs.providers.ANDROID_PROVIDERS`: an emulator slot, or android-env's fake one)."""
 
     def __init__(self, provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any]) -> None:
         self.provider_name = provider
@@ -68,17 +83,18 @@ class ProviderEnvHandle(EnvHandle):
         from step_envs.desktop.env import DesktopEnv
         from step_envs.providers import make_provider
 
-        width, height = screen_size_of(self.env_kwargs)
+        width, height = screen_size_of(self.env_kwargs, self.provider_name)
         kwargs = dict(self.provider_kwargs)
         if self.env_kwargs.get("a11y_tree"):  # what DesktopEnv asks of a provider it makes itself
             kwargs.setdefault("a11y", True)
         provider = make_provider(self.provider_name, width=width, height=height, **kwargs)
         self.provider = provider
         provider.start()  # up front, so a replacement is warm before the next reset needs it
-        if self.provider_name == "emulator":  # an Android emulator slot: the env is android-env's
+        if self.provider_name in ANDROID_PROVIDERS:
             from step_envs.android.env import AndroidEnv
 
-            self.env = AndroidEnv(provider=provider, simulator="emulator", **self.env_kwargs)
+            self.env = AndroidEnv(provider=provider, simulator=ANDROID_PROVIDERS[self.provider_name],
+                                  **self.env_kwargs)
         else:
             self.env = DesktopEnv(provider=provider, **self.env_kwargs)
         self._default_max_steps = self.env.max_steps
@@ -123,7 +139,7 @@ def make_handle(provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict
                 node_provider: str = "local", ray_options: dict[str, Any] | None = None) -> EnvHandle:
     """``provider="ray"``: the env runs in a Ray actor, on a ``node_provider`` of that actor's node."""
     if provider == "ray":
-        from step_envs.providers.ray import RayEnvHandle
+        from step_envs.pool.ray import RayEnvHandle
 
         return RayEnvHandle(env_kwargs, provider_kwargs, node_provider, ray_options or {})
     return ProviderEnvHandle(provider, env_kwargs, provider_kwargs)

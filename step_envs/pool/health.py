@@ -19,6 +19,11 @@ from step_envs.pool.slot import EnvSlot
 
 
 class HealthMonitor:
+    """A thread that checks every env of the pool each ``interval`` seconds and condemns (kills, so its slot
+    replaces it) one that failed ``unhealthy_after`` probes in a row or whose call ran past ``hard_timeout``;
+    a slot thread still stuck ``abandon_after`` seconds after the kill is abandoned. ``condemned`` counts them.
+    """
+
     def __init__(self, slots: Sequence[EnvSlot], interval: float = 2.0, hard_timeout: float = 120.0,
                  unhealthy_after: int = 2, abandon_after: float = 15.0) -> None:
         self.slots = slots

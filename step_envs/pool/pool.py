@@ -1,4 +1,5 @@
-"""EnvPool: many desktop environments in parallel, stepped one by one or in lockstep, kept alive.
+"""EnvPool: many environments in parallel (desktops, or Android devices), stepped one by one or in lockstep, kept
+alive.
 
 Each env has its own worker thread (`step_envs.pool.slot`), so one env's slow reset or step never holds up
 the others; a health monitor (`step_envs.pool.health`) replaces envs that die, stop answering or hang, and the
@@ -23,16 +24,20 @@ from step_envs.episodes import Episode
 from step_envs.pool.handles import EnvHandle, make_handle, screen_size_of
 from step_envs.pool.health import HealthMonitor
 from step_envs.pool.slot import Command, EnvSlot, Ready
+from step_envs.providers import ANDROID_PROVIDERS
 from step_envs.providers.base import ProviderError
-from step_envs.tasks import Task, load_task
+from step_envs.tasks import Task, TaskError, load_task
 
 
 class EnvPool:
-    """``num_envs`` desktop environments on ``provider`` (``"local"``, ``"docker"``, or ``"ray"``).
+    """``num_envs`` environments on ``provider``: desktops (``"local"``, ``"docker"``, or ``"ray"``), or Android
+    devices (``"emulator"``: an emulator slot per env; ``"fake-emulator"``: android-env's FakeSimulator, no
+    device). On an Android provider the envs are `AndroidEnv` and tasks are Android ones (`load_task`).
 
     Args:
         env_kwargs: `DesktopEnv` options for every env (``action_space``, ``screen_size``, ``max_steps``,
-            ``action_timeout``, ...).
+            ``action_timeout``, ...); on an Android provider, `AndroidEnv` options (``screen_size``,
+            ``max_steps``, ``ui_tree``, ``input_mode``, ...).
         provider_kwargs: options of the provider (for ``"ray"``: of the provider each actor runs on its node).
         max_retries: how many times `run_episodes` retries an episode that ended in an ``env_error``.
         hard_timeout: seconds one reset or step may take before its env is declared hung and replaced.
@@ -63,7 +68,9 @@ class EnvPool:
         self.num_envs, self.provider, self.max_retries = num_envs, provider, max_retries
         self.env_kwargs = dict(env_kwargs or {})
         self.provider_kwargs = dict(provider_kwargs or {})
-        self.width, self.height = screen_size_of(self.env_kwargs)
+        self.width, self.height = screen_size_of(self.env_kwargs, provider)
+        self.android = provider in ANDROID_PROVIDERS
+        """True when the envs are `AndroidEnv` on Android devices."""
         self._results: queue.SimpleQueue[Ready] = queue.SimpleQueue()
         self._closed = False
         self._ray_session = None
@@ -111,7 +118,9 @@ class EnvPool:
     def _blank_observation(self, task: Task | None) -> dict[str, Any]:
         observation: dict[str, Any] = {"screenshot": np.zeros((self.height, self.width, 3), np.uint8),
                                        "instruction": task.instruction if task is not None else ""}
-        if self.env_kwargs.get("a11y_tree"):
+        if self.android:
+            observation["ui_tree"] = ""
+        elif self.env_kwargs.get("a11y_tree"):
             observation["a11y_tree"] = ""
         return observation
 
@@ -128,7 +137,21 @@ class EnvPool:
                    max_steps: int | None = None) -> None:
         """Start a reset of env ``env_index`` onto ``task``; its result comes back from `recv` with
         ``info["reset"] = True``. ``max_steps`` overrides the env's step limit for this episode."""
-        self._slot(env_index).submit(Command("reset", task=load_task(task), seed=seed, max_steps=max_steps))
+        self._slot(env_index).submit(Command("reset", task=self.load_task(task), seed=seed, max_steps=max_steps))
+
+    def load_task(self, spec: Any) -> Task:
+        """``spec`` as this pool's envs run it. Desktop envs: what `step_envs.tasks.load_task` takes. Android
+        envs: an Android task id (``system-wifi/3``; a bare template name is its instance 0), an `AndroidTask`
+        or the `Task` it travels as (`AndroidTask.as_task`)."""
+        from step_envs.android.tasks import ANDROID_DOMAIN, make_task
+
+        if not self.android:
+            task = load_task(spec)
+            if task.domain == ANDROID_DOMAIN:
+                raise TaskError(f"{task.id!r} is an Android task; run it on an Android pool "
+                                f"(provider {' or '.join(map(repr, ANDROID_PROVIDERS))}), not on {self.provider!r}")
+            return task
+        return make_task(spec).as_task()
 
     def recv(self, timeout: float | None = None) -> list[Ready]:
         """Every result ready now, waiting up to ``timeout`` seconds (None: forever) for the first one.

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from step_envs.agents.base import Agent, AgentAction, Turn, as_action
+from step_envs.android.actions import ACTION_SPACE as ANDROID_ACTION_SPACE
 from step_envs.episodes import Episode, StepRecord
+from step_envs.pool.agent import Agent, AgentAction, Turn, as_action
 from step_envs.pool.slot import Ready
-from step_envs.tasks import Task, load_task
+from step_envs.tasks import Task
 
 if TYPE_CHECKING:
     from step_envs.pool.pool import EnvPool
@@ -74,7 +75,7 @@ def episode_key(task: Task, seed: int | None, index: int, attempt: int) -> str:
     return f"{task.id}|seed={seed}|req={index}|try={attempt}"
 
 
-def _request(index: int, item: Any) -> _Request:
+def _request(index: int, item: Any, load_task: Callable[[Any], Task]) -> _Request:
     if isinstance(item, tuple):
         if len(item) != 2:
             raise ValueError(f"task {index}: a tuple must be (task, seed), got {item!r}")
@@ -89,6 +90,10 @@ def _timings(info: dict[str, Any]) -> dict[str, float]:
 
 
 class EpisodeRunner:
+    """One call of `EnvPool.run_episodes`: the loop of this module's docstring, with its queue of requests,
+    the attempts in flight per env and the final episode of each request.
+    """
+
     def __init__(self, pool: EnvPool, agent: Agent, max_steps: int | None,
                  on_episode: Callable[[Episode], None] | None, on_step: OnStep | None,
                  batch_window: float = 0.0) -> None:
@@ -96,14 +101,14 @@ class EpisodeRunner:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
         self.pool, self.agent, self.max_steps, self.batch_window = pool, agent, max_steps, batch_window
         self.on_episode, self.on_step = on_episode, on_step
-        self.action_space = pool.env_kwargs.get("action_space", "pyautogui")
+        self.action_space = ANDROID_ACTION_SPACE if pool.android else pool.env_kwargs.get("action_space", "pyautogui")
         self.queue: deque[tuple[_Request, int]] = deque()
         self.active: dict[int, _Attempt] = {}
         self.final: list[Episode | None] = []
         self.env_errors: dict[int, list[str]] = {}
 
     def run(self, tasks: Sequence[Any]) -> list[Episode]:
-        requests = [_request(i, item) for i, item in enumerate(tasks)]
+        requests = [_request(i, item, self.pool.load_task) for i, item in enumerate(tasks)]
         self.queue.extend((request, 1) for request in requests)
         self.final = [None] * len(requests)
         try:

@@ -41,6 +41,10 @@ class Ready(NamedTuple):
 
 @dataclass
 class Command:
+    """A call sent to a slot's worker thread: a ``reset`` onto ``task`` (with ``seed`` and ``max_steps``) or a
+    ``step`` with ``action``; ``sent_at`` dates it for the hard timeout.
+    """
+
     kind: str
     """``reset`` or ``step``."""
     task: Task | None = None

@@ -29,6 +29,68 @@ POOL_OPTIONS = ("max_retries", "hard_timeout", "health_interval", "unhealthy_aft
 
 
 class DesktopVectorEnv(VectorEnv):
+    """``num_envs`` `DesktopEnv` envs stepped in parallel on an `EnvPool`, as a Gymnasium `VectorEnv`.
+
+    ## Description
+
+    What ``gymnasium.make_vec("step_envs/Desktop-v0", num_envs=N, vectorization_mode="vector_entry_point",
+    task=...)`` builds, for every id this package registers. Each sub-env is a desktop on the pool's provider
+    (``local``, ``docker`` or ``ray``); ``step`` sends every action at once and waits for all the results, so the
+    slowest env sets the pace. An env that dies is replaced by the pool and its episode ends with
+    ``env_error``. Resets take the tasks round robin.
+
+    ## Action Space
+
+    ``batch_space`` of `DesktopEnv`'s: a tuple of ``num_envs`` actions (pyautogui code or a control action; with
+    ``action_space="computer_13"``, structured actions), one per sub-env.
+
+    ## Observation Space
+
+    ``batch_space`` of `DesktopEnv`'s ``Dict``: ``screenshot`` stacked to ``(num_envs, height, width, 3)``,
+    ``instruction`` (and ``a11y_tree``) as tuples of ``num_envs`` strings. ``info`` is Gymnasium's vector info: each
+    key an array over the envs with a ``_key`` mask of the envs that set it.
+
+    ## Rewards
+
+    Per env, as `DesktopEnv`: 0 until an episode ends, then the checker's score in [0, 1]; 0 on the step that
+    autoresets an env.
+
+    ## Starting State
+
+    ``reset(seed=s)`` resets env ``i`` with seed ``s + i`` (a list gives one seed per env), which seeds its
+    ``np_random`` as `DesktopEnv` does; the tasks are instances (``task`` / ``tasks`` are loaded when the vector env
+    is made), so the seed never changes which one runs. ``options={"task": ...}`` resets onto that task,
+    ``options={"reset_mask": m}`` only the envs in ``m``.
+
+    ## Episode End
+
+    Per env, as `DesktopEnv` (``DONE`` / ``FAIL`` terminate, ``max_steps`` or an ``env_error`` truncates), then
+    autoreset by ``autoreset_mode``: ``NEXT_STEP`` (default, as in Gymnasium) resets it on the next ``step``, which
+    ignores its action; ``SAME_STEP`` resets it within the step that ended the episode and puts the last
+    observation and info in ``info["final_obs"]`` / ``info["final_info"]``; ``DISABLED`` leaves it to
+    ``reset(options={"reset_mask": m})``.
+
+    ## Arguments
+
+    ``num_envs``; ``task`` (one for every env) or ``tasks`` (cycled through): ids, paths or `Task` objects;
+    ``provider`` (``"local"``) and ``provider_kwargs``; ``autoreset_mode``; ``copy`` (True: ``step`` returns
+    copies of the batched observations); ``pool_kwargs``: `EnvPool` options (``max_retries``, ``hard_timeout``,
+    ``health_interval``, ``unhealthy_after``, ``abandon_after``, ``start_concurrency``, ``start_attempts``,
+    ``node_provider``, ``ray_options``, ``ray_address``; another name is an error); every other keyword is a
+    `DesktopEnv` option. ``max_episode_steps`` (what ``make_vec(..., max_episode_steps=N)`` passes) sets every
+    env's ``max_steps``, so the truncating step runs the checker. Details: docs/pool.md.
+
+    ```python
+    envs = gymnasium.make_vec("step_envs/Desktop-v0", num_envs=4, vectorization_mode="vector_entry_point",
+                              task="os-create-folder", max_episode_steps=10)
+    obs, infos = envs.reset(seed=0)        # obs["screenshot"].shape == (4, 720, 1280, 3)
+    ```
+
+    ## Version History
+
+    * v0: first version (the ``vector_entry_point`` of every ``step_envs`` desktop id).
+    """
+
     def __init__(self, num_envs: int, task: Task | str | None = None, *, tasks: list[Task | str] | None = None,
                  provider: str = "local", provider_kwargs: dict[str, Any] | None = None,
                  autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP, copy: bool = True,

@@ -1,25 +1,24 @@
 """Where an environment's desktop lives. A provider knows nothing of tasks: it starts a place, hands out the
-controller's address and token, restores the place to pristine, and stops it leaving nothing behind."""
+controller's address and token, restores the place to pristine, and stops it leaving nothing behind.
+
+`Endpoint` (what `Provider.start` returns) and `ProviderError` (what a provider raises) live in `step_envs.core`,
+where the layers below the providers (the controller's client, the checkers) reach them too; they are named here
+as part of a provider's contract."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
-
-class ProviderError(RuntimeError):
-    """The environment itself failed (did not start, died, stopped answering): never a task failure."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    url: str
-    token: str | None
-    width: int
-    height: int
+from step_envs.core import Endpoint, ProviderError
 
 
 class Provider(ABC):
+    """One machine-like place where an env lives (an X session, a container, an emulator): ``start`` it and get
+    its controller's `Endpoint`, ``restore`` it to pristine between episodes, probe it with ``alive``, ``stop`` it
+    leaving nothing behind. Failures raise `ProviderError`, which envs report as ``env_error``. ``name`` is its
+    name in the provider registry.
+    """
+
     name: str = "base"
 
     @abstractmethod
@@ -44,3 +43,6 @@ class Provider(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+__all__ = ["Endpoint", "Provider", "ProviderError"]

@@ -36,15 +36,12 @@ from typing import Any
 
 import requests
 
-from step_envs.dockerutil import DockerUnavailable, docker_client
-from step_envs.image import image_tag
+from step_envs.docker.containers import gc, owner_labels
+from step_envs.docker.engine import DockerUnavailable, docker_client
+from step_envs.docker.image import image_tag
 from step_envs.providers.base import Endpoint, Provider, ProviderError
 from step_envs.server import TOKEN_HEADER
 
-LABEL = "step-gym"
-OWNER_PID = "step-gym.owner-pid"
-OWNER_HOST = "step-gym.owner-host"
-CREATED = "step-gym.created"
 NETWORKS = ("host", "bridge")
 AGENT_NETWORKS = ("none", "host")
 # what the root supervisor needs: chown the home to step-gym, write into it and chmod there, switch to step-gym,
@@ -63,38 +60,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def step_gym_containers(client: Any) -> list[Any]:
-    return list(client.containers.list(all=True, filters={"label": f"{LABEL}=1"}))
-
-
-def gc(client: Any | None = None, everything: bool = False) -> list[str]:
-    """Remove step-gym containers whose owner process (on this host) is gone; all of them with ``everything``.
-
-    Returns the names removed."""
-    client = client or docker_client()
-    host, removed = socket.gethostname(), []
-    for container in step_gym_containers(client):
-        labels = container.labels
-        owner = int(labels.get(OWNER_PID, "0") or 0)
-        stale = labels.get(OWNER_HOST) == host and not _pid_alive(owner)
-        if everything or stale:  # a live owner's containers, even exited ones, are its own to remove
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
-                removed.append(container.name)
-    return removed
-
-
 class DockerProvider(Provider):
+    """A desktop in a container of the desktop image (this module's docstring): ``start`` runs it and waits
+    for its controller, ``restore`` has its supervisor wipe the session (or replaces the container with
+    ``reset="recreate"``), ``stop`` removes it. No network for agent code by default (``agent_network``).
+    """
+
     name = "docker"
 
     def __init__(self, width: int = 1280, height: int = 720, image: str | None = None, variant: str = "full",
@@ -192,8 +163,7 @@ class DockerProvider(Provider):
             limits.update(mem_limit=self.mem_limit, memswap_limit=self.mem_limit)
         if self.cpus:
             limits["nano_cpus"] = int(self.cpus * 1e9)
-        labels = {LABEL: "1", OWNER_PID: str(os.getpid()), OWNER_HOST: socket.gethostname(),
-                  CREATED: str(int(time.time()))}
+        labels = owner_labels()
         name = f"step-gym-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             self.container = self.client.containers.run(

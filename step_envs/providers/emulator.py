@@ -26,11 +26,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from step_envs.android.adb import AdbError, SubprocessAdbRunner
-from step_envs.android.config import DEFAULT_SDK, EmulatorSettings
+from step_envs.providers.adb import AdbError, SubprocessAdbRunner
 from step_envs.providers.base import Endpoint, Provider, ProviderError
 from step_envs.providers.procs import MARKER, kill_session
 
@@ -39,6 +39,70 @@ BASE_GRPC_PORT = 8554
 MAX_SLOTS = 64  # the emulator accepts console ports 5554-5682
 LOCK_DIR = Path(tempfile.gettempdir()) / "step-gym-emulator-slots"
 _SKIP_ON_COPY = shutil.ignore_patterns("*.lock", "hardware-qemu.ini", "tmpAdbCmds", "snapshot.lock.lock")
+
+
+DEFAULT_SDK = "~/Android/Sdk"
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """How to launch an emulator, or reach one that runs: what android-env's ``EmulatorConfig`` needs."""
+
+    avd_name: str = ""
+    sdk_root: str = DEFAULT_SDK
+    avd_home: str = "~/.android/avd"
+    emulator_path: str = ""
+    """Default: ``SDK/emulator/emulator``."""
+    adb_path: str = ""
+    """Default: ``SDK/platform-tools/adb``."""
+    adb_server_port: int = 5037
+    console_port: int = 0
+    adb_port: int = 0
+    grpc_port: int = 0
+    headless: bool = True
+    snapshot: str = ""
+    """Snapshot loaded on every reset (android-env's load_state over gRPC); "" for none."""
+    gpu_mode: str = "swiftshader_indirect"
+    tmp_dir: str = "/tmp/android_env/simulator/"
+
+    @classmethod
+    def from_value(cls, value: EmulatorSettings | dict[str, Any] | None) -> EmulatorSettings:
+        if value is None:
+            return cls()
+        if isinstance(value, EmulatorSettings):
+            return value
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"unknown emulator setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**value)
+
+    @property
+    def attach(self) -> bool:
+        """True when the ports name an emulator that is already running."""
+        return bool(self.console_port and self.adb_port and self.grpc_port)
+
+    def sdk_path(self, *parts: str) -> str:
+        return str(Path(os.path.expanduser(self.sdk_root), *parts))
+
+    def resolved_emulator(self) -> str:
+        return os.path.expanduser(self.emulator_path) if self.emulator_path else self.sdk_path("emulator", "emulator")
+
+    def resolved_adb(self) -> str:
+        return os.path.expanduser(self.adb_path) if self.adb_path else self.sdk_path("platform-tools", "adb")
+
+    def validate(self) -> None:
+        """Fail before android-env does, with what to do."""
+        if not self.attach and not self.avd_name:
+            raise ValueError("the emulator simulator needs avd_name=... (create one with avdmanager, see docs/android.md) "
+                             "or console_port/adb_port/grpc_port of a running emulator")
+        if self.attach and self.adb_port != self.console_port + 1:
+            raise ValueError(f"adb_port must be console_port + 1 (the emulator's rule), got {self.console_port} "
+                             f"and {self.adb_port}")
+        for what, path in (("adb", self.resolved_adb()), ("emulator", self.resolved_emulator())):
+            if (what == "adb" or not self.attach) and not os.access(path, os.X_OK):
+                raise ValueError(f"{what} not found at {path}: install the Android SDK (see "
+                                 f"docs/android.md) or pass sdk_root=... / {what}_path=...")
 
 
 def slot_ports(slot: int) -> tuple[int, int, int]:
@@ -134,6 +198,11 @@ def emulator_command(emulator_path: str, avd: str, console_port: int, grpc_port:
 
 
 class EmulatorProvider(Provider):
+    """One Android emulator on a slot of its own (ports, AVD copy, lock; this module's docstring):
+    ``start`` boots it and saves the reset snapshot, ``restore`` loads that snapshot, ``stop`` ends it and frees
+    the slot. ``avd_name`` is required; ``attach_ports`` attaches to an emulator already running instead.
+    """
+
     name = "emulator"
 
     def __init__(self, avd_name: str = "", *, slot: int | None = None, sdk_root: str = DEFAULT_SDK,
@@ -318,53 +387,3 @@ class EmulatorProvider(Provider):
         self.endpoint = None
         self.ports = None
         self.slot = None
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m step_envs.providers.emulator --avd NAME --slots N``: start N slots, print them, hold until
-    Ctrl-C (or SIGTERM), then stop every one."""
-    import argparse
-
-    from rich.console import Console
-    from rich.table import Table
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--avd", required=True, help="the AVD to copy into each slot (avdmanager list avd)")
-    parser.add_argument("--slots", type=int, default=1, help="how many emulators to start (default 1)")
-    parser.add_argument("--sdk-root", default=DEFAULT_SDK, help=f"Android SDK root (default {DEFAULT_SDK})")
-    parser.add_argument("--avd-home", default="~/.android/avd", help="where the AVD lives (default ~/.android/avd)")
-    parser.add_argument("--window", action="store_true", help="show emulator windows (default: headless)")
-    args = parser.parse_args(argv)
-    console, providers = Console(), []
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        with console.status(f"starting {args.slots} emulator(s) from {args.avd}..."):
-            for _ in range(args.slots):
-                providers.append(EmulatorProvider(args.avd, sdk_root=args.sdk_root, avd_home=args.avd_home,
-                                                  headless=not args.window))
-                providers[-1].start()
-        table = Table("slot", "serial", "console", "adb", "gRPC", "screen")
-        for provider in providers:
-            assert provider.ports is not None and provider.endpoint is not None
-            table.add_row(str(provider.slot), provider.serial, *map(str, provider.ports),
-                          f"{provider.endpoint.width}x{provider.endpoint.height}")
-        console.print(table)
-        console.print("Attach envs with emulator={'console_port': ..., 'adb_port': ..., 'grpc_port': ...}; "
-                      "Ctrl-C stops them all.")
-        signal.pause()
-    except KeyboardInterrupt:
-        pass
-    except ProviderError as exc:
-        console.print(f"[red]{exc}")
-        raise SystemExit(1) from exc
-    finally:
-        for provider in providers:
-            provider.stop()
-
-
-if __name__ == "__main__":
-    main()

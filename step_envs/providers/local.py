@@ -141,6 +141,11 @@ def _remove(path: Path) -> None:
 
 
 class LocalProvider(Provider):
+    """A desktop session on this host (this module's docstring): Xvfb, the window manager and panel, and the
+    controller server, as a user of its own when run as root; ``restore`` gives the session a fresh home and
+    kills what the last episode left running.
+    """
+
     name = "local"
 
     def __init__(self, width: int = 1280, height: int = 720, run_as_user: bool = True,

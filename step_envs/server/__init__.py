@@ -1,4 +1,5 @@
-"""The controller server that runs inside an environment; see `step_envs.server.app`.
+"""The controller: the server that runs inside an environment (`step_envs.server.app`), the host's client of its
+routes (`step_envs.server.client`), and the downloads both sides make (`step_envs.server.fetch`).
 
 Only constants here: clients and providers import them without loading Flask.
 """

@@ -35,6 +35,10 @@ MAX_TABLE_SCAN = 600
 
 
 class Dumper:
+    """Walks the AT-SPI tree into OSWorld's XML, within a depth, a width per node and a deadline (after which the
+    rest is left out and ``truncated`` is set).
+    """
+
     def __init__(self, max_depth: int, max_width: int, deadline: float) -> None:
         import pyatspi
 

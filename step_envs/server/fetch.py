@@ -1,9 +1,16 @@
-"""Whole-file HTTP(S) downloads with retries: the controller's ``/setup/download_file`` (into the session) and the
-host's OSWorld download cache (`step_envs.osworld.steps.cached_download`) both use it."""
+"""Whole-file HTTP(S) downloads with retries (:func:`download`), used by the controller's ``/setup/download_file``
+(into the session) and by the host's OSWorld download cache (:func:`cached_download`), which setup steps and
+checkers read task files from.
+
+The cache is ``$STEP_ENVS_CACHE_DIR/osworld`` (default ``~/.cache/step-gym/osworld``), each file named
+``<uuid5(url)>_<file name>`` as OSWorld names them; a download is written to a ``.part`` file and renamed into
+place, so the cache holds whole files only, and a cached file is never fetched again.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import requests
@@ -15,9 +22,9 @@ DOWNLOAD_TIMEOUT_S = 300.0
 class DownloadError(RuntimeError):
     """Every try failed; the message names the URL, the tries and the last error (`error`)."""
 
-    def __init__(self, url: str, tries: int, error: Exception | None) -> None:
-        super().__init__(f"could not download {url} ({tries} tries): {error}")
-        self.error = error
+    def __init__(self, url: str, tries: int, error: Exception | None, advice: str = "") -> None:
+        super().__init__(f"could not download {url} ({tries} tries): {error}" + (f"; {advice}" if advice else ""))
+        self.url, self.tries, self.error = url, tries, error
 
 
 def download(url: str, path: Path, tries: int = DOWNLOAD_TRIES, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
@@ -39,3 +46,26 @@ def download(url: str, path: Path, tries: int = DOWNLOAD_TRIES, timeout: float =
             error = exc
             partial.unlink(missing_ok=True)
     raise DownloadError(url, tries, error)
+
+
+def osworld_cache_dir() -> Path:
+    """``$STEP_ENVS_CACHE_DIR/osworld``, or ``~/.cache/step-gym/osworld``."""
+    root = os.environ.get("STEP_ENVS_CACHE_DIR")
+    return (Path(root) if root else Path.home() / ".cache" / "step-gym") / "osworld"
+
+
+def cached_download(url: str, name: str, cache_dir: Path | None = None) -> Path:
+    """The host path of ``url``'s bytes, downloaded on first use into the cache as ``<uuid5(url)>_<name>``.
+
+    Raises :class:`DownloadError` naming the URL, and where to put the file instead, when every try failed
+    (offline, an HTTP error status)."""
+    folder = cache_dir or osworld_cache_dir()
+    path = folder / f"{uuid.uuid5(uuid.NAMESPACE_URL, url)}_{Path(name).name or 'file'}"
+    if path.is_file():
+        return path
+    try:
+        download(url, path)
+    except DownloadError as exc:
+        raise DownloadError(url, exc.tries, exc.error, f"without network, put the file at {path} or load the task "
+                                                        "with a file_cache mirror") from None
+    return path

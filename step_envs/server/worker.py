@@ -75,7 +75,9 @@ def main() -> None:
 
 
 class WorkerTimeout(Exception):
-    pass
+    """The action worker did not answer in time: the action ran past its timeout (the worker is then killed
+    and respawned) or a new worker did not say it was ready.
+    """
 
 
 class ActionWorker:

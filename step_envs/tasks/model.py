@@ -11,7 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from step_envs.tasks.steps import validate_steps
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -22,6 +27,14 @@ class TaskError(ValueError):
 
 @dataclass
 class Task:
+    """A desktop task as data: what to set up (``config``), how to score (``evaluator``), and how to solve it
+    (``solution``), in OSWorld's JSON format with this project's fields (this module's docstring); a template
+    instance also carries its ``template``, ``seed`` and drawn ``params``. An env runs it; the task runs nothing.
+
+    An Android task travels through the pool and the benchmark runner as one too
+    (`step_envs.android.tasks.AndroidTask.as_task`): domain ``android``, no setup steps and no evaluator.
+    """
+
     id: str
     instruction: str
     config: list[dict[str, Any]] = field(default_factory=list)
@@ -76,7 +89,6 @@ class Task:
     def validate(self) -> None:
         """Fail at load time, not mid-episode: unknown setup steps, getters or metrics."""
         from step_envs.checkers import UnknownCheckerError, validate_evaluator
-        from step_envs.desktop.setup import validate_steps
 
         try:
             validate_steps(self.config + list(self.evaluator.get("postconfig", [])))
@@ -84,3 +96,10 @@ class Task:
                 validate_evaluator(self.evaluator)
         except (UnknownCheckerError, ValueError) as exc:
             raise TaskError(f"task {self.id!r}: {exc}") from exc
+
+
+def draw_instance_seed(rng: np.random.Generator) -> int:
+    """The seed of the instance an env runs when its task is a bare template name (``terminal-chmod``,
+    ``system-wifi``): drawn from the env's ``np_random``, which ``reset(seed=...)`` seeds, so equal reset seeds
+    give the same instance ``<template>/<drawn seed>`` and no seed gives a random one. Every env draws this way."""
+    return int(rng.integers(2**31))

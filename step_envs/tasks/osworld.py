@@ -27,8 +27,8 @@ from urllib.parse import unquote, urlparse
 
 from step_envs.checkers import GETTERS, METRICS
 from step_envs.checkers.registry import INFEASIBLE, option_problems
-from step_envs.desktop.setup import STEP_TYPES
 from step_envs.tasks.model import Task, TaskError
+from step_envs.tasks.steps import STEP_TYPES
 
 OSWORLD_HOME = "/home/user"
 ACCOUNT_STEPS = ("googledrive", "login")

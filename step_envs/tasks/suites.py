@@ -3,7 +3,8 @@
 - ``smoke``: a dozen fast, reliable template instances (terminal, editor, file manager, image viewer, Chromium,
   one Calc task), each solved in seconds; the solution agent runs it in well under 2 minutes.
 - ``desktop-core``: the fixed built-in tasks plus seeds ``0 .. seeds-1`` of every desktop template.
-- ``widgets``: the MiniWoB-style widget tasks (``step_envs.widgets``), :data:`WIDGET_SEEDS` seeds per template.
+- ``widgets``: the MiniWoB-style widget tasks (:mod:`step_envs.tasks.templates.widgets`, in the app of
+  :mod:`step_envs.widgets`), :data:`WIDGET_SEEDS` seeds per template.
 - ``all``: ``desktop-core`` then ``widgets``.
 
 A suite file is JSON, ``{"tasks": [spec, ...]}`` or a bare list, or text with one spec a line (``#`` comments);
@@ -38,12 +39,8 @@ def desktop_core() -> list[Task]:
 
 
 def widgets() -> list[Task]:
-    try:
-        from step_envs.widgets.tasks import widget_tasks
-    except ImportError as exc:
-        raise TaskError(f"the widgets suite needs step_envs.widgets.tasks.widget_tasks, which cannot be imported "
-                        f"({exc}); use another suite ({', '.join(s for s in SUITES if s not in ('widgets', 'all'))})"
-                        ) from exc
+    from step_envs.tasks.templates.widgets import widget_tasks
+
     return widget_tasks(seeds_per_template=WIDGET_SEEDS)
 
 

@@ -1,10 +1,8 @@
-"""The widget suite: MiniWoB-style tasks (click, type, tick, choose, drag, fill a form) in a small GTK 3 app that
-runs inside the same desktop session, reset by restarting the app rather than the desktop.
+"""The widget app: a small GTK 3 app (:mod:`step_envs.widgets.app`) that runs inside the desktop session and shows
+one screen of widgets (click, type, tick, choose, drag, fill a form), reset by restarting the app rather than the
+desktop, and the builder of those screens (:mod:`step_envs.widgets.form`: layout, the app's spec, the setup step
+that starts it, the checker, the actions that operate each widget).
 
-:func:`widget_tasks` gives seeded instances of every template (``widget-click-button/3``, ...); the app itself is
-:mod:`step_envs.widgets.app`, the layout and checker builder :mod:`step_envs.widgets.form`.
+The widget suite's task templates, which build on the form, are :mod:`step_envs.tasks.templates.widgets`
+(``widget_tasks()``, ``widget_task("widget-click-button/3")``, ``near_miss(task)``).
 """
-
-from step_envs.widgets.tasks import WIDGET_TEMPLATES, near_miss, widget_task, widget_tasks
-
-__all__ = ["WIDGET_TEMPLATES", "near_miss", "widget_task", "widget_tasks"]

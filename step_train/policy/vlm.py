@@ -23,8 +23,8 @@ from PIL import Image
 
 from step_envs.actions import ActionSet, ParsedReply, action_set
 from step_envs.agents.a11y import parse_tagged, tag_points
-from step_envs.agents.base import AgentAction, Turn
 from step_envs.agents.prompt import downscale, recent, step_messages
+from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 from step_train.policy.generation_defaults import take_generation_defaults
 from step_train.policy.model import ModelSettings, load_model

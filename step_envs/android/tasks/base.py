@@ -3,7 +3,7 @@
 
 A task class is a template (``system-wifi``: "Turn Wi-Fi {state}."); an instance has drawn parameters and the
 id ``<template>/<seed>``. Everything a task does to or reads from the device goes through an
-:class:`~step_envs.android.adb.AdbRunner`, so the same code runs on an emulator and against recorded responses.
+:class:`~step_envs.providers.adb.AdbRunner`, so the same code runs on an emulator and against recorded responses.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import random
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from step_envs.android.adb import AdbRunner, shell
 from step_envs.checkers.registry import Score
-from step_envs.tasks.model import DIFFICULTIES, TaskError
+from step_envs.providers.adb import AdbRunner, shell
+from step_envs.tasks.model import DIFFICULTIES, Task, TaskError
 
 ANDROID_TASKS: dict[str, type[AndroidTask]] = {}
+ANDROID_DOMAIN = "android"
+"""The ``domain`` of an Android task carried as a `Task` (:meth:`AndroidTask.as_task`)."""
 
 
 def register(cls: type[AndroidTask]) -> type[AndroidTask]:
@@ -30,6 +32,14 @@ def register(cls: type[AndroidTask]) -> type[AndroidTask]:
 
 
 class AndroidTask(ABC):
+    """An Android task template and, as an instance, its drawn parameters (AndroidWorld's ``TaskEval``).
+
+    A subclass names the template (``name``), its instruction (``template``, formatted with ``params``), its app,
+    difficulty and step budget, draws parameters in ``generate_params``, and reads the device in
+    ``is_successful``; ``setup`` / ``cleanup`` put the device in the start state and undo it. Instances come from
+    ``from_seed(n)`` (id ``<name>/<n>``) or from explicit ``params``.
+    """
+
     name: ClassVar[str]
     """The template's id, e.g. ``system-wifi``."""
     template: ClassVar[str]
@@ -100,6 +110,14 @@ class AndroidTask(ABC):
     def _close_apps(self, adb: AdbRunner) -> None:
         for package in self.packages:
             shell(adb, f"am force-stop {package}")
+
+    def as_task(self) -> Task:
+        """This instance as the pool, the benchmark runner and agents carry a task: a `Task` with its id,
+        instruction, difficulty, template, seed and params, domain :data:`ANDROID_DOMAIN` and its app in
+        ``related_apps``. It has no setup steps or evaluator: an `AndroidEnv` turns it back into this instance
+        (:func:`~step_envs.android.tasks.make_task`) and runs that."""
+        return Task(id=self.id, instruction=self.goal, domain=ANDROID_DOMAIN, difficulty=self.difficulty,
+                    related_apps=[self.app], template=self.name, seed=self.seed, params=dict(self.params))
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "template": self.name, "app": self.app, "difficulty": self.difficulty,

@@ -9,9 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from step_envs.android import device
-from step_envs.android.adb import AdbError, AdbRunner, shell
 from step_envs.android.tasks.base import AndroidTask, register, verdict
 from step_envs.checkers.registry import Score
+from step_envs.providers.adb import AdbError, AdbRunner, shell
 
 CALENDAR_APPS = ("com.android.calendar", "com.google.android.calendar")
 EVENTS_URI = "content://com.android.calendar/events"
@@ -54,6 +54,8 @@ class _CalendarTask(AndroidTask):
 
 @register
 class AddEvent(_CalendarTask):
+    """Add an event tomorrow at a whole hour: passes when a live event of that title starts then (device time)."""
+
     name, template = "calendar-add-event", "Add a calendar event titled \"{title}\" tomorrow at {hour}:00."
     difficulty, max_steps = "hard", 20
     params_doc = {"title": "an event title", "hour": "9-17 (24-hour clock)"}
@@ -79,6 +81,8 @@ class AddEvent(_CalendarTask):
 
 @register
 class DeleteEvent(_CalendarTask):
+    """Delete an event created tomorrow at the start: passes when no live event with the title is left."""
+
     name, template = "calendar-delete-event", "Delete the calendar event \"{title}\" from tomorrow's calendar."
     difficulty, max_steps = "medium", 15
     params_doc = {"title": "the event to delete", "hour": "when it starts tomorrow (9-17)"}

@@ -7,9 +7,9 @@ import random
 from typing import Any
 
 from step_envs.android import device
-from step_envs.android.adb import AdbRunner, shell
 from step_envs.android.tasks.base import AndroidTask, register, verdict
 from step_envs.checkers.registry import Score
+from step_envs.providers.adb import AdbRunner, shell
 
 CLOCK_APPS = ("com.android.deskclock", "com.google.android.deskclock")
 ALARMS_SQL = "SELECT hour, minutes, enabled FROM alarm_templates"
@@ -58,6 +58,8 @@ class _ClockTask(AndroidTask):
 
 @register
 class CreateAlarm(_ClockTask):
+    """Set an alarm: there are none at the start; passes when an enabled one is at the time (``alarms.db``)."""
+
     name, template = "clock-alarm-create", "Set an alarm for {time}."
     difficulty, max_steps = "medium", 15
 
@@ -73,6 +75,8 @@ class CreateAlarm(_ClockTask):
 
 @register
 class DisableAlarm(_ClockTask):
+    """Turn an alarm off, not deleting it: it is on at the start; passes when it exists and is off."""
+
     name, template = "clock-alarm-disable", "Turn off the {time} alarm, without deleting it."
     difficulty, max_steps = "hard", 15
 

@@ -6,9 +6,9 @@ import random
 from typing import Any
 
 from step_envs.android import device
-from step_envs.android.adb import AdbError, AdbRunner, shell
 from step_envs.android.tasks.base import AndroidTask, answer_matches, register, verdict
 from step_envs.checkers.registry import Score
+from step_envs.providers.adb import AdbError, AdbRunner, shell
 
 CONTACT_APPS = ("com.android.contacts", "com.google.android.contacts")
 PROVIDER = "com.android.providers.contacts"
@@ -65,6 +65,8 @@ class _ContactsTask(AndroidTask):
 
 @register
 class AddContact(_ContactsTask):
+    """Create a contact with a name and number: none at the start; passes when the name has the number."""
+
     name, template = "contacts-add", "Create a new contact named {name} with the phone number {phone}."
     difficulty, max_steps = "medium", 15
     params_doc = {"name": "a first and last name", "phone": "555-NNN-NNNN"}
@@ -87,6 +89,8 @@ class AddContact(_ContactsTask):
 
 @register
 class DeleteContact(_ContactsTask):
+    """Delete one of three contacts: passes when it is gone and the other two are kept."""
+
     name, template = "contacts-delete", "Delete the contact {name}."
     difficulty, max_steps = "medium", 15
     params_doc = {"name": "the contact to delete", "phone": "its number", "others": "two [name, phone] to keep"}
@@ -112,6 +116,8 @@ class DeleteContact(_ContactsTask):
 
 @register
 class EditContactPhone(_ContactsTask):
+    """Change a contact's number: passes when the contact has the new number and no longer the old one."""
+
     name, template = "contacts-edit-phone", "Change the phone number of {name} to {new_phone}."
     difficulty, max_steps = "hard", 20
     params_doc = {"name": "an existing contact", "old_phone": "its number at the start",
@@ -135,6 +141,8 @@ class EditContactPhone(_ContactsTask):
 
 @register
 class CountContacts(_ContactsTask):
+    """A question: how many contacts the phone holds (2 to 5, made at the start), as an ``answer``."""
+
     name, template = "contacts-count", "How many contacts are saved on this phone? Answer with a number."
     difficulty, answers = "medium", True
     params_doc = {"people": "2 to 5 [name, phone] created at the start"}

@@ -7,9 +7,9 @@ import shlex
 from typing import Any
 
 from step_envs.android import device
-from step_envs.android.adb import AdbRunner, shell
 from step_envs.android.tasks.base import AndroidTask, register, verdict
 from step_envs.checkers.registry import Score
+from step_envs.providers.adb import AdbRunner, shell
 
 FILES_APPS = ("com.android.documentsui", "com.google.android.documentsui")
 DOWNLOAD = "/sdcard/Download"
@@ -41,6 +41,8 @@ class _FilesTask(AndroidTask):
 
 @register
 class CreateFolder(_FilesTask):
+    """Create a folder in Documents: it does not exist at the start; passes when the directory exists."""
+
     name, template = "files-create-folder", 'Create a folder named "{folder}" in Documents.'
     params_doc = {"folder": "a folder name"}
 
@@ -62,6 +64,8 @@ class CreateFolder(_FilesTask):
 
 @register
 class DeleteFile(_FilesTask):
+    """Delete one of three files in Download: passes when it is gone and the other two are still there."""
+
     name, template = "files-delete", "Delete the file {filename} from the Download folder."
     params_doc = {"filename": "the file to delete", "keep": "two files in Download that must stay"}
 
@@ -88,6 +92,8 @@ class DeleteFile(_FilesTask):
 
 @register
 class RenameFile(_FilesTask):
+    """Rename a file in Download: passes when the old name is gone and the new one has the content."""
+
     name, template = "files-rename", "Rename the file {old} in the Download folder to {new}."
     difficulty, max_steps = "medium", 15
     params_doc = {"old": "the file's name", "new": "its new name"}
@@ -116,6 +122,8 @@ class RenameFile(_FilesTask):
 
 @register
 class MoveFile(_FilesTask):
+    """Move a file from Download to Documents: passes when it is in Documents and no longer in Download."""
+
     name, template = "files-move", "Move the file {filename} from Download to Documents."
     difficulty, max_steps = "medium", 15
     params_doc = {"filename": "the file to move"}

@@ -7,10 +7,10 @@ import random
 from typing import Any
 
 from step_envs.android import device
-from step_envs.android.adb import AdbRunner
 from step_envs.android.tasks.base import AndroidTask, answer_matches, register, verdict
 from step_envs.android.tasks.contacts import random_people
 from step_envs.checkers.registry import Score
+from step_envs.providers.adb import AdbRunner
 
 MESSAGING_APPS = ("com.android.messaging", "com.google.android.apps.messaging")
 SMS_URI = "content://sms"
@@ -55,6 +55,8 @@ class _SmsTask(AndroidTask):
 
 @register
 class SendSms(_SmsTask):
+    """Send a text to a number: no texts at the start; passes when ``content://sms/sent`` holds it."""
+
     name, template = "sms-send", 'Send a text message to {number} saying "{message}"'
     difficulty, max_steps = "medium", 15
     params_doc = {"number": "555-NNN-NNNN", "message": "a short sentence"}
@@ -73,6 +75,8 @@ class SendSms(_SmsTask):
 
 @register
 class ReplySms(_SmsTask):
+    """Reply to a text received at the start (``adb emu sms send``): passes when the sender got it."""
+
     name, template = "sms-reply", 'Reply "{reply}" to the latest text message you received.'
     difficulty, max_steps = "hard", 20
     params_doc = {"number": "the sender", "incoming": "the message received at the start", "reply": "what to send"}
@@ -93,6 +97,8 @@ class ReplySms(_SmsTask):
 
 @register
 class ReadSmsCode(_SmsTask):
+    """A question: the six-digit code in a text received at the start, given as an ``answer``."""
+
     name, template = "sms-read-code", "What is the verification code in the text message you just received? " \
         "Answer with the code only."
     difficulty, answers = "medium", True

@@ -10,9 +10,9 @@ from abc import abstractmethod
 from typing import Any, ClassVar
 
 from step_envs.android import device
-from step_envs.android.adb import AdbRunner, shell
 from step_envs.android.tasks.base import AndroidTask, answer_matches, register, verdict
 from step_envs.checkers.registry import Score
+from step_envs.providers.adb import AdbRunner, shell
 
 SETTINGS = ("com.android.settings",)
 STATES = ("on", "off")
@@ -70,6 +70,8 @@ class _SettingToggle(_Toggle):
 
 @register
 class WifiToggle(_SettingToggle):
+    """Turn Wi-Fi on or off: starts the other way (``svc wifi``), read back from ``global wifi_on``."""
+
     name, template, what = "system-wifi", "Turn Wi-Fi {state}.", "Wi-Fi"
     namespace, key = "global", "wifi_on"  # 1 on, 2 on while in airplane mode, 0 off
     on_command, off_command = "svc wifi enable", "svc wifi disable"
@@ -77,6 +79,8 @@ class WifiToggle(_SettingToggle):
 
 @register
 class BluetoothToggle(_SettingToggle):
+    """Turn Bluetooth on or off: starts the other way, read back from ``global bluetooth_on``."""
+
     name, template, what = "system-bluetooth", "Turn Bluetooth {state}.", "Bluetooth"
     namespace, key = "global", "bluetooth_on"
     on_command, off_command = "svc bluetooth enable", "svc bluetooth disable"
@@ -84,6 +88,8 @@ class BluetoothToggle(_SettingToggle):
 
 @register
 class AirplaneModeToggle(_SettingToggle):
+    """Turn airplane mode on or off: starts the other way, read back from ``global airplane_mode_on``."""
+
     name, template, what = "system-airplane-mode", "Turn airplane mode {state}.", "airplane mode"
     namespace, key = "global", "airplane_mode_on"
     on_command, off_command = "cmd connectivity airplane-mode enable", "cmd connectivity airplane-mode disable"
@@ -91,6 +97,8 @@ class AirplaneModeToggle(_SettingToggle):
 
 @register
 class AutoRotateToggle(_SettingToggle):
+    """Turn auto-rotate on or off: starts the other way, read back from ``system accelerometer_rotation``."""
+
     name, template, what = "system-auto-rotate", "Turn auto-rotate screen {state}.", "auto-rotate"
     namespace, key = "system", "accelerometer_rotation"
     on_command = "settings put system accelerometer_rotation 1"
@@ -99,6 +107,8 @@ class AutoRotateToggle(_SettingToggle):
 
 @register
 class DoNotDisturbToggle(_SettingToggle):
+    """Turn Do Not Disturb on or off: starts the other way, read back from ``global zen_mode`` (0 is off)."""
+
     name, template, what = "system-do-not-disturb", "Turn Do Not Disturb {state}.", "Do Not Disturb"
     namespace, key = "global", "zen_mode"  # 0 off; 1, 2, 3 are the on modes
     on_command, off_command = "cmd notification set_dnd on", "cmd notification set_dnd off"
@@ -106,6 +116,8 @@ class DoNotDisturbToggle(_SettingToggle):
 
 @register
 class LocationToggle(_SettingToggle):
+    """Turn location on or off: starts the other way, read back from ``secure location_mode``."""
+
     name, template, what = "system-location", "Turn location {state}.", "location"
     namespace, key = "secure", "location_mode"  # 0 off, 3 on (high accuracy)
     on_command = "cmd location set-location-enabled true"
@@ -114,6 +126,8 @@ class LocationToggle(_SettingToggle):
 
 @register
 class BatterySaverToggle(_SettingToggle):
+    """Turn battery saver on or off: starts the other way, read back from ``global low_power``."""
+
     name, template, what = "system-battery-saver", "Turn battery saver {state}.", "battery saver"
     namespace, key = "global", "low_power"
     on_command, off_command = "cmd power set-mode 1", "cmd power set-mode 0"
@@ -121,6 +135,8 @@ class BatterySaverToggle(_SettingToggle):
 
 @register
 class DarkThemeToggle(_Toggle):
+    """Turn the dark theme on or off: starts the other way, read back from ``cmd uimode night``."""
+
     name, template, what = "system-dark-theme", "Turn dark theme {state}.", "dark theme"
 
     def set_state(self, adb: AdbRunner, on: bool) -> None:
@@ -133,6 +149,8 @@ class DarkThemeToggle(_Toggle):
 
 @register
 class Brightness(AndroidTask):
+    """Set the brightness to its maximum or minimum: starts at 128 in manual mode; passes at 255 or at 1."""
+
     name, template, app, packages = "system-brightness", "Turn the screen brightness to the {level} value.", \
         "settings", SETTINGS
     params_doc = {"level": "max | min"}
@@ -157,6 +175,8 @@ class Brightness(AndroidTask):
 
 @register
 class ScreenTimeout(AndroidTask):
+    """Set the screen timeout to one of Settings' choices: starts at another; ``system screen_off_timeout``."""
+
     name, template, app, packages = "system-screen-timeout", \
         "Set the screen timeout to {label}.", "settings", SETTINGS
     difficulty, max_steps = "medium", 15
@@ -181,6 +201,8 @@ class ScreenTimeout(AndroidTask):
 
 @register
 class FontSize(AndroidTask):
+    """Set the font size (small to largest): starts at another, read back from ``system font_scale``."""
+
     name, template, app, packages = "system-font-size", "Set the font size to {size}.", "settings", SETTINGS
     difficulty, max_steps = "medium", 15
     params_doc = {"size": "small | default | large | largest"}
@@ -216,6 +238,8 @@ APP_PACKAGES: dict[str, tuple[str, ...]] = {
 
 @register
 class OpenApp(AndroidTask):
+    """Open an app: passes when one of its packages (AOSP or Google build) owns the foreground activity."""
+
     name, template, app = "system-open-app", "Open the {app_name} app.", "launcher"
     params_doc = {"app_name": ", ".join(APP_PACKAGES)}
 
@@ -237,6 +261,8 @@ class OpenApp(AndroidTask):
 
 @register
 class AndroidVersion(AndroidTask):
+    """A question: the Android version (``getprop ro.build.version.release``), given as an ``answer``."""
+
     name, template, app = "system-android-version", \
         "Which Android version is this phone running? Answer with the version number only.", "settings"
     packages, answers = SETTINGS, True

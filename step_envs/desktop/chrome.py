@@ -1,56 +1,26 @@
-"""OSWorld's setup steps that reach past the env's own controller: downloads over HTTP(S) into a host cache, and
-Chrome's tabs through the DevTools HTTP endpoint in the env.
+"""OSWorld's Chrome setup steps: tabs opened and closed through Chromium's DevTools HTTP endpoint in the env.
 
-- **Downloads** land in ``$STEP_ENVS_CACHE_DIR/osworld`` (default ``~/.cache/step-gym/osworld``) as
-  ``<uuid5(url)>_<file name>``, OSWorld's cache naming, written to a ``.part`` file and renamed into place, so the
-  cache holds whole files only; a cached file is never fetched again. 3 tries, each with a 300 s timeout.
-- **Tabs** go through Chromium's DevTools HTTP endpoint on port 9222 inside the env (the port OSWorld's tasks
-  forward with socat): ``PUT /json/new?URL`` opens a tab, ``/json/close/ID`` closes one. The requests run in the
-  env (its ``python3``), so this works whatever the provider, container or local.
+The endpoint is port 9222 inside the env (the port OSWorld's tasks forward with socat): ``PUT /json/new?URL`` opens
+a tab, ``/json/close/ID`` closes one. The requests run in the env (its ``python3``), so this works whatever the
+provider, container or local.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from step_envs.checkers.browser import DEVTOOLS_PORT, same_url
-from step_envs.desktop.client import ControllerClient
-from step_envs.server.fetch import DownloadError, download
+from step_envs.server.client import ControllerClient
 
 DEVTOOLS_WAIT_S = 60.0
 """How long a tab step waits for Chrome's DevTools endpoint to answer (OSWorld tries 15 times, 5 s apart)."""
 
 
-class StepError(RuntimeError):
-    """An OSWorld setup step could not do its job; the message says what and, for downloads, which URL."""
-
-
-def osworld_cache_dir() -> Path:
-    """``$STEP_ENVS_CACHE_DIR/osworld``, or ``~/.cache/step-gym/osworld``."""
-    root = os.environ.get("STEP_ENVS_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "step-gym") / "osworld"
-
-
-def cached_download(url: str, name: str, cache_dir: Path | None = None) -> Path:
-    """The host path of ``url``'s bytes, downloaded on first use into the cache as ``<uuid5(url)>_<name>``.
-
-    Raises :class:`StepError` naming the URL when every try failed (offline, an HTTP error status)."""
-    folder = cache_dir or osworld_cache_dir()
-    path = folder / f"{uuid.uuid5(uuid.NAMESPACE_URL, url)}_{Path(name).name or 'file'}"
-    if path.is_file():
-        return path
-    try:
-        download(url, path)
-    except DownloadError as exc:
-        raise StepError(f"{exc}; without network, put the file at {path} or load the task with a file_cache mirror") \
-            from None
-    return path
+class DevToolsError(RuntimeError):
+    """Chrome's DevTools endpoint did not answer, or would not open a tab; the message says how to start it."""
 
 
 def _devtools(client: ControllerClient, method: str, route: str) -> str | None:
@@ -66,13 +36,13 @@ def _devtools(client: ControllerClient, method: str, route: str) -> str | None:
 
 
 def _pages(client: ControllerClient) -> list[dict[str, Any]]:
-    """Chrome's page targets, waiting up to :data:`DEVTOOLS_WAIT_S` for the endpoint; StepError when it never
-    answers."""
+    """Chrome's page targets, waiting up to :data:`DEVTOOLS_WAIT_S` for the endpoint; DevToolsError when it
+    never answers."""
     wait_s = DEVTOOLS_WAIT_S
     deadline = time.monotonic() + wait_s
     while (reply := _devtools(client, "GET", "/json/list")) is None:
         if time.monotonic() > deadline:
-            raise StepError(f"Chrome's DevTools endpoint on port {DEVTOOLS_PORT} did not answer for {wait_s:g} s; "
+            raise DevToolsError(f"Chrome's DevTools endpoint on port {DEVTOOLS_PORT} did not answer for {wait_s:g} s; "
                             "a task launches it first (google-chrome --remote-debugging-port=1337, socat "
                             f"tcp-listen:{DEVTOOLS_PORT},fork tcp:localhost:1337)")
         time.sleep(0.5)
@@ -85,7 +55,7 @@ def chrome_open_tabs(client: ControllerClient, urls_to_open: list[str]) -> None:
     before = _pages(client)
     for url in urls_to_open:
         if _devtools(client, "PUT", f"/json/new?{quote(url, safe=':/?&=%#@+,;~')}") is None:
-            raise StepError(f"Chrome's DevTools endpoint would not open a tab for {url}")
+            raise DevToolsError(f"Chrome's DevTools endpoint would not open a tab for {url}")
     if before and urls_to_open:
         _devtools(client, "GET", f"/json/close/{before[0]['id']}")
 

@@ -1,8 +1,26 @@
-"""Per-phase timings reported in ``info["timings"]``."""
+"""The small shared core every layer may import: how to reach an environment, how one fails, what a step timed.
+
+It imports nothing of step_envs, and nothing heavy: the processes inside a session import it too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+
+class ProviderError(RuntimeError):
+    """The environment itself failed (did not start, died, stopped answering): never a task failure."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach an environment's controller: its base URL, the token it wants (None: none) and its screen."""
+
+    url: str
+    token: str | None
+    width: int
+    height: int
 
 
 class Timings(Mapping[str, float]):

@@ -1,8 +1,11 @@
-"""The Agent protocol shared by the pool, the benchmark runner and the trainer's policy.
+"""The Agent protocol: what the pool drives, shared with the benchmark runner and the trainer's policy.
 
 An agent sees a batch of turns at a time (one per environment that is waiting for an action), so a policy can
 batch its forward passes. Each turn carries a `key` unique to the episode in flight; an agent that keeps
 per-episode state (history, a chat transcript) keys it by that and drops it in `reset` / `end`.
+
+It lives with the pool, its driver, so that the agents (`step_envs.agents`, which re-exports these names)
+import the pool's contract and never the reverse.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class Turn:
     history: list[str] = field(default_factory=list)
     """The actions taken so far in this episode, oldest first."""
     action_space: str = "pyautogui"
+    """What the env executes: ``pyautogui`` (code), ``computer_13`` (JSON actions), or ``android``
+    (AndroidWorld's JSON actions, on an `AndroidEnv`)."""
     screen_size: tuple[int, int] = (1280, 720)
     """(width, height) of the screen the actions address."""
 

@@ -21,24 +21,30 @@ from rich.progress import (
 from step_envs.actions import DIALECTS, get_dialect
 from step_envs.bench.results import ResultsDir, write_summary
 from step_envs.bench.tables import compare_table, differing_tasks, summary_table
-from step_envs.console import wide_console
+from step_envs.cli.console import wide_console
+from step_envs.providers import ANDROID_PROVIDERS
+from step_envs.tasks import Task
 
 DEMO_AGENTS = ("solution", "random")
 
 
-def _load_tasks(suite: str) -> list[Any]:
+def suite_tasks(suite: str) -> list[Task]:
+    """The tasks of a suite: an Android one (``android-smoke``, ``android-core``: they run on the ``emulator`` or
+    ``fake-emulator`` provider), or what `step_envs.tasks.load_suite` takes."""
+    from step_envs.android.tasks import ANDROID_SUITES, android_suite
     from step_envs.tasks.suites import load_suite
 
-    return load_suite(suite)
+    return android_suite(suite) if suite in ANDROID_SUITES else load_suite(suite)
 
 
-def _agent_options(pairs: list[str]) -> dict[str, Any]:
-    """`--agent-arg key=value` pairs; values are read as JSON when they parse (numbers, true, lists)."""
+def _options(pairs: list[str], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs of a repeatable flag (``--agent-arg``, ...); values are read as JSON when they parse
+    (numbers, true, lists)."""
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--agent-arg takes key=value, got {pair!r}")
+            raise ValueError(f"{flag} takes key=value, got {pair!r}")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -58,14 +64,22 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
     from step_envs.agents.openai_agent import AgentError
     from step_envs.bench.runner import run_bench
 
-    tasks = _load_tasks(args.suite)
-    agent = make_agent(agent_spec, _agent_options(args.agent_arg), model=args.model, base_url=args.base_url,
+    tasks = suite_tasks(args.suite)
+    agent = make_agent(agent_spec, _options(args.agent_arg, "--agent-arg"), model=args.model, base_url=args.base_url,
                        api_key=os.environ.get(args.api_key_env) if args.api_key_env else None, seed=args.seed,
                        dialect=args.dialect, adapter=args.adapter)
-    action_space = args.action_space or (get_dialect(args.dialect).default_space if args.dialect else "pyautogui")
-    env_kwargs: dict[str, Any] = {"action_space": action_space}
-    if "a11y" in getattr(agent, "observation", ""):  # a model agent shown the accessibility tree
-        env_kwargs["a11y_tree"] = True
+    env_kwargs: dict[str, Any] = {}
+    if args.provider in ANDROID_PROVIDERS:
+        if args.action_space:
+            raise ValueError(f"--action-space is a desktop option; the {args.provider!r} provider runs Android envs, "
+                             "which take AndroidWorld's JSON actions")
+    else:
+        env_kwargs["action_space"] = args.action_space or (get_dialect(args.dialect).default_space if args.dialect
+                                                           else "pyautogui")
+        if "a11y" in getattr(agent, "observation", ""):  # a model agent shown the accessibility tree
+            env_kwargs["a11y_tree"] = True
+    env_kwargs.update(_options(args.env_arg, "--env-arg"))
+    pool_kwargs = {"provider_kwargs": _options(args.provider_arg, "--provider-arg")}
     scored = [0, 0.0]  # episodes scored this far, sum of their scores
     with _progress(console) as progress:
         bar = progress.add_task(f"{agent_spec} on {args.suite}", total=None, success="-")
@@ -87,8 +101,8 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
         try:
             result = run_bench(agent, tasks, out, agent_spec=agent_spec, suite=args.suite, envs=args.envs,
                                provider=args.provider, max_steps=args.max_steps, seeds=args.seeds,
-                               env_kwargs=env_kwargs, image_format=args.images, fresh=args.fresh,
-                               record=args.record, on_start=on_start, on_row=on_row)
+                               env_kwargs=env_kwargs, pool_kwargs=pool_kwargs, image_format=args.images,
+                               fresh=args.fresh, record=args.record, on_start=on_start, on_row=on_row)
         except AgentError as exc:
             console.print(f"[red]the agent stopped the run:[/red] {exc}\nepisodes finished so far are in {out}; "
                           "run the same command again to resume")
@@ -150,7 +164,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for agent in DEMO_AGENTS:
         run_args = argparse.Namespace(**vars(args), agent=agent, agent_arg=[], model=None, base_url=None,
                                       api_key_env=None, seed=0, dialect=None, adapter=None, action_space=None,
-                                      seeds=None, images="jpeg", fresh=True, record=False)
+                                      env_arg=[], provider_arg=[], seeds=None, images="jpeg", fresh=True,
+                                      record=False)
         try:
             status |= bench_once(run_args, agent, Path(args.out) / agent, console)
         except (ValueError, FileNotFoundError) as exc:
@@ -162,10 +177,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_bench_options(parser: argparse.ArgumentParser, *, demo: bool = False) -> None:
-    parser.add_argument("--suite", default="smoke", help="a suite name (smoke, desktop-core, widgets, all) or a path "
-                                                        "to a task JSON dir or suite file (default: smoke)")
+    parser.add_argument("--suite", default="smoke", help="a suite name (smoke, desktop-core, widgets, all; Android: "
+                                                        "android-smoke, android-core) or a path to a task JSON dir "
+                                                        "or suite file (default: smoke)")
     parser.add_argument("--envs", type=int, default=2, help="environments run in parallel (default 2)")
-    parser.add_argument("--provider", default="local", help="local (default), docker or ray")
+    parser.add_argument("--provider", default="local", help="local (default), docker or ray; for the Android suites "
+                                                           "emulator or fake-emulator")
     parser.add_argument("--max-steps", type=int, default=15, help="actions per episode before it is cut (default 15)")
     if demo:
         parser.add_argument("--out", default="results/demo", help="where the results go (default results/demo)")
@@ -187,7 +204,12 @@ def add_bench_options(parser: argparse.ArgumentParser, *, demo: bool = False) ->
     parser.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="any other constructor argument of the agent, e.g. temperature=0.7 (repeatable)")
     parser.add_argument("--action-space", choices=("pyautogui", "computer_13"),
-                        help="what the env executes (default: the dialect's, else pyautogui)")
+                        help="what a desktop env executes (default: the dialect's, else pyautogui)")
+    parser.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of every env (DesktopEnv's, or AndroidEnv's on an Android provider), e.g. "
+                             "screen_size=[1080,2400] (repeatable)")
+    parser.add_argument("--provider-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of every env's provider, e.g. avd_name=step_pixel for emulator (repeatable)")
     parser.add_argument("--images", default="jpeg", choices=("jpeg", "png", "none"),
                         help="how per-step screenshots are saved (default jpeg)")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming")

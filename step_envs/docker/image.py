@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from step_envs.dockerutil import DockerUnavailable, docker_client
+from step_envs.docker.engine import DockerUnavailable, docker_client
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 """This copy of `step_envs` (a checkout's or an installed wheel's): the image is built from it."""
 IMAGE_DIR = PACKAGE / "data" / "desktop" / "image"
 IMAGE_REPOSITORY = "step-gym/desktop"
@@ -64,6 +64,10 @@ def image_tag(variant: str = "full") -> str:
 
 @dataclass
 class BuildResult:
+    """What one image build made: the ``tag`` and ``image_id``, the ``base`` it was built on, how long it took,
+    whether it was all cache hits, and the image's size.
+    """
+
     tag: str
     image_id: str
     base: str

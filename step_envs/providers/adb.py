@@ -26,6 +26,10 @@ class AdbError(RuntimeError):
 
 
 class AdbRunner(Protocol):
+    """Anything that runs adb commands on one device: ``run(args)`` is ``adb -s SERIAL *args`` and returns its
+    output (the runners of this module implement it).
+    """
+
     def run(self, args: Sequence[str], timeout: float | None = None) -> bytes:
         """Run ``adb [-s serial] *args`` and return its output; raise :class:`AdbError` when it fails."""
 

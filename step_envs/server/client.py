@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 
-from step_envs.providers.base import Endpoint, ProviderError
+from step_envs.core import Endpoint, ProviderError
 from step_envs.server import TOKEN_HEADER
 
 

@@ -8,8 +8,9 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from step_envs.dockerutil import DockerUnavailable, docker_client
-from step_envs.image import VARIANTS, ImageBuildError, build_image, image_tag
+from step_envs.docker.containers import CREATED, OWNER_PID, gc, step_gym_containers
+from step_envs.docker.engine import DockerUnavailable, docker_client
+from step_envs.docker.image import VARIANTS, ImageBuildError, build_image, image_tag
 
 
 def cmd_image_build(args: argparse.Namespace) -> int:
@@ -30,8 +31,6 @@ def cmd_image_build(args: argparse.Namespace) -> int:
 
 
 def cmd_docker_ps(args: argparse.Namespace) -> int:
-    from step_envs.providers.docker import CREATED, OWNER_PID, step_gym_containers
-
     try:
         containers = step_gym_containers(docker_client())
     except DockerUnavailable as exc:
@@ -49,8 +48,6 @@ def cmd_docker_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_docker_gc(args: argparse.Namespace) -> int:
-    from step_envs.providers.docker import gc
-
     try:
         removed = gc(everything=args.all)
     except DockerUnavailable as exc:
@@ -74,6 +71,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     docker = sub.add_parser("docker", help="the step-gym containers on this engine").add_subparsers(
         dest="docker_command", required=True)
     docker.add_parser("ps", help="list step-gym containers").set_defaults(func=cmd_docker_ps)
-    gc = docker.add_parser("gc", help="remove containers whose owner process is gone")
-    gc.add_argument("--all", action="store_true", help="remove every step-gym container, live owners too")
-    gc.set_defaults(func=cmd_docker_gc)
+    collect = docker.add_parser("gc", help="remove containers whose owner process is gone")
+    collect.add_argument("--all", action="store_true", help="remove every step-gym container, live owners too")
+    collect.set_defaults(func=cmd_docker_gc)

@@ -1,4 +1,4 @@
-"""`step-envs`: list tasks and Gymnasium ids, benchmark agents (`bench`), run the demo."""
+"""`step-envs`: the parser of every command; lists tasks and Gymnasium ids here, the other groups in their modules."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from typing import Any
 
 from rich.table import Table
 
-from step_envs.bench.cli import add_bench_options, add_bench_parser, cmd_demo
-from step_envs.console import wide_console
-from step_envs.tasks import Task, TaskError, builtin_tasks, load_dir, load_suite
+from step_envs.cli.bench import add_bench_options, add_bench_parser, cmd_demo, suite_tasks
+from step_envs.cli.console import wide_console
+from step_envs.cli.docker import add_commands as add_docker_commands
+from step_envs.cli.emulator import add_commands as add_emulator_commands
+from step_envs.tasks import Task, TaskError, builtin_tasks, load_dir
 
 
 def _tasks(source: str | None, suite: str | None = None) -> list[Task]:
     if suite:
-        return load_suite(suite)
+        return suite_tasks(suite)
     return load_dir(source) if source else list(builtin_tasks().values())
 
 
@@ -159,16 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     add_bench_parser(sub)
 
-    from step_envs.cli_docker import add_commands as add_docker_commands
-
     add_docker_commands(sub)
+    add_emulator_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
