@@ -2,7 +2,7 @@
 floor: one raw screen grab.
 
     .venv/bin/python benchmarks/bench_desktop.py [--steps 100] [--resets 50] [--provider local|docker]
-        [--variant full|slim]
+        [--variant full|slim] [--settle damage|grabs]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from step_envs.desktop.env import DesktopEnv
+from step_envs.server import SETTLE_MODES
 from step_envs.server.screen import ScreenGrabber
 from step_envs.tasks import Task
 
@@ -65,15 +66,16 @@ def main() -> None:
     parser.add_argument("--resets", type=int, default=50)
     parser.add_argument("--provider", choices=["local", "docker"], default="local")
     parser.add_argument("--variant", choices=["full", "slim"], default="full", help="docker image variant")
+    parser.add_argument("--settle", choices=SETTLE_MODES, default="damage", help="how a step waits for the screen")
     args = parser.parse_args()
     # the floor grab below connects to the container's display from here: only with the host network
     provider_kwargs = {"variant": args.variant, "agent_network": "host"} if args.provider == "docker" else {}
 
     print(f"machine: {platform.node()}  {os.cpu_count()} cores  python {platform.python_version()}  "
-          f"provider {args.provider} {provider_kwargs}")
+          f"provider {args.provider} {provider_kwargs}  settle {args.settle}")
     t0 = time.perf_counter()
     env = DesktopEnv(task=SIMPLE_TASK, max_steps=args.steps + 1, provider=args.provider,
-                     provider_kwargs=provider_kwargs)
+                     provider_kwargs=provider_kwargs, settle=args.settle)
     env.reset()
     print(f"session start + first reset: {time.perf_counter() - t0:.2f} s")
     try:
@@ -127,7 +129,7 @@ def main() -> None:
             grabber.grab()
             raw.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            grabber.grab().rgb_bytes()
+            _ = grabber.grab().rgb
             rgb.append(time.perf_counter() - t0)
         print(f"floor: one raw screen grab (mss, BGRA):          {pct(raw)}")
         print(f"       grab + convert to RGB bytes:              {pct(rgb)}")

@@ -76,7 +76,8 @@ def test_act_observe_returns_the_settled_screen_with_the_result_in_one_reply(cli
     # the longest output the worker keeps (more than an HTTP header line may carry) comes back whole
     result, after = client.act_observe("print('x' * 100_000)\npyautogui.moveTo(700, 400)", settle_max=0.5)
     assert result["status"] == "success" and result["output"] == "x" * MAX_OUTPUT_CHARS
-    assert result["settle"] > 0 and after.shape == before.shape and after.dtype.name == "uint8"
+    assert result["settle"] > 0 and result["settle_mode"] == "damage"
+    assert after.shape == before.shape and after.dtype.name == "uint8"
     # the frame is the screen after the action: the cursor is drawn where it went and gone from where it was
     # (not compared with a later screenshot: a hover effect may still change the screen after it settled)
     went, was = (slice(385, 425), slice(685, 725)), (slice(0, 30), slice(0, 30))

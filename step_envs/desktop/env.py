@@ -29,13 +29,14 @@ from step_envs.core import Timings
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.providers import make_provider
 from step_envs.providers.base import Provider, ProviderError
+from step_envs.server import SETTLE_MODES
 from step_envs.server.client import A11yError, ControllerClient
 from step_envs.spaces import MAX_INSTRUCTION_CHARS, Computer13Space, TextSpace
 from step_envs.tasks import Task, load_task
 from step_envs.tasks.model import draw_instance_seed
 
 MAX_A11Y_CHARS = 200_000
-RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: 15 ms)
+RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: the server's)
 
 
 def recording_path(record_dir: str | Path, task_id: str, seed: int | None) -> Path:
@@ -96,7 +97,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
     ``provider`` (``"local"``) and ``provider_kwargs``; ``action_space`` (``"pyautogui"``); ``screen_size``
     (``(1280, 720)``); ``max_steps`` (15); ``a11y_tree`` (False); ``action_timeout`` (10 s per action);
     ``wait_seconds`` (what ``WAIT`` sleeps, 1 s); ``settle_min`` / ``settle_max`` (0 / 0.5 s: how long a step waits
-    for the screen to stop changing); ``render_mode`` (None or ``"rgb_array"``); ``record_dir`` (an mp4 of every
+    for the screen to stop changing); ``settle`` (``"damage"``: the X server says when drawing stopped; ``"grabs"``:
+    two grabs 15 ms apart are identical); ``render_mode`` (None or ``"rgb_array"``); ``record_dir`` (an mp4 of every
     episode, :func:`recording_path`). Every option and ``info`` key: docs/envs.md.
 
     ```python
@@ -114,10 +116,13 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
     def __init__(self, task: Task | str | None = None, provider: str | Provider = "local",
                  action_space: str = "pyautogui", screen_size: tuple[int, int] = (1280, 720), max_steps: int = 15,
                  a11y_tree: bool = False, action_timeout: float = 10.0, wait_seconds: float = 1.0,
-                 settle_min: float = 0.0, settle_max: float = 0.5, render_mode: str | None = None,
-                 provider_kwargs: dict[str, Any] | None = None, record_dir: str | Path | None = None) -> None:
+                 settle_min: float = 0.0, settle_max: float = 0.5, settle: str = "damage",
+                 render_mode: str | None = None, provider_kwargs: dict[str, Any] | None = None,
+                 record_dir: str | Path | None = None) -> None:
         if action_space not in PARSERS:
             raise ValueError(f"action_space must be one of {sorted(PARSERS)}, got {action_space!r}")
+        if settle not in SETTLE_MODES:
+            raise ValueError(f"settle must be one of {', '.join(SETTLE_MODES)}, got {settle!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.task: Task | None = None
@@ -126,7 +131,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         self.width, self.height = screen_size
         self.action_space_name = action_space
         self.max_steps, self.action_timeout, self.wait_seconds = max_steps, action_timeout, wait_seconds
-        self.settle_min, self.settle_max = settle_min, settle_max
+        self.settle_min, self.settle_max, self.settle = settle_min, settle_max, settle
         self.a11y_tree, self.render_mode = a11y_tree, render_mode
         self._provider_spec, self._provider_kwargs = provider, dict(provider_kwargs or {})
         self.record_dir = Path(record_dir) if record_dir is not None else None
@@ -214,9 +219,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             t0 = time.monotonic()
             # let the desktop finish painting, and observe it: the first observation of an episode waits for a
             # longer stillness than a step, since a restore sets off late repaints (the desktop re-reads the new
-            # home's Desktop folder) that two grabs 15 ms apart can miss, and equal seeds must give equal screens
-            self._obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max,
-                                                                    still=RESET_STILL_S)[1])
+            # home's Desktop folder) that a step's short wait can miss, and equal seeds must give equal screens
+            self._obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max, settle=self.settle,
+                                                                    still=RESET_STILL_S, quiet=RESET_STILL_S)[1])
             timings["observe"] = time.monotonic() - t0
         except (ProviderError, SetupError) as exc:
             self._fail_env(f"reset failed: {exc}", info)
@@ -296,7 +301,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             screenshot = None
             if parsed.kind == "code":
                 result, screenshot = self.client.act_observe(parsed.code, self.action_timeout, self.settle_min,
-                                                             self.settle_max)
+                                                             self.settle_max, self.settle)
                 timings["action"], timings["settle"] = result["elapsed"], result["settle"]
                 if result["status"] != "success":
                     info["action_error"] = result["error"]

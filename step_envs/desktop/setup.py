@@ -1,13 +1,15 @@
 """Runs a task's setup (and postconfig) steps against a controller, with readiness checks, not sleeps.
 
 Step format is OSWorld's: ``{"type": "launch", "parameters": {...}}``. Our extension: any step may carry
-``"ready": {"window": REGEX, "file": PATH, "gone": REGEX, "quiet": SECONDS, "timeout": SECONDS}`` (``quiet``:
-the screen has not changed for that long); ``launch`` and ``open`` without
-one wait for a new window to appear. ``upload_file`` takes files shipped with the task (paths relative to the
-task file, or ``file://``); so does ``download``, which also fetches ``http(s)://`` URLs into a host cache (OSWorld's
-remote task files; see :func:`step_envs.server.fetch.cached_download`). ``chrome_open_tabs`` / ``chrome_close_tabs``
-drive Chrome through its DevTools endpoint (:mod:`step_envs.desktop.chrome`); ``proxy`` is accepted and does
-nothing: the env's traffic goes direct. The step types and their load-time check are :mod:`step_envs.tasks.steps`.
+``"ready": {"window": REGEX, "idle": SECONDS, "file": PATH, "gone": REGEX, "quiet": SECONDS, "timeout": SECONDS}``
+(``idle``: the app that owns the window, or the step's new windows, has stopped working, and the screen has not
+changed, for that long, :mod:`step_envs.server.activity`; ``quiet``: the screen has not changed for that long);
+``launch`` and ``open`` without one wait for a new window to appear. ``upload_file`` takes files shipped with the
+task (paths relative to the task file, or ``file://``); so does ``download``, which also fetches ``http(s)://`` URLs
+into a host cache (OSWorld's remote task files; see :func:`step_envs.server.fetch.cached_download`).
+``chrome_open_tabs`` / ``chrome_close_tabs`` drive Chrome through its DevTools endpoint
+(:mod:`step_envs.desktop.chrome`); ``proxy`` is accepted and does nothing: the env's traffic goes direct. The step
+types and their load-time check are :mod:`step_envs.tasks.steps`.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class SetupRunner:
             return
         if "window" in ready:
             self._poll(lambda: self._window_matches(ready["window"]), timeout, f"window /{ready['window']}/")
+        if "idle" in ready:
+            self._wait_idle(float(ready["idle"]), ready.get("window"), before, timeout)
         if "gone" in ready:
             self._poll(lambda: not self._window_matches(ready["gone"]), timeout, f"closing /{ready['gone']}/")
         if "quiet" in ready:
@@ -83,6 +87,16 @@ class SetupRunner:
         if "file" in ready:
             self._poll(lambda: self.client.execute(["test", "-e", ready["file"]])["returncode"] == 0, timeout,
                        f"file {ready['file']}")
+
+    def _wait_idle(self, seconds: float, pattern: str | None, before: set[str], timeout: float) -> None:
+        """Until the apps owning the windows that match ``pattern`` (without one: the windows the step opened) and
+        the screen have been idle for ``seconds``."""
+        regex = re.compile(pattern, re.IGNORECASE) if pattern else None
+        ids = [w["id"] for w in self.client.windows()
+               if (regex.search(w["title"]) or regex.search(w["wm_class"]) if regex else w["id"] not in before)]
+        result = self.client.wait_idle(ids, seconds, timeout)
+        if not result["idle"]:
+            raise SetupError(f"the app was still busy after {timeout:g} s ({result['busy']})")
 
     def _wait_quiet(self, seconds: float, timeout: float) -> None:
         """Until the screen has not changed for ``seconds``: apps like LibreOffice show their window well

@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--a11y", action="store_true", help="turn on AT-SPI for the session's apps")
     parser.add_argument("--no-panel", dest="panel", action="store_false", help="no Xfce panel")
     parser.add_argument("--no-desktop", dest="desktop", action="store_false", help="no xfdesktop (icons, wallpaper)")
+    parser.add_argument("--no-app-profiles", dest="app_profiles", action="store_false",
+                        help="no pre-warmed app profiles in the home (step_envs.providers.profiles)")
     parser.add_argument("--start-timeout", type=float, default=60.0)
     parser.add_argument("--fds-from", help="a unix socket that sends the controller's and control port's listening "
                                            "sockets (made in another network namespace)")
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     provider = LocalProvider(width=args.width, height=args.height, start_timeout=args.start_timeout,
                              a11y=args.a11y, panel=args.panel, desktop=args.desktop, server_host=args.host,
                              server_port=args.port, token=token, exclusive_user=True, wipe_dirs=WIPE_DIRS,
-                             reaper=False, user="step-gym", server_fd=controller_fd)
+                             reaper=False, user="step-gym", server_fd=controller_fd, app_profiles=args.app_profiles)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -72,11 +72,12 @@ class DockerProvider(Provider):
                  network: str = "host", reset: str = "restore", mem_limit: str | None = "4g",
                  cpus: float | None = 2.0, shm_size: str = "512m", pids_limit: int = 2048,
                  start_timeout: float = 60.0, a11y: bool = False, panel: bool = True,
-                 desktop: bool = True, agent_network: str = "none") -> None:
+                 desktop: bool = True, agent_network: str = "none", app_profiles: bool = True) -> None:
         """``mem_limit`` / ``cpus`` / ``pids_limit`` cap each container (None: no cap); ``shm_size`` is /dev/shm
         (Chromium needs more than Docker's 64 MB). ``panel`` / ``desktop``: the Xfce panel and xfdesktop, as in
         the local provider (without them an idle env needs less memory). ``agent_network``: ``"none"`` (no network
-        for anything in the container) or ``"host"`` (the container's ``network``: ``"host"`` or ``"bridge"``)."""
+        for anything in the container) or ``"host"`` (the container's ``network``: ``"host"`` or ``"bridge"``).
+        ``app_profiles``: pre-warmed app profiles in the session's home, as in the local provider."""
         if network not in NETWORKS:
             raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
         if agent_network not in AGENT_NETWORKS:
@@ -91,6 +92,7 @@ class DockerProvider(Provider):
         self.network, self.reset_mode, self.agent_network = network, reset, agent_network
         self.mem_limit, self.cpus, self.shm_size, self.pids_limit = mem_limit, cpus, shm_size, pids_limit
         self.start_timeout, self.a11y, self.panel, self.desktop = start_timeout, a11y, panel, desktop
+        self.app_profiles = app_profiles
         self.container: Any = None
         self.endpoint: Endpoint | None = None
         self._control: str | None = None
@@ -156,7 +158,8 @@ class DockerProvider(Provider):
         command += ["--width", str(self.width), "--height", str(self.height),
                     "--start-timeout", str(self.start_timeout)]
         command += [flag for flag, on in (("--a11y", self.a11y), ("--no-panel", not self.panel),
-                                          ("--no-desktop", not self.desktop)) if on]
+                                          ("--no-desktop", not self.desktop),
+                                          ("--no-app-profiles", not self.app_profiles)) if on]
         # init=True: Docker's init is PID 1 and reaps the orphans an agent leaves (the supervisor does not)
         limits: dict[str, Any] = {"shm_size": self.shm_size, "pids_limit": self.pids_limit}
         if self.mem_limit:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import requests
 
+from step_envs.providers import profiles
 from step_envs.providers.base import Endpoint, Provider, ProviderError
 from step_envs.providers.procs import MARKER, kill_pids, kill_session, kill_user, session_pids, user_pids
 from step_envs.server import TOKEN_HEADER
@@ -153,7 +154,7 @@ class LocalProvider(Provider):
                  server_host: str = "127.0.0.1", server_port: int = 0, token: str | None = None,
                  exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = (), reaper: bool = True,
                  user: str | None = None, pids_limit: int | None = 2048, private_shm: str | None = "512m",
-                 server_fd: int | None = None) -> None:
+                 server_fd: int | None = None, app_profiles: bool = True) -> None:
         """``a11y`` turns on AT-SPI for the session's apps (for ``/accessibility``; apps start slower).
         ``server_host`` / ``server_port`` / ``token``: where the controller listens and its token (a free
         127.0.0.1 port and a fresh token by default). ``exclusive_user``: this is the only session of its user
@@ -168,7 +169,9 @@ class LocalProvider(Provider):
         existing account instead (the container's ``step-gym``). ``pids_limit``: ``RLIMIT_NPROC`` of the session's
         processes (counted per uid, so only with a user of its own). ``private_shm``: the size of the session's
         own /dev/shm (None: the host's). ``server_fd``: a listening socket the controller serves as well, e.g. one
-        made in another network namespace (the Docker provider's, for a container without network)."""
+        made in another network namespace (the Docker provider's, for a container without network).
+        ``app_profiles``: seed the home with pre-warmed app profiles (`step_envs.providers.profiles`), so an
+        episode's first start of LibreOffice, GIMP, ... skips their first-run work; part of the pristine home."""
         if wipe_dirs and not exclusive_user:
             raise ValueError("wipe_dirs deletes every file of the session user: it needs exclusive_user=True")
         self.width, self.height = width, height
@@ -178,7 +181,7 @@ class LocalProvider(Provider):
         self.wipe_dirs, self.exclusive_user, self.use_reaper = wipe_dirs, exclusive_user, reaper
         self._user: pwd.struct_passwd | None = None
         self._user_name = user
-        self.run_as_user, self.server_fd = run_as_user, server_fd
+        self.run_as_user, self.server_fd, self.app_profiles = run_as_user, server_fd, app_profiles
         self.pooled = run_as_user and user is None and os.geteuid() == 0
         if run_as_user and os.geteuid() != 0:
             _warn_unisolated()
@@ -252,13 +255,15 @@ class LocalProvider(Provider):
 
     def _seed_home(self) -> None:
         """A fresh home: the skeleton in step_envs/data/desktop/home (the panel layout, with a date-only clock so equal
-        states give equal screenshots, and app settings that skip first-run dialogs). ``~/.Xauthority`` comes with
-        the display (see ``_start_session``)."""
+        states give equal screenshots, and app settings that skip first-run dialogs), then the pre-warmed app
+        profiles (``app_profiles``). ``~/.Xauthority`` comes with the display (see ``_start_session``)."""
         home = self.home
         if HOME_SKELETON.is_dir():
             shutil.copytree(HOME_SKELETON, home, dirs_exist_ok=True)
         for sub in ("Desktop", "Documents", "Downloads"):
             (home / sub).mkdir(parents=True, exist_ok=True)
+        if self.app_profiles:
+            profiles.seed(home)
         home.chmod(0o700)  # the skeleton's copy carries its mode
         if self._user is not None:
             # the panel and desktop keep running through a restore and may write (and rename away) their own

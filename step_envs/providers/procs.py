@@ -31,7 +31,11 @@ def session_pids(session_id: str) -> set[int]:
 
 
 def user_pids(uid: int) -> set[int]:
-    """Every process running as ``uid`` (the real uid, from /proc/PID/status, which anyone may read)."""
+    """Every live process running as ``uid`` (the real uid, from /proc/PID/status, which anyone may read).
+
+    Zombies are left out: they are dead already, and one stays until its parent reaps it (the controller reaps
+    the apps it launched only at its next launch; an init that is not a real one may never reap orphans), so a
+    restore that waited for them to go would wait its whole budget."""
     found = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -39,6 +43,8 @@ def user_pids(uid: int) -> set[int]:
         with contextlib.suppress(OSError, ValueError, IndexError):
             with open(f"/proc/{entry}/status") as handle:
                 for line in handle:
+                    if line.startswith("State:") and line.split()[1] == "Z":
+                        break
                     if line.startswith("Uid:"):
                         if int(line.split()[1]) == uid:
                             found.add(int(entry))

@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request, send_file
 
 from step_envs.server import TOKEN_HEADER, windows
+from step_envs.server.activity import add_activity_routes
 from step_envs.server.commands import (
     COMMAND_TIMEOUT_S,
     accessibility_tree,
@@ -29,7 +30,7 @@ from step_envs.server.commands import (
     run_command,
 )
 from step_envs.server.desktop_routes import add_desktop_routes
-from step_envs.server.screen import ScreenGrabber, encode
+from step_envs.server.screen import QUIET_S, ScreenGrabber, encode
 from step_envs.server.worker import ActionWorker
 
 __all__ = ["TOKEN_HEADER", "create_app"]
@@ -217,21 +218,30 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
         return jsonify(result)
 
     add_desktop_routes(app, grabber)
+    add_activity_routes(app, lambda: grabber.grab().bgra)
 
     # --- our fast path ----------------------------------------------------------------------------
 
     @app.post("/step/act")
     def act() -> Any:
-        """Run pyautogui code in the persistent worker, then wait for the screen to settle.
+        """Run pyautogui code in the persistent worker, then wait for the screen to settle (``settle``: ``damage``
+        or ``grabs``, with ``quiet`` and ``still``: :meth:`ScreenGrabber.settle`).
 
         With ``"observe": "raw" | "png" | "jpeg"`` the reply also carries the screen after the action (the settled
         frame itself, so no second grab or round trip): the body is the result's JSON (``X-Result-Length`` bytes)
         followed by the encoded frame, its size in ``X-Width`` / ``X-Height``. Without it the reply is the JSON.
         """
         data = request.get_json(force=True)
+        try:
+            mode = grabber.mark(str(data.get("settle", "damage")))
+        except ValueError as exc:
+            return jsonify({"status": "error", "error": str(exc)}), 400
         result = worker.run(str(data.get("code", "")), float(data.get("timeout", 10.0)))
+        still = None if data.get("still") is None else float(data["still"])  # None: the mode's own
         result["settle"], frame = grabber.settle(float(data.get("settle_min", 0.0)), float(data.get("settle_max", 0.0)),
-                                                 float(data.get("still", 0.015)))
+                                                 mode, still, float(data.get("quiet", QUIET_S)),
+                                                 rgb=data.get("observe") == "raw")
+        result["settle_mode"] = mode
         if not data.get("observe"):
             return jsonify(result)
         frame = frame or grabber.grab()

@@ -76,17 +76,24 @@ class ControllerClient:
 
     # --- fast path ---------------------------------------------------------------------------------
 
-    def act(self, code: str, timeout: float = 10.0, settle_min: float = 0.0, settle_max: float = 0.0) -> dict[str, Any]:
-        """Run pyautogui code in the persistent worker: ``{"status", "error", "output", "elapsed", "settle"}``."""
-        payload = {"code": code, "timeout": timeout, "settle_min": settle_min, "settle_max": settle_max}
+    def act(self, code: str, timeout: float = 10.0, settle_min: float = 0.0, settle_max: float = 0.0,
+            settle: str = "damage") -> dict[str, Any]:
+        """Run pyautogui code in the persistent worker: ``{"status", "error", "output", "elapsed", "settle",
+        "settle_mode"}``."""
+        payload = {"code": code, "timeout": timeout, "settle_min": settle_min, "settle_max": settle_max,
+                   "settle": settle}
         return json.loads(self._fast("POST", "/step/act", timeout + settle_max + 10, payload)[1])
 
     def act_observe(self, code: str, timeout: float = 10.0, settle_min: float = 0.0, settle_max: float = 0.0,
-                    still: float = 0.015) -> tuple[dict[str, Any], np.ndarray]:
+                    settle: str = "damage", still: float | None = None,
+                    quiet: float | None = None) -> tuple[dict[str, Any], np.ndarray]:
         """:meth:`act`, and the screen once it settled as an ``(H, W, 3)`` uint8 array, in one round trip.
-        Settled: two grabs ``still`` seconds apart were identical."""
+        Settled (``settle``): nothing was drawn for ``quiet`` seconds after the action and ``still`` seconds after
+        the last drawing (``damage``), or two grabs ``still`` seconds apart were identical (``grabs``); ``None``
+        takes the server's defaults (``step_envs.server.screen``: ``QUIET_S``, ``STILL_S``)."""
         payload = {"code": code, "timeout": timeout, "settle_min": settle_min, "settle_max": settle_max,
-                   "still": still, "observe": "raw"}
+                   "settle": settle, "observe": "raw"}
+        payload.update({key: value for key, value in (("still", still), ("quiet", quiet)) if value is not None})
         response, data = self._fast("POST", "/step/act", timeout + settle_max + 10, payload)
         head = response.getheader("X-Result-Length")
         if head is None:  # a controller from before this route could observe: an image built from an older tree
@@ -107,6 +114,15 @@ class ControllerClient:
 
     def windows(self) -> list[dict[str, str]]:
         return self._request("GET", "/step/windows").json()
+
+    def wait_idle(self, window_ids: list[str], seconds: float, timeout: float) -> dict[str, Any]:
+        """Wait until the apps owning ``window_ids`` stopped working and the screen stopped changing for ``seconds``
+        (`step_envs.server.activity`), at most ``timeout``: ``{"idle", "waited", "processes", "busy"}``."""
+        response = self._request("POST", "/step/idle", timeout=timeout + 10,
+                                 json={"windows": window_ids, "seconds": seconds, "timeout": timeout})
+        if response.status_code != 200:
+            raise ProviderError(f"/step/idle answered {response.status_code}: {response.text[:500]}")
+        return response.json()
 
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/health", timeout=5).json()

@@ -41,14 +41,18 @@ def parse_command(data: dict[str, Any]) -> tuple[list[str] | str, bool]:
     return command, shell
 
 
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
 def run_command(command: list[str] | str, shell: bool, timeout: float, cwd: str | None = None) -> dict[str, Any]:
     """OSWorld's result: ``{"status": "success", "output", "error", "returncode"}``, or ``status: error`` with a
     message when the command outlives ``timeout``."""
     try:
         proc = subprocess.run(command, shell=shell, capture_output=True, text=True, timeout=timeout, cwd=cwd)
-    except subprocess.TimeoutExpired as exc:
+    except subprocess.TimeoutExpired as exc:  # its partial output comes undecoded, text=True or not
         return {"status": "error", "message": f"command timed out after {timeout:g} s",
-                "output": exc.stdout or "", "error": exc.stderr or "", "returncode": -1}
+                "output": _text(exc.stdout), "error": _text(exc.stderr), "returncode": -1}
     return {"status": "success", "output": proc.stdout, "error": proc.stderr, "returncode": proc.returncode}
 
 

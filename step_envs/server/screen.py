@@ -3,17 +3,39 @@
 A step's CPU is mostly spent here and in moving pixels, so the hot path avoids copies: mss grabs through MIT-SHM
 into a fresh ``bytearray`` (BGRA), settle compares those buffers as they are (one ``memcmp``), and PIL's C
 unpacker turns the settled frame into RGB (~1 ms for 1280x720, where a numpy strided copy takes ~5 ms).
+
+Two ways to know the screen settled after an action (``SETTLE_MODES``): ``damage`` (the default) asks the X server
+when drawing stopped (:mod:`step_envs.server.damage`) and grabs once; ``grabs`` compares grabs ``still`` seconds
+apart, and is what ``damage`` falls back to on a display without the DAMAGE extension.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import mss
 from PIL import Image
+
+from step_envs.server import SETTLE_MODES
+from step_envs.server.damage import DamageUnavailable, DrawingWatch
+
+QUIET_S = 0.008
+"""``damage``: a step where nothing was drawn for this long after the action has settled (a pointer move that no
+app reacts to costs this and nothing more). Apps here mostly draw within ~1-7 ms of an input event, though a loaded
+machine can delay the first repaint further (benchmarks/RESULTS.md)."""
+PRESSED_QUIET_S = 0.016
+"""``QUIET_S`` after an action that pressed a key or a mouse button, whose reaction matters more than a hover's:
+as long as ``grabs`` gives a reaction to show up (its first two grabs are 15 ms apart)."""
+STILL_S = {"damage": 0.035, "grabs": 0.015}
+"""How long the screen must stay unchanged. ``damage``: after the last drawing; GTK draws at most one frame per
+16.7 ms, and a reaction's next frame (a dropdown's list after its pressed button) lands 15-22 ms after the one
+before on a loaded machine, so two frame intervals. ``grabs``: the gap between the two grabs that must be
+identical."""
 
 
 @dataclass(frozen=True)
@@ -27,8 +49,9 @@ class Frame:
     def image(self) -> Image.Image:
         return Image.frombuffer("RGB", (self.width, self.height), self.bgra, "raw", "BGRX", 0, 1)
 
-    def rgb_bytes(self) -> bytes:
-        """``height * width * 3`` bytes, row-major RGB."""
+    @cached_property
+    def rgb(self) -> bytes:
+        """``height * width * 3`` bytes, row-major RGB (converted once, on first use)."""
         return self.image().tobytes()
 
 
@@ -41,16 +64,21 @@ class ScreenGrabber:
         self._with_cursor = with_cursor
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-grabber")
         self._handle: mss.base.MSS | None = None
+        self._watch: DrawingWatch | None = None
+        self._watch_error: str | None = None
 
     def _mss(self) -> mss.base.MSS:
         if self._handle is None:
             self._handle = mss.mss(with_cursor=self._with_cursor)
         return self._handle
 
-    def _grab(self) -> Frame:
+    def _grab(self, rgb: bool = False) -> Frame:
         handle = self._mss()
         shot = handle.grab(handle.monitors[1])
-        return Frame(shot.raw, shot.width, shot.height)
+        frame = Frame(shot.raw, shot.width, shot.height)
+        if rgb:
+            _ = frame.rgb
+        return frame
 
     def grab(self) -> Frame:
         """One raw grab, the floor every other observation path pays."""
@@ -60,20 +88,48 @@ class ScreenGrabber:
         monitor = self._thread.submit(lambda: self._mss().monitors[1]).result()
         return monitor["width"], monitor["height"]
 
-    def settle(self, min_s: float, max_s: float, interval_s: float = 0.015) -> tuple[float, Frame | None]:
-        """Wait ``min_s``, then until two grabs ``interval_s`` apart are identical (at most ``max_s``).
+    def mark(self, mode: str) -> str:
+        """Before an action: start watching for a ``mode`` settle (one of ``SETTLE_MODES``). Returns the mode in
+        effect: ``grabs`` when asked for, or when the display cannot report drawing (said once in the log)."""
+        if mode not in SETTLE_MODES:
+            raise ValueError(f"unknown settle mode {mode!r}; use one of {', '.join(SETTLE_MODES)}")
+        if mode == "damage" and self._watch is None and self._watch_error is None:
+            try:
+                self._watch = DrawingWatch()
+            except DamageUnavailable as exc:
+                self._watch_error = str(exc)
+                logging.getLogger(__name__).warning("settling by comparing grabs: %s", exc)
+        if mode == "grabs" or self._watch is None:
+            return "grabs"
+        self._watch.mark()
+        return "damage"
 
-        Apps repaint asynchronously after an input event; this returns once the screen stopped changing.
-        Returns the seconds spent and the last frame grabbed (the settled screen; ``None`` when ``max_s <= 0``
-        asked for no wait at all).
+    def settle(self, min_s: float, max_s: float, mode: str = "damage", still_s: float | None = None,
+               quiet_s: float = QUIET_S, rgb: bool = False) -> tuple[float, Frame | None]:
+        """Wait ``min_s``, then until the screen stopped changing (at most ``max_s``), by ``mode`` as
+        :meth:`mark` returned it: ``damage``, until nothing was drawn for ``quiet_s`` after now (at least
+        ``PRESSED_QUIET_S`` when the action pressed a key or button) and for ``still_s`` after the last drawing;
+        ``grabs``, until two grabs ``still_s`` apart are identical.
+        ``still_s`` defaults to the mode's ``STILL_S``. ``rgb``: the frame will be sent as RGB; a ``damage`` wait
+        converts the grab it makes as it starts while it waits (when nothing draws, that grab is the answer).
+
+        Apps repaint asynchronously after an input event; this returns once they stopped. Returns the seconds
+        spent and the settled screen (``None`` when ``max_s <= 0`` asked for no wait at all).
         """
         t0 = time.monotonic()
         if max_s <= 0:
             return 0.0, None
+        still_s = STILL_S[mode] if still_s is None else still_s
+        if mode == "damage":
+            assert self._watch is not None, "settle(mode='damage') needs mark('damage') to have returned 'damage'"
+            early = self._thread.submit(self._grab, rgb)  # while waiting: the settled screen if nothing draws
+            drew = self._watch.wait(t0, min_s, max_s, quiet_s, max(quiet_s, PRESSED_QUIET_S), still_s)
+            spent = time.monotonic() - t0
+            return spent, self.grab() if drew else early.result()
         time.sleep(min_s)
         previous = self.grab()
         while time.monotonic() - t0 < max_s:
-            time.sleep(interval_s)
+            time.sleep(still_s)
             current = self.grab()
             if current.bgra == previous.bgra:
                 break
@@ -84,7 +140,7 @@ class ScreenGrabber:
 def encode(frame: Frame, fmt: str, quality: int = 80) -> tuple[bytes, str]:
     """Encode a frame: ``raw`` (H*W*3 RGB bytes), ``png`` (fast zlib level 1) or ``jpeg``."""
     if fmt == "raw":
-        return frame.rgb_bytes(), "application/octet-stream"
+        return frame.rgb, "application/octet-stream"
     buf = io.BytesIO()
     if fmt == "png":
         frame.image().save(buf, format="PNG", compress_level=1)

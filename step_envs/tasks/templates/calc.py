@@ -9,7 +9,6 @@ from step_envs.tasks.templates.base import Draft, template
 from step_envs.tasks.templates.files import Recipe, workbook
 from step_envs.tasks.templates.steps import (
     INFEASIBLE,
-    OFFICE_QUIET,
     cells_check,
     goto,
     office,
@@ -27,7 +26,7 @@ SAVE_NOTE = "save the file in its current format"
 def _sheet(name: str, rows: list[list[Any]]) -> tuple[str, list[dict], dict[str, Recipe]]:
     """The home path, the setup (upload + open in Calc) and the generated file of a spreadsheet ``name``."""
     path = f"~/{name}"
-    return path, [upload(name, path), *office("calc", path, OFFICE_QUIET)], {name: workbook(rows)}
+    return path, [upload(name, path), *office("calc", path)], {name: workbook(rows)}
 
 
 def _goto(cell: str) -> str:

@@ -10,12 +10,14 @@ from typing import Any
 Step = dict[str, Any]
 
 
-def launch(command: list[str] | str, window: str, quiet: float = 0.3, timeout: float = 30) -> list[Step]:
-    """Start an app, wait for its window and for the screen to stop changing, then give it the focus (keys
-    sent to an app that is still starting, or to another window, are lost). A string command runs in a shell."""
+def launch(command: list[str] | str, window: str, quiet: float = 0.3, timeout: float = 30,
+           idle: float | None = None) -> list[Step]:
+    """Start an app, wait for its window and for the screen to stop changing for ``quiet`` seconds (with ``idle``:
+    for the app itself to stop working, and the screen, for that long), then give it the focus (keys sent to an
+    app that is still starting, or to another window, are lost). A string command runs in a shell."""
     parameters = {"command": command, "shell": True} if isinstance(command, str) else {"command": command}
-    return [{"type": "launch", "parameters": parameters,
-             "ready": {"window": window, "quiet": quiet, "timeout": timeout}},
+    wait = {"idle": idle} if idle is not None else {"quiet": quiet}
+    return [{"type": "launch", "parameters": parameters, "ready": {"window": window, **wait, "timeout": timeout}},
             {"type": "activate_window", "parameters": {"window_name": window}}]
 
 
@@ -40,13 +42,17 @@ def thunar(folder: str = "~", window: str = "home - Thunar") -> list[Step]:
     return launch(["thunar", folder], window)
 
 
-OFFICE_QUIET = 2.0
-"""Seconds of a still screen that templates wait for after LibreOffice opens a file: on a loaded machine it keeps
-loading for a while after its window first stops changing, then puts the cursor where the file says."""
+OFFICE_IDLE = 0.5
+"""Seconds LibreOffice and the screen must stay idle after it opens a file (`step_envs.server.activity`): it keeps
+laying out its window for a while after showing it (longer on a loaded machine) and drops keys sent meanwhile; then,
+on timers (its controls' state is refreshed 300 ms after a change), it redraws the ruler, toolbar states and the
+status bar in short bursts ~0.2-0.4 s apart. Half a second outlasts those gaps, so the first screen of an episode is
+the same every time (0.4 s missed them now and then, measured on a loaded 2-core machine)."""
 
 
-def office(app: str, path: str, quiet: float = 1.0) -> list[Step]:
-    return launch(["libreoffice", f"--{app}", path], PurePosixPath(path).name, quiet=quiet, timeout=60)
+def office(app: str, path: str) -> list[Step]:
+    """Open ``path`` in LibreOffice's ``app`` (calc, writer, impress), ready once LibreOffice went idle."""
+    return launch(["libreoffice", f"--{app}", path], PurePosixPath(path).name, timeout=60, idle=OFFICE_IDLE)
 
 
 def upload(local_path: str, target: str) -> Step:

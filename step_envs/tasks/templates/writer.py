@@ -9,7 +9,6 @@ from step_envs.tasks.templates.base import Draft, template
 from step_envs.tasks.templates.files import Recipe, document
 from step_envs.tasks.templates.steps import (
     INFEASIBLE,
-    OFFICE_QUIET,
     docx_check,
     hotkey,
     office,
@@ -33,7 +32,7 @@ def _paragraphs(rng: random.Random, count: int) -> list[str]:
 def _opened(rng: random.Random, paragraphs: list[str]) -> tuple[str, list[dict], dict[str, Recipe]]:
     """A document of ``paragraphs`` with a seeded name: its home path, the setup that opens it in Writer, its file."""
     name = f"{rng.choice(('letter', 'memo', 'notes', 'report', 'minutes'))}.docx"
-    return f"~/{name}", [upload(name, f"~/{name}"), *office("writer", f"~/{name}", OFFICE_QUIET)], {name: document(paragraphs)}
+    return f"~/{name}", [upload(name, f"~/{name}"), *office("writer", f"~/{name}")], {name: document(paragraphs)}
 
 
 def _draft(rng: random.Random, paragraphs: list[str], expected: list[str], instruction: str, solution: list[str],
