@@ -6,6 +6,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+SESSION_PASSWORD = "password"
+"""The session user's password where it may use sudo (a container started with ``sudo=True``): OSWorld's VM
+password, which its tasks pipe to ``sudo -S`` as ``{CLIENT_PASSWORD}``."""
+
 
 class ProviderError(RuntimeError):
     """The environment itself failed (did not start, died, stopped answering): never a task failure."""
@@ -21,6 +25,11 @@ class Endpoint:
 
 class Provider(ABC):
     name: str = "base"
+    fixed_home: str | None = None
+    """The session's home when it is a fixed path (a container's ``/home/user``, OSWorld's); None when each
+    session gets its own."""
+    sudo: bool = False
+    """Whether the session user may use ``sudo`` (with :data:`SESSION_PASSWORD`), as OSWorld's VM user can."""
 
     @abstractmethod
     def start(self) -> Endpoint:
