@@ -63,7 +63,7 @@ def cmd_tasks_check_osworld(args: argparse.Namespace) -> int:
         for item in loaded:
             print(json.dumps({"id": item.id, "domain": item.domain, "path": str(item.path),
                               "supported": item.supported, "unsupported": [str(r) for r in item.unsupported],
-                              "network": [str(r) for r in item.network]}))
+                              "network": [str(r) for r in item.network], "docker": [str(r) for r in item.docker]}))
         return 0
     console = wide_console()
     if not loaded:
@@ -71,18 +71,21 @@ def cmd_tasks_check_osworld(args: argparse.Namespace) -> int:
                       "'instruction' and an 'evaluator')")
         return 1
     domains = Table(title="OSWorld tasks by domain")
-    for column in ("domain", "tasks", "supported", "offline", "unsupported", "supported %"):
+    for column in ("domain", "tasks", "supported", "offline", "docker", "unsupported", "supported %"):
         domains.add_column(column, justify="left" if column == "domain" else "right", no_wrap=True)
     for domain in sorted({t.domain for t in loaded}):
         items = [t for t in loaded if t.domain == domain]
         ok = sum(t.supported for t in items)
         offline = sum(t.supported and not t.network for t in items)
-        domains.add_row(domain, str(len(items)), str(ok), str(offline), str(len(items) - ok),
+        docker = sum(t.supported and bool(t.docker) for t in items)
+        domains.add_row(domain, str(len(items)), str(ok), str(offline), str(docker), str(len(items) - ok),
                         f"{100 * ok / len(items):.0f}")
     console.print(domains)
     console.print(f"{sum(t.supported for t in loaded)}/{len(loaded)} tasks under {args.dir} run here, "
                   f"{sum(t.supported and not t.network for t in loaded)} of them without network "
-                  "(the others download their files or use live web pages)")
+                  "(the others download their files or use live web pages); "
+                  f"{sum(t.supported and bool(t.docker) for t in loaded)} of them need the docker provider "
+                  "(OSWorld's /home/user inside their code, or sudo)")
     def key(reason: Reason) -> tuple[str, str]:  # options are told apart by what they ask for
         return reason.kind, f"{reason.name}: {reason.detail}" if reason.kind == "option" else reason.name
 
