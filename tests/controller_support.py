@@ -12,9 +12,9 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 from step_envs.checkers import CheckContext
-from step_envs.server.client import ControllerClient
 from step_envs.providers.base import Endpoint
 from step_envs.server.app import create_app
+from step_envs.server.client import ControllerClient
 
 
 @contextmanager

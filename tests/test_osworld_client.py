@@ -35,8 +35,8 @@ import requests
 from loopback_http import serve_files
 from PIL import Image
 
-from step_envs.server.client import ControllerClient
 from step_envs.providers.local import LocalProvider
+from step_envs.server.client import ControllerClient
 
 pytestmark = pytest.mark.desktop
 
