@@ -189,10 +189,19 @@ def test_a_missing_path_is_an_error_that_says_what_to_pass(tmp_path):
 def test_check_osworld_prints_a_table_per_domain_and_the_reasons(capsys):
     assert main(["tasks", "check-osworld", str(EXAMPLES)]) == 0
     out = capsys.readouterr().out
-    assert "10/12 tasks under" in out and "run here, 5 of them without network" in out
+    assert "10/12 tasks under" in out and "run here (with network), 5 of them without network" in out
     assert "; 1 of them need the docker provider (OSWorld's /home/user inside their code, or sudo)" in out
     assert "│ os                  │     3 │         3 │       3 │      1 │           0 │         100 │" in out
     assert "│ account │ googledrive" in out and "│ format  │ json" in out
+
+
+def test_check_osworld_offline_counts_network_needs_as_reasons(capsys):
+    assert main(["tasks", "check-osworld", str(EXAMPLES), "--offline"]) == 0
+    out = capsys.readouterr().out
+    assert "5/12 tasks under" in out and "run here without network, 5 of them without network" in out
+    assert "│ network │ download" in out
+    assert main(["tasks", "check-osworld", str(EXAMPLES), "--assume-network"]) == 0
+    assert "10/12 tasks under" in capsys.readouterr().out
 
 
 def test_check_osworld_json_lists_each_task_with_its_reasons(capsys):
