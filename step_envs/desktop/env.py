@@ -25,7 +25,7 @@ from gymnasium import spaces
 
 from step_envs.actions.core import MAX_ACTION_CHARS, PARSERS, ParsedAction
 from step_envs.checkers import CheckContext, Score, evaluate
-from step_envs.core import Timings
+from step_envs.core import Timings, time_limit_over
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.providers import make_provider
 from step_envs.providers.base import Provider, ProviderError
@@ -111,6 +111,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    episode_step_cap: int | None = None
+    """``gymnasium.make(..., max_episode_steps=N)``'s N, read at each reset (:func:`step_envs.core.time_limit_over`):
+    the episode truncates, checker run, at ``min(max_steps, N)``, the step Gymnasium's ``TimeLimit`` truncates."""
 
     def __init__(self, task: Task | str | None = None, provider: str | Provider = "local",
                  action_space: str = "pyautogui", screen_size: tuple[int, int] = (1280, 720), max_steps: int = 15,
@@ -214,6 +217,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
+        self.episode_step_cap = time_limit_over(self)
         options = options or {}
         if options.get("task") is not None:
             self._set_task(options["task"])
@@ -340,7 +344,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             return self._obs, 0.0, False, True, info
 
         terminated = parsed.kind in ("DONE", "FAIL")
-        truncated = not terminated and self._steps >= self.max_steps
+        limit = min(self.max_steps, self.episode_step_cap) if self.episode_step_cap else self.max_steps
+        truncated = not terminated and self._steps >= limit
         reward = 0.0
         if terminated or truncated:
             self._done = True
