@@ -5,6 +5,7 @@ It imports nothing of step_envs, and nothing heavy: the processes inside a sessi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -53,3 +54,21 @@ class Timings(Mapping[str, float]):
 
     def __repr__(self) -> str:
         return "Timings(" + ", ".join(f"{k}={v * 1000:.1f}ms" for k, v in self._seconds.items()) + ")"
+
+
+def time_limit_over(env: object) -> int | None:
+    """The step limit of the Gymnasium ``TimeLimit`` wrapping ``env`` whose ``reset`` is running now, or None.
+
+    ``gymnasium.make(..., max_episode_steps=N)`` puts a ``TimeLimit`` around the env and never tells it ``N``, so the
+    env would not know that step ``N`` ends the episode and could not run its checker there (and Gymnasium refuses a
+    registered wrapper on ids that have a vector entry point). Called from the env's ``reset``, this looks up the
+    call stack for the ``TimeLimit`` whose ``reset`` led here and whose innermost env is ``env``: a few frames, no
+    state kept. Its private ``_max_episode_steps`` is Gymnasium's (1.x) name for ``N``."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        caller = frame.f_locals.get("self")
+        if type(caller).__name__ == "TimeLimit" and getattr(caller, "unwrapped", None) is env:
+            limit = getattr(caller, "_max_episode_steps", None)
+            return limit if isinstance(limit, int) else None
+        frame = frame.f_back
+    return None

@@ -58,8 +58,8 @@ SIZES = tuple(SHAPES)
 class ExperimentSettings:
     """The `[experiment]` table: what the experiment runs besides one training config."""
 
-    templates: tuple[str, ...] = ("widget-click-button", "widget-choose-radio", "widget-type-text",
-                                  "widget-tick-boxes")
+    templates: tuple[str, ...] = ("widget-click-button", "widget-choose-radio", "widget-select-option",
+                                  "widget-click-sequence")
     """Widget templates (`step-envs tasks list --suite widgets`) to demonstrate, train and evaluate on."""
     train_instances: int = 8
     """RL trains on the first `train_instances` seeds of `eval.train_seeds` of every template. STEP's success

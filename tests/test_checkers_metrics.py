@@ -259,8 +259,8 @@ def test_compare_table_sheet_fuzzy_compares_ranges_as_normalized_text(tmp_path):
 
 def test_compare_table_refuses_rule_types_it_does_not_read(tmp_path):
     path = xlsx(tmp_path / "r.xlsx", {"A1": 1})
-    with pytest.raises(ValueError, match="table rule 'chart' is not supported"):
-        score("compare_table", path, path, rules=[{"type": "chart"}])
+    with pytest.raises(ValueError, match="table rule 'sparkline' is not supported"):
+        score("compare_table", path, path, rules=[{"type": "sparkline"}])
 
 
 def test_compare_table_reads_csv_as_one_sheet_of_numbers(tmp_path):

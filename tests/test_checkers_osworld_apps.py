@@ -265,13 +265,13 @@ def test_an_osworld_task_using_the_new_metrics_loads_as_runnable(tmp_path):
     assert loaded.supported, loaded.unsupported
 
 
-def test_compare_archive_reports_a_file_type_without_a_metric_at_load_time(tmp_path):
+def test_compare_archive_reports_an_unknown_file_type_at_load_time(tmp_path):
     task = {"id": "t2", "instruction": "Zip them.", "config": [], "evaluator": {
         "func": "compare_archive", "result": {"type": "vm_file", "path": "/home/user/a.zip", "dest": "a.zip"},
         "expected": {"type": "vm_file", "path": "/home/user/b.zip", "dest": "b.zip"},
-        "options": {"file_type": "video"}}}
+        "options": {"file_type": "epub"}}}
     loaded = check_osworld(task, tmp_path / "t2.json", "multi_apps")
-    assert not loaded.supported and "compare_videos" in str(loaded.unsupported)
+    assert not loaded.supported and "file_type 'epub' unknown; use one of text, pdf" in str(loaded.unsupported)
 
 
 def test_every_metric_here_is_registered():

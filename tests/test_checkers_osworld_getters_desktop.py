@@ -54,3 +54,10 @@ def test_browser_getters_give_none_without_a_running_browser(ctx):
     assert GETTERS["active_tab_info"](ctx, {}) is None
     assert GETTERS["active_url_from_accessTree"](ctx, {}) is None
     assert GETTERS["vlc_playing_info"](ctx, {"dest": "status.xml"}) is None
+
+
+def test_vm_window_size_measures_an_apps_window_and_gives_none_without_one(ctx):
+    panel = GETTERS["vm_window_size"](ctx, {"type": "vm_window_size", "app_class_name": "xfce4-panel"})
+    assert panel["width"] > 0 and panel["height"] > 0
+    assert GETTERS["vm_window_size"](ctx, {"type": "vm_window_size", "app_class_name": "vlc"}) is None
+    assert measure("is_vlc_fullscreen", GETTERS["vm_screen_size"](ctx, {}), None).reason == "no VLC window"

@@ -18,6 +18,7 @@ import docx
 import openpyxl
 import pptx
 import pytest
+from office_cases import OFFICE_CASES
 from osworld_files import docx_with_picture, gradient, write_pdf, zip_of
 from PIL import Image
 
@@ -210,7 +211,23 @@ CASES: dict[str, Case] = {
         "type": "file_name", "file_name": "song.mp3"}, {})),
     "check_accessibility_tree": ("value", "rules", lambda d: ('<desktop><application name="A"/></desktop>',
                                                               [{"xpath": "//application[@name='A']"}], {})),
+    # Chrome's profile and pages (step_envs/checkers/chrome_profile.py, chrome_pages.py)
+    "check_font_size": ("value", "rules", lambda d: ({"default_font_size": 20}, {"type": "range", "min": 16,
+                                                                                 "max": 99999}, {})),
+    "check_history_deleted": ("value", "rules", lambda d: ([["https://news.org/", "News", 1]], {
+        "type": "keywords", "keywords": ["youtube"]}, {})),
+    "is_cookie_deleted": ("value", "rules", lambda d: ([[0, ".news.org", "", "sid"]], {
+        "type": "domains", "domains": [".amazon.com"]}, {})),
+    "is_shortcut_on_desktop": ("value", "rules", lambda d: ({"a.desktop": "[Desktop Entry]\nName=Play 2048\n"},
+                                                            {"type": "name", "name": "Play 2048"}, {})),
+    "is_expected_installed_extensions": ("value", "rules", lambda d: (["Momentum", "Zoom"], {
+        "expected": ["Zoom"]}, {})),
+    "is_added_to_steam_cart": ("value", "rules", lambda d: ({"content": "<li>Dota 2 Soundtrack</li>"}, {
+        "items": ["Dota 2 Soundtrack"]}, {})),
+    "compare_htmls": ("file", "file", lambda d: (text(d / "r.html", "<html><body><p>Hi</p></body></html>"),
+                                                 text(d / "e.html", "<html><body><p>Hi</p></body></html>"), {})),
 }
+CASES.update(OFFICE_CASES)
 VLC_STATUS = ('<root><state>playing</state><information><category name="meta"><info name="filename">song.mp3</info>'
               "</category></information></root>")
 
@@ -299,7 +316,7 @@ def test_bad_expecteds_score_zero_with_a_reason(name, tmp_path):
     ("literal_match", {"type": 3}),
     ("compare_docx_files", {"fuzzy_match": True, "fuzzy_match_threshold": "high"}),
     ("compare_pptx_files", {"approximately_tolerance": "close"}),
-    ("compare_pptx_files", {"examine_image_size": True}),
+    ("compare_pptx_files", {"examine_everything": True}),
 ])
 def test_malformed_options_score_zero_instead_of_raising(name, options, tmp_path):
     result, expected, _ = CASES[name][2](tmp_path)

@@ -55,9 +55,10 @@ def test_container_carries_labels_limits_and_answers(provider: DockerProvider) -
     client = ControllerClient(provider.endpoint)
     assert client.act("pyautogui.moveTo(20, 30)")["status"] == "success"
     assert client.screenshot().shape == (720, 1280, 3)
-    # the agent's code runs unprivileged, and `python` is python3 (OSWorld's client calls `python -c`)
-    whoami = client.execute(["bash", "-c", "id -un; python -c 'import sys; print(sys.version_info[0])'"])
-    assert whoami["output"].split() == ["step-gym", "3"], whoami
+    # the agent's code runs unprivileged as OSWorld's `user` in OSWorld's home, and `python` is python3 (OSWorld's
+    # client calls `python -c`)
+    whoami = client.execute(["bash", "-c", "id -un; echo $HOME; python -c 'import sys; print(sys.version_info[0])'"])
+    assert whoami["output"].split() == ["user", "/home/user", "3"], whoami
 
 
 def test_restore_leaves_the_writable_layer_as_it_started(provider: DockerProvider) -> None:
@@ -72,7 +73,7 @@ def test_restore_leaves_the_writable_layer_as_it_started(provider: DockerProvide
     elapsed = time.monotonic() - started
     assert _diff(provider) == baseline
     assert not [e for e in provider.container.diff() if "left.txt" in e["Path"]]
-    listing = client.execute(["bash", "-c", "ls -A /dev/shm; pgrep -u step-gym -x sleep || true; "
+    listing = client.execute(["bash", "-c", "ls -A /dev/shm; pgrep -u user -x sleep || true; "
                                             "wmctrl -l | grep -c Terminal || true"])["output"].split()
     assert listing == ["0"], listing
     assert elapsed < 5, elapsed

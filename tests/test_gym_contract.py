@@ -54,6 +54,41 @@ def test_make_vec_max_episode_steps_truncates_and_runs_the_checker() -> None:
         envs.close()
 
 
+@pytest.mark.desktop
+def test_make_max_episode_steps_truncates_and_runs_the_checker() -> None:
+    env = gym.make("step_envs/Desktop-v0", task=PROBE, max_episode_steps=2)
+    try:
+        env.reset(seed=0)
+        assert env.unwrapped.episode_step_cap == 2
+        _, _, terminated, truncated, _ = env.step("WAIT")
+        assert not terminated and not truncated
+        _, reward, terminated, truncated, info = env.step("WAIT")
+        assert truncated and not terminated and reward == 0.0
+        assert info["reason"], info  # the checker ran and said why the task is not done
+    finally:
+        env.close()
+
+
+def test_make_android_max_episode_steps_truncates_with_the_checker_run() -> None:
+    env = gym.make("step_envs/Android-v0", task="system-wifi/1", simulator="fake", screen_size=(108, 240),
+                   max_steps=5, max_episode_steps=1, disable_env_checker=True)
+    try:
+        env.reset(seed=0)
+        assert env.unwrapped.episode_step_cap == 1
+        _, _, terminated, truncated, info = env.step({"action_type": "wait"})
+        assert truncated and not terminated
+        assert "reason" in info and info["reason"], info  # scored, not cut short by TimeLimit alone
+    finally:
+        env.close()
+    bare = gym.make("step_envs/Android-v0", task="system-wifi/1", simulator="fake", screen_size=(108, 240),
+                    max_episode_steps=-1, disable_env_checker=True)
+    try:
+        bare.reset(seed=0)
+        assert bare.unwrapped.episode_step_cap is None
+    finally:
+        bare.close()
+
+
 def test_the_computer13_space_holds_the_documented_actions() -> None:
     env = DesktopEnv(task=PROBE, action_space="computer_13")
     try:

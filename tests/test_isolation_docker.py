@@ -72,6 +72,8 @@ def test_the_container_drops_capabilities_and_network_keeping_its_limits(sealed:
     status = ControllerClient(sealed.endpoint).execute(["grep", "-E", "^(CapEff|CapBnd|NoNewPrivs)", "/proc/self/status"])
     fields = dict(line.split(":\t") for line in status["output"].splitlines())
     assert int(fields["CapEff"], 16) == 0 and fields["NoNewPrivs"] == "1", fields
+    sudo = ControllerClient(sealed.endpoint).execute("echo password | sudo -S id -u", shell=True)
+    assert sudo["returncode"] != 0 and "no new privileges" in sudo["error"], sudo  # only sudo=True containers allow it
 
 
 def test_agent_code_cannot_reach_a_host_loopback_listener(sealed: DockerProvider, listener) -> None:

@@ -35,7 +35,8 @@ def test_every_task_file_loads_and_index_files_are_skipped(loaded):
 def test_local_tasks_load_as_tasks_with_osworld_home_moved_to_the_env_home(loaded):
     assert {i for i, item in loaded.items() if item.supported and not item.network} == {
         "94d95f96-9699-4208-98ba-3c3119edf9c2", "3b27600c-3668-4abd-8f84-7bcdebbccbdb",
-        "0ed39f63-6049-43d4-ba4d-5fa2fe04a951", "7a4deb26-d57d-4ea9-9a73-630f66a7b568"}
+        "0ed39f63-6049-43d4-ba4d-5fa2fe04a951", "7a4deb26-d57d-4ea9-9a73-630f66a7b568",
+        "5812b315-e7bd-4265-b51f-863c02174c28"}
     folder = loaded["3b27600c-3668-4abd-8f84-7bcdebbccbdb"].task
     assert folder.domain == "os" and folder.config[0]["parameters"]["command"] == ["rm", "-rf", "~/reports_2024"]
     assert folder.evaluator["result"]["command"].startswith("[ -f $HOME/reports_2024/summary.txt ]")
@@ -60,7 +61,7 @@ def test_downloads_and_web_pages_load_as_tasks_that_say_they_need_the_network(lo
     assert {("account", "googledrive"), ("account", "login"), ("getter", "googledrive_file")} <= drive
     assert ("metric", "compare_pdfs") not in drive  # implemented: only the accounts stop this task
     chrome = loaded["bb5e4c0d-f964-439c-97b6-bdb9747de3f4"]
-    assert Reason("getter", "default_search_engine", "result: getter not implemented") in chrome.unsupported
+    assert chrome.supported, chrome.unsupported
     assert any(r.kind == "network" and r.name == "chrome_open_tabs" for r in chrome.network)
 
 
@@ -79,14 +80,74 @@ def test_socat_launches_wait_for_no_window_and_the_proxy_is_noted(tmp_path):
     assert "direct" in item.task.params["proxy"]
 
 
-def test_unsupported_options_sudo_code_paths_and_bad_json_are_reported(loaded):
-    chart = loaded["1d17d234-e39d-4ed7-b46f-4417922a4e7c"].unsupported
-    assert Reason("option", "compare_table", "table rule 'chart' is not supported") in chart
-    ssh = [str(r) for r in loaded["5812b315-e7bd-4265-b51f-863c02174c28"].unsupported]
-    assert ssh[0] == "setup sudo: setup step 0 runs sudo; the env's user has no root rights"
-    assert ssh[1].startswith("path /home/user: \"import os; open('/home/user/ssh_check.txt'")
+def test_unsupported_options_and_bad_json_are_reported(loaded, tmp_path):
+    task = {"id": "t", "instruction": "x", "config": [], "evaluator": {
+        "func": "compare_table", "result": {"type": "vm_file", "path": "/home/user/a.xlsx", "dest": "a.xlsx"},
+        "options": {"rules": [{"type": "chart", "sheet_idx0": 0, "sheet_idx1": "EI0", "chart_props": ["type"]},
+                              {"type": "sparkline", "sheet_idx0": 0, "sheet_idx1": "EI0"}]}}}
+    (tmp_path / "libreoffice_calc").mkdir()
+    (tmp_path / "libreoffice_calc" / "t.json").write_text(json.dumps(task))
+    assert load_osworld(tmp_path)[0].unsupported == [
+        Reason("option", "compare_table", "table rule 'sparkline' is not supported")]
     broken = loaded["broken-task"]
     assert broken.task is None and broken.unsupported[0].kind == "format"
+
+
+def test_sudo_and_code_naming_osworld_home_load_as_tasks_that_need_the_docker_provider(loaded):
+    ssh = loaded["5812b315-e7bd-4265-b51f-863c02174c28"]
+    assert ssh.supported and not ssh.unsupported
+    assert [str(r) for r in ssh.docker] == [
+        "docker sudo: setup step 0 runs sudo, which only a container started with sudo=True allows",
+        "docker /home/user: postconfig step 0: \"import os; open('/home/user/ssh_check.txt', 'w').write(os.popen('id "
+        "charles').re\" names OSWorld's home inside code"]
+    assert ssh.task.params["sudo"] == [ssh.docker[0].detail] and ssh.task.params["home"] == [ssh.docker[1].detail]
+    # the Python code keeps OSWorld's path (the container's home); the shell command that reads it moves
+    assert "'/home/user/ssh_check.txt'" in ssh.task.evaluator["postconfig"][0]["parameters"]["command"][2]
+    assert ssh.task.evaluator["result"]["command"] == "cat $HOME/ssh_check.txt"
+
+
+def test_osworld_home_in_shell_code_becomes_home_even_inside_quotes(tmp_path):
+    code = "cd /home/user && zip -qr a.zip '/home/user/my dir' \"/home/user/b\" && python3 -c \"open('/home/user/c')\""
+    task = {"id": "t", "instruction": "x", "config": [
+        {"type": "execute", "parameters": {"command": ["/bin/bash", "-c", code]}},
+        {"type": "execute", "parameters": {"command": "ls /home/user/Desktop /home/username", "shell": True}}],
+        "evaluator": {"func": "exact_match", "result": {"type": "vm_command_line", "command": ["sh", "-c", code]},
+                      "expected": {"type": "rule", "rules": {"expected": ""}}}}
+    (tmp_path / "os").mkdir()
+    (tmp_path / "os" / "t.json").write_text(json.dumps(task))
+    item = load_osworld(tmp_path)[0]
+    assert item.supported and not item.docker and "home" not in item.task.params, item.docker
+    moved = ("cd $HOME && zip -qr a.zip ''\"$HOME\"'/my dir' \"$HOME/b\" && python3 -c \"open('$HOME/c')\"")
+    assert item.task.config[0]["parameters"]["command"] == ["/bin/bash", "-c", moved]
+    assert item.task.config[1]["parameters"]["command"] == "ls $HOME/Desktop /home/username"
+    assert item.task.evaluator["result"]["command"] == ["sh", "-c", moved]
+
+
+def test_package_installs_are_network_needs(tmp_path):
+    task = {"id": "t", "instruction": "x", "config": [
+        {"type": "execute", "parameters": {"command": "echo {CLIENT_PASSWORD} | sudo -S apt-get install -y jq",
+                                           "shell": True}}],
+        "evaluator": {"func": "infeasible"}}
+    (tmp_path / "os").mkdir()
+    (tmp_path / "os" / "t.json").write_text(json.dumps(task))
+    item = load_osworld(tmp_path)[0]
+    assert [str(r) for r in item.network] == [
+        "network install: setup step 0 installs packages from the internet (apt-get install)"]
+    assert [r.name for r in item.docker] == ["sudo"] and item.task.params["network"]
+
+
+def test_the_local_provider_refuses_a_task_that_needs_a_container_before_starting_a_desktop(loaded):
+    env = DesktopEnv(task=loaded["5812b315-e7bd-4265-b51f-863c02174c28"].task)
+    try:
+        _, info = env.reset()
+        assert "names OSWorld's home /home/user inside its code" in info["env_error"], info
+        assert "provider='docker'" in info["env_error"] and env.client is None  # refused before any desktop started
+        env.task.params.pop("home")
+        _, info = env.reset()
+        assert "runs sudo" in info["env_error"] and "provider='docker'" in info["env_error"], info
+        assert env.client is None
+    finally:
+        env.close()
 
 
 def mirror(cache: Path, domain: str, task_id: str, files: dict[str, bytes]) -> None:
@@ -128,9 +189,19 @@ def test_a_missing_path_is_an_error_that_says_what_to_pass(tmp_path):
 def test_check_osworld_prints_a_table_per_domain_and_the_reasons(capsys):
     assert main(["tasks", "check-osworld", str(EXAMPLES)]) == 0
     out = capsys.readouterr().out
-    assert "7/12 tasks under" in out and "run here, 4 of them without network" in out
-    assert "│ os                  │     3 │         2 │       2 │           1 │          67 │" in out
-    assert "│ account │ googledrive" in out and "compare_table: table rule 'chart' is not supported" in out
+    assert "10/12 tasks under" in out and "run here (with network), 5 of them without network" in out
+    assert "; 1 of them need the docker provider (OSWorld's /home/user inside their code, or sudo)" in out
+    assert "│ os                  │     3 │         3 │       3 │      1 │           0 │         100 │" in out
+    assert "│ account │ googledrive" in out and "│ format  │ json" in out
+
+
+def test_check_osworld_offline_counts_network_needs_as_reasons(capsys):
+    assert main(["tasks", "check-osworld", str(EXAMPLES), "--offline"]) == 0
+    out = capsys.readouterr().out
+    assert "5/12 tasks under" in out and "run here without network, 5 of them without network" in out
+    assert "│ network │ download" in out
+    assert main(["tasks", "check-osworld", str(EXAMPLES), "--assume-network"]) == 0
+    assert "10/12 tasks under" in capsys.readouterr().out
 
 
 def test_check_osworld_json_lists_each_task_with_its_reasons(capsys):
@@ -138,7 +209,7 @@ def test_check_osworld_json_lists_each_task_with_its_reasons(capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 12
     ssh = next(row for row in rows if row["id"] == "5812b315-e7bd-4265-b51f-863c02174c28")
-    assert ssh["supported"] is False and ssh["unsupported"][0].startswith("setup sudo:")
+    assert ssh["supported"] is True and ssh["docker"][0].startswith("docker sudo:")
     calc = next(row for row in rows if row["id"] == CALC)
     assert calc["supported"] is True and calc["network"][0].startswith("network download: setup step 0 reaches")
 

@@ -40,7 +40,7 @@ def test_execute_speaks_osworld_payloads(client: ControllerClient) -> None:
     result = client.execute(["bash", "-c", "echo out; echo err >&2; exit 3"])
     assert result == {"status": "success", "output": "out\n", "error": "err\n", "returncode": 3}
     assert client.execute("echo $((6 * 7))", shell=True)["output"] == "42\n"
-    assert client.execute("printf %s ~/x", shell=False)["output"].endswith("/home/x")
+    assert client.execute("printf %s ~/x", shell=False)["output"].endswith("/user/x")  # the session's home
 
 
 def test_session_runs_as_an_unprivileged_user_with_a_fresh_home(client: ControllerClient) -> None:

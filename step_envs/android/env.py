@@ -36,7 +36,7 @@ from step_envs.android.config import TASK_PROTO, android_env_config
 from step_envs.android.tasks import AndroidTask, make_task
 from step_envs.android.ui import UIElement, dump_ui, render_tree
 from step_envs.checkers.registry import Score
-from step_envs.core import Timings
+from step_envs.core import Timings, time_limit_over
 from step_envs.providers.adb import AdbError, AdbRunner, AndroidEnvAdbRunner, command_key
 from step_envs.providers.base import Provider, ProviderError
 from step_envs.providers.emulator import EmulatorSettings
@@ -131,6 +131,9 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    episode_step_cap: int | None = None
+    """``gymnasium.make(..., max_episode_steps=N)``'s N, read at each reset (:func:`step_envs.core.time_limit_over`):
+    the episode truncates, checker run, at the smaller of it and the step budget."""
 
     def __init__(self, task: AndroidTask | Task | str | dict[str, Any] | None = None, simulator: str = "emulator",
                  max_steps: int | None = None, screen_size: tuple[int, int] = DEFAULT_SCREEN_SIZE,
@@ -244,6 +247,7 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
+        self.episode_step_cap = time_limit_over(self)
         next_task = self._next_task(options or {})
         after_env_error = self._env_error is not None
         self._steps, self._done, self._env_error, self._answer = 0, False, None, None
@@ -393,8 +397,10 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
         return self._copy_obs(), reward, terminated, truncated, info
 
     def _budget(self) -> int:
+        """``max_steps`` (else the task's budget), capped by ``episode_step_cap``."""
         assert self.task is not None
-        return self.max_steps if self.max_steps is not None else self.task.max_steps
+        budget = self.max_steps if self.max_steps is not None else self.task.max_steps
+        return min(budget, self.episode_step_cap) if self.episode_step_cap else budget
 
     def _score(self, goal_status: str | None) -> Score:
         """Success counts only when the agent declared completion; then the task reads the device."""

@@ -4,16 +4,27 @@ Importing the package registers every getter and metric (the modules below regis
 """
 
 from step_envs.checkers import (  # noqa: F401 - register their checkers
+    answers,
     apps,
+    archives,
     browser,
+    chrome_pages,
+    chrome_profile,
+    chrome_urls,
     docs,
     files,
     general,
     getters,
     images,
+    impress,
+    media,
+    relative_time,
     slides,
     structured,
+    system,
     table,
+    vlc,
+    writer,
 )
 from step_envs.checkers.evaluate import evaluate
 from step_envs.checkers.registry import (

@@ -1,5 +1,6 @@
-"""Metrics on apps' settings and state files (VS Code, GIMP, Thunderbird, VLC, the accessibility tree), with the
-rules of OSWorld's ``vscode.py``, ``gimp.py``, ``thunderbird.py``, ``vlc.py`` and ``general.py``.
+"""Metrics on apps' settings and state files (VS Code, GIMP, Thunderbird, the accessibility tree), with the rules
+of OSWorld's ``vscode.py``, ``gimp.py``, ``thunderbird.py`` and ``general.py`` (VLC's are in
+:mod:`step_envs.checkers.vlc`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 from step_envs.checkers.files import read_text
 from step_envs.checkers.general import expected_of, rules_of, rules_with, similarity, verdict
 from step_envs.checkers.getters import (
     COMMAND_TIMEOUT_S,
     env_home_file,
-    env_python,
     save_to_cache,
     text_of,
 )
@@ -323,38 +322,6 @@ def check_thunderbird_folder(result: Any, expected: Any, **options: Any) -> Scor
     return Score(1.0, f"{len(pairs)} folder(s) match")
 
 
-_VLC_FILE_FIELDS = ("filename", "title", "uri", "location", "name")
-_VLC_URL_FIELDS = ("url", "URI", "location", "title", "filename")
-
-
-@metric("is_vlc_playing")
-def is_vlc_playing(result: str | None, rules: Any, **options: Any) -> Score:
-    """VLC's HTTP ``status.xml``: 1 when the state is ``playing`` and the first non-empty meta field among
-    filename/title/uri/location/name ends with ``rules["file_name"]`` (``type: file_name``), or the first among
-    url/URI/location/title/filename contains ``rules["url"]`` or equals its last path part (``type: url``)."""
-    rules = rules_of(rules, "{'type': 'file_name' | 'url', 'file_name' | 'url': text}")
-    kind = rules.get("type")
-    if kind not in ("file_name", "url"):
-        raise ValueError(f"rules['type'] is {kind!r}; use 'file_name' or 'url'")
-    if result is None:
-        return NO_RESULT
-    tree = ElementTree.fromstring(Path(result).read_bytes())
-    state = tree.findtext("state")
-    if state != "playing":
-        return Score(0.0, f"VLC is {state or 'in no state'}, not playing")
-    fields = _VLC_FILE_FIELDS if kind == "file_name" else _VLC_URL_FIELDS
-    info = next((text for name in fields
-                 if (text := tree.findtext(f'information/category[@name="meta"]/info[@name="{name}"]'))), None)
-    if info is None:
-        return Score(0.0, "VLC's status names no file")
-    if kind == "file_name":
-        wanted = rules["file_name"]
-        return verdict(info.endswith(wanted), f"playing {info}", f"playing {info}, not {wanted}")
-    wanted = rules["url"]
-    last = wanted.rstrip("/").rsplit("/", 1)[-1]
-    return verdict(wanted in info or info == last, f"playing {info}", f"playing {info}, not {wanted}")
-
-
 @metric("check_accessibility_tree")
 def check_accessibility_tree(result: str | None, rules: Any, osname: str = "ubuntu", **options: Any) -> Score:
     """The product over rules of each rule's match: the elements its ``xpath`` (or CSS ``selectors``, joined by
@@ -388,33 +355,10 @@ def check_accessibility_tree(result: str | None, rules: Any, osname: str = "ubun
     return Score(total, f"{len(rules)} rule(s), match {total:g}")
 
 
-@getter("vlc_config")
-def vlc_config(ctx: CheckContext, config: dict[str, Any]) -> str | None:
-    """VLC's ``~/.config/vlc/vlcrc`` in the env, fetched into ``cache_dir/dest``; None when VLC has not saved one."""
-    return save_to_cache(ctx, config, env_home_file(ctx, "~/.config/vlc/vlcrc"))
-
-
 @getter("gimp_config_file")
 def gimp_config_file(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """GIMP 2.10's ``~/.config/GIMP/2.10/<file_name>`` in the env, fetched into ``cache_dir/dest``."""
     return save_to_cache(ctx, config, env_home_file(ctx, f"~/.config/GIMP/2.10/{text_of(config, 'file_name')}"))
-
-
-VLC_HTTP_PORT = 8080
-VLC_HTTP_PASSWORD = "password"
-"""VLC's HTTP interface as OSWorld's tasks start it (``--extraintf http --http-password password``, port 8080)."""
-
-
-@getter("vlc_playing_info")
-def vlc_playing_info(ctx: CheckContext, config: dict[str, Any]) -> str | None:
-    """VLC's ``/requests/status.xml`` from its HTTP interface in the env, saved to ``cache_dir/dest``; None when VLC
-    does not answer."""
-    script = ("import base64, sys, urllib.request; request = urllib.request.Request("
-              f"'http://127.0.0.1:{VLC_HTTP_PORT}/requests/status.xml', headers={{'Authorization': 'Basic ' + "
-              f"base64.b64encode(b':{VLC_HTTP_PASSWORD}').decode()}}); "
-              "sys.stdout.write(urllib.request.urlopen(request, timeout=10).read().decode())")
-    output = env_python(ctx, script)
-    return save_to_cache(ctx, config, output.encode() if output else None)
 
 
 @getter("vscode_config")

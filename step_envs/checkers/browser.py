@@ -1,5 +1,6 @@
-"""Browser and document-export metrics (URLs, tabs, bookmarks, PDFs, archives), with the rules of OSWorld's
-``metrics/chrome.py``, and the browser getters that read the env's Chrome (Chromium stands in for it here).
+"""Browser and document-export metrics (URLs, tabs, bookmarks, PDFs, HTML pages, archives), with the rules of
+OSWorld's ``metrics/chrome.py``, and the browser getters that read the env's Chrome (Chromium stands in for it
+here).
 
 URLs are compared as OSWorld does: a missing scheme means ``http``, a lone ``www`` subdomain is dropped, the public
 suffix is ignored (``airbnb.com`` and ``airbnb.com.sg`` are one site), a lone ``/`` path is empty; query and
@@ -15,14 +16,15 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+from step_envs.checkers.devtools import DEVTOOLS_PORT
 from step_envs.checkers.general import rules_of, similarity, verdict
-from step_envs.checkers.getters import env_home_file, env_python
+from step_envs.checkers.getters import env_python
 from step_envs.checkers.registry import (
-    METRICS,
     NO_RESULT,
     CheckContext,
     Score,
@@ -31,6 +33,7 @@ from step_envs.checkers.registry import (
     metric,
     short,
 )
+from step_envs.server.client import A11yError
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+\-.]*://")
 _SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu", "ne", "or"}
@@ -193,6 +196,52 @@ def compare_pdfs(result: Any, expected: Any, **options: Any) -> Score:
     return Score(value, f"text similarity {value:.3f}" + (f" ({'; '.join(reasons)})" if reasons else ""))
 
 
+_LISTED_ATTRIBUTES = ("class", "rel")
+"""Attributes whose value is a list of words (as BeautifulSoup, which OSWorld parses with, reads them)."""
+
+
+def _html_nodes(element: Any) -> Iterator[Any]:
+    """An HTML element and everything under it in document order: elements, then texts (and comments) as strings,
+    the way BeautifulSoup's ``recursiveChildGenerator`` walks a page."""
+    import lxml.html
+
+    yield element.text if isinstance(element, lxml.html.HtmlComment) else element
+    if not isinstance(element, lxml.html.HtmlComment) and element.text:
+        yield element.text
+    for child in element:
+        yield from _html_nodes(child)
+        if child.tail:
+            yield child.tail
+
+
+def _same_node(a: Any, b: Any, ignore_sdnum: bool) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+
+    def attributes(element: Any) -> dict[str, Any]:
+        return {key: value.split() if key in _LISTED_ATTRIBUTES else value for key, value in element.attrib.items()
+                if not (ignore_sdnum and key == "sdnum")}
+
+    return a.tag == b.tag and a.text_content().strip() == b.text_content().strip() and attributes(a) == attributes(b)
+
+
+@metric("compare_htmls")
+def compare_htmls(result: Any, expected: Any, ignore_sdnum: bool = False, **options: Any) -> Score:
+    """1 when the two HTML files (UTF-8) agree node by node in document order, as far as the shorter goes:
+    texts equal, elements of one tag with the same text inside and the same attributes (``sdnum``, LibreOffice's
+    number format, ignored with ``ignore_sdnum``), as OSWorld's walk over two BeautifulSoup trees."""
+    import lxml.html
+
+    if result is None:
+        return NO_RESULT
+    pages = [lxml.html.document_fromstring(Path(path).read_text(encoding="utf-8")) for path in (result, expected)]
+    for index, (a, b) in enumerate(zip(_html_nodes(pages[0]), _html_nodes(pages[1]), strict=False)):
+        if not _same_node(a, b, ignore_sdnum):
+            seen = [short(node if isinstance(node, str) else node.tag, 40) for node in (a, b)]
+            return Score(0.0, f"node {index} differs: {seen[0]} against {seen[1]}")
+    return Score(1.0, "the pages agree node by node")
+
+
 ARCHIVE_FILE_TYPES = {"text": "compare_text_file", "pdf": "compare_pdfs", "docx": "compare_docx_files",
                       "ppt": "compare_pptx_files", "image": "compare_images", "csv": "compare_csv",
                       "table": "compare_table", "audio": "compare_audios", "video": "compare_videos"}
@@ -203,8 +252,6 @@ def _archive_options(options: dict[str, Any]) -> list[str]:
     kind = options.get("file_type", "text")
     if kind not in ARCHIVE_FILE_TYPES:
         return [f"file_type {kind!r} unknown; use one of {', '.join(ARCHIVE_FILE_TYPES)}"]
-    if ARCHIVE_FILE_TYPES[kind] not in METRICS:
-        return [f"file_type {kind!r} needs the metric {ARCHIVE_FILE_TYPES[kind]!r}, not implemented here"]
     return []
 
 
@@ -235,23 +282,6 @@ def compare_archive(result: str | None, expected: str | None, file_path: str = "
             total += raw.value if isinstance(raw, Score) else float(raw)
     value = total / len(names[0])
     return Score(value, f"{len(names[0])} {file_type} files, mean {value:.3f}")
-
-
-CHROME_PROFILES = ("~/.config/google-chrome", "~/.config/chromium")
-"""Where Chrome keeps its profile in the env: OSWorld's Google Chrome, then the Chromium that stands in for it."""
-DEVTOOLS_PORT = 9222
-"""The DevTools port OSWorld's tasks open Chrome's remote debugging on."""
-
-
-@getter("bookmarks")
-def bookmarks(ctx: CheckContext, config: dict[str, Any]) -> dict[str, Any] | list[Any]:
-    """The ``roots`` of Chrome's ``Default/Bookmarks`` file in the env (first profile that has one); ``[]`` when
-    there is none, as OSWorld."""
-    for profile in CHROME_PROFILES:
-        data = env_home_file(ctx, f"{profile}/Default/Bookmarks")
-        if data:
-            return json.loads(data).get("roots", {})
-    return []
 
 
 def _tabs(ctx: CheckContext) -> list[dict[str, Any]] | None:
@@ -288,28 +318,20 @@ _ADDRESS_BAR = ('application[name="Google Chrome"] entry[name="Address and searc
 @getter("active_url_from_accessTree")
 def active_url_from_access_tree(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """The text of Chrome's (or Chromium's) address bar, read from the accessibility tree (the last such bar), with
-    ``goto_prefix`` (default ``https://``) put before it; None when no bar has text."""
+    ``goto_prefix`` (default ``https://``) put before it. When the tree shows no address bar with text (a session
+    without accessibility), the URL of the most recently active tab from DevTools, which is whole already; None
+    when neither has one."""
     import lxml.etree
     from lxml.cssselect import CSSSelector
 
     from step_envs.checkers.apps import A11Y_NAMESPACES
 
-    tree = lxml.etree.fromstring(ctx.client.accessibility_tree().encode())
-    elements = CSSSelector(_ADDRESS_BAR, namespaces=A11Y_NAMESPACES)(tree)
-    if not elements or not elements[-1].text:
-        return None
-    prefix = config.get("goto_prefix", "https://")
-    return f"{prefix}{elements[-1].text}"
-
-
-@getter("find_unpacked_extension_path")
-def find_unpacked_extension_path(ctx: CheckContext, config: dict[str, Any]) -> list[str]:
-    """The paths of the unpacked extensions Chrome's ``Default/Preferences`` lists (``extensions.settings.*.path``)."""
-    paths: list[str] = []
-    for profile in CHROME_PROFILES:
-        data = env_home_file(ctx, f"{profile}/Default/Preferences")
-        if data:
-            settings = json.loads(data).get("extensions", {}).get("settings", {})
-            paths += [entry["path"] for entry in settings.values() if isinstance(entry, dict) and "path" in entry]
-    return paths
-
+    try:
+        tree = lxml.etree.fromstring(ctx.client.accessibility_tree().encode())
+        elements = CSSSelector(_ADDRESS_BAR, namespaces=A11Y_NAMESPACES)(tree)
+    except A11yError:
+        elements = []
+    if elements and elements[-1].text:
+        return f"{config.get('goto_prefix', 'https://')}{elements[-1].text}"
+    active = active_tab_info(ctx, config)
+    return active["url"] if active and active["url"] else None

@@ -82,7 +82,7 @@ def open_docx(path: str) -> DocxDocument:
     return docx.Document(path)
 
 
-def _same_text(result: str, expected: str) -> Score | None:
+def same_text(result: str, expected: str) -> Score | None:
     """None when the two documents hold the same text (``compare_docx_files``' default), else its zero score."""
     score = compare_docx_files(result, expected)
     return None if score.value == 1.0 else Score(0.0, f"the text differs: {score.reason}")
@@ -93,7 +93,7 @@ def compare_line_spacing(result: str | None, expected: str | None, **options: An
     """1 when the documents hold the same text and every paragraph has the same line spacing, else 0."""
     if result is None or expected is None:
         return NO_RESULT
-    if (differs := _same_text(result, expected)) is not None:
+    if (differs := same_text(result, expected)) is not None:
         return differs
     got, want = open_docx(result).paragraphs, open_docx(expected).paragraphs
     if len(got) != len(want):
@@ -204,7 +204,7 @@ def evaluate_strike_through_last_paragraph(result: str | None, expected: str | N
     """1 when the documents hold the same text and every run of the result's last paragraph is struck through."""
     if result is None or expected is None:
         return NO_RESULT
-    if (differs := _same_text(result, expected)) is not None:
+    if (differs := same_text(result, expected)) is not None:
         return differs
     paragraphs = open_docx(result).paragraphs
     if not paragraphs:

@@ -80,20 +80,21 @@ def _local_source(location: str, task_dir: Path | None = None) -> Path:
                      "with the task and point at them with file://")
 
 
+def fetch_env_file(ctx: CheckContext, path: str, dest: str) -> str | None:
+    """The env's file ``path`` saved as ``cache_dir/dest``, its local path; None when it is missing."""
+    ctx.time_left(COMMAND_TIMEOUT_S)  # raises when the evaluation's budget is spent
+    data = ctx.client.get_file(path)
+    if data is None:
+        return None
+    local = cache_path(ctx, dest)
+    local.write_bytes(data)
+    return str(local)
+
+
 @getter("vm_file")
 def vm_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None] | None:
     """Fetch ``path`` from the env into ``cache_dir/dest`` (``multi``/``gives`` as OSWorld); a missing file gives None."""
-
-    def fetch(path: str, dest: str) -> str | None:
-        ctx.time_left(COMMAND_TIMEOUT_S)  # raises when the evaluation's budget is spent
-        data = ctx.client.get_file(path)
-        if data is None:
-            return None
-        local = cache_path(ctx, dest)
-        local.write_bytes(data)
-        return str(local)
-
-    return _each_file(config, fetch)
+    return _each_file(config, lambda path, dest: fetch_env_file(ctx, path, dest))
 
 
 @getter("cloud_file")
@@ -165,10 +166,33 @@ def vm_command_error(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     return _execute(ctx, config, "error")
 
 
+def _home_paths(value: Any, home: Callable[[], str]) -> Any:
+    """``value`` with every string ``~`` or ``~/...`` in it (nested in lists and dicts too) under ``home()``."""
+    if isinstance(value, str) and (value == "~" or value.startswith("~/")):
+        return home() + value[1:]
+    if isinstance(value, list):
+        return [_home_paths(item, home) for item in value]
+    if isinstance(value, dict):
+        return {key: _home_paths(item, home) for key, item in value.items()}
+    return value
+
+
 @getter("rule")
 def rule(ctx: CheckContext, config: dict[str, Any]) -> Any:
-    """``config["rules"]`` as written in the task: the expected side of most metrics."""
-    return config["rules"]
+    """``config["rules"]``: the expected side of most metrics. Paths in it that start with ``~`` (OSWorld's
+    ``/home/user`` moved to the env's home when the task loaded) are expanded to the env user's home, so they
+    compare with the absolute paths apps save."""
+    found: list[str] = []
+
+    def home() -> str:
+        if not found:
+            expanded = env_python(ctx, "import os; print(os.path.expanduser('~'))")
+            if not expanded or not expanded.strip():
+                raise ValueError("the env's home folder could not be read to expand '~' in the rules")
+            found.append(expanded.strip())
+        return found[0]
+
+    return _home_paths(config["rules"], home)
 
 
 @getter("list_directory")
@@ -197,6 +221,12 @@ def save_to_cache(ctx: CheckContext, config: dict[str, Any], data: bytes | None)
     local = cache_path(ctx, text_of(config, "dest"))
     local.write_bytes(data)
     return str(local)
+
+
+@getter("vm_window_size")
+def vm_window_size(ctx: CheckContext, config: dict[str, Any]) -> dict[str, int] | None:
+    """``{"width", "height"}`` of the env's first window whose WM_CLASS is ``app_class_name``; None when none is."""
+    return ctx.client.window_size(text_of(config, "app_class_name"))
 
 
 @getter("vm_wallpaper")

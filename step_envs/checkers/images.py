@@ -262,3 +262,92 @@ def compare_docx_images(result: str | None, expected: str | None, **options: Any
         if a != b:
             return Score(0.0, f"image {index + 1} differs")
     return Score(1.0, f"{len(got)} images match")
+
+
+@metric("check_structure_sim_with_threshold")
+def check_structure_sim_with_threshold(result: str | None, expected: str | None, ssim_threshold: float = 0.85,
+                                       **options: Any) -> Score:
+    """1 when SSIM >= ``ssim_threshold`` after resizing the result (Lanczos) to the expected size."""
+    if result is None or expected is None:
+        return NO_RESULT
+    image, gold = _open(result, "the result"), _open(expected, "the expected image")
+    if image.size != gold.size:
+        image = image.resize(gold.size, Image.Resampling.LANCZOS)
+    same, value = _same_structure(image, gold, threshold=float(ssim_threshold))
+    return verdict(same, f"SSIM {value:.3f} >= {ssim_threshold}", f"SSIM {value:.3f} < {ssim_threshold}")
+
+
+@metric("check_palette_and_structure_sim")
+def check_palette_and_structure_sim(result: str | None, expected: str | None, **options: Any) -> Score:
+    """1 when the result is a palette image (mode ``P``) with the original's structure (SSIM >= 0.9)."""
+    if result is None or expected is None:
+        return NO_RESULT
+    image = _open(result, "the result")
+    same, value = _same_structure(image, _open(expected, "the original image"))
+    return verdict(image.mode == "P" and same, f"palette image, SSIM {value:.3f}",
+                   f"mode {image.mode} (palette: P), SSIM {value:.3f} (needs >= {SSIM_SAME})")
+
+
+@metric("check_image_file_size")
+def check_image_file_size(result: str | None, rules: Any, **options: Any) -> Score:
+    """1 when the file is a picture smaller than ``rules["max_size"]`` bytes (OSWorld checks the size alone, so an
+    empty file passes there)."""
+    if not isinstance(rules, dict) or not isinstance(rules.get("max_size"), int | float):
+        raise ValueError(f"needs rules {{'max_size': bytes}} (getter 'rule'), got {short(rules)}")
+    if result is None:
+        return NO_RESULT
+    _open(result, "the result")  # raises for a file that is no picture
+    size = Path(result).stat().st_size
+    return verdict(size < rules["max_size"], f"{size} bytes", f"{size} bytes, not under {rules['max_size']}")
+
+
+@metric("check_green_background")
+def check_green_background(result: str | None, expected: str | None, **options: Any) -> Score:
+    """1 when every pixel that is not pure black in the original (``expected``: the object is black, the rest
+    background) is green in the result (G above R and B). OSWorld indexes the pixels with x and y swapped, which
+    only works for square images; here they are read the right way round."""
+    if result is None or expected is None:
+        return NO_RESULT
+    image, original = _open(result, "the result"), _open(expected, "the original image")
+    if image.size != original.size:
+        return Score(0.0, f"the result is {image.size}, the original {original.size}")
+    pixels = np.asarray(image.convert("RGB"), np.int16)
+    background = np.any(np.asarray(original.convert("RGB")) != 0, axis=2)
+    green = (pixels[..., 1] > pixels[..., 0]) & (pixels[..., 1] > pixels[..., 2])
+    wrong = int(np.count_nonzero(background & ~green))
+    return verdict(not wrong, "the background is green", f"{wrong} background pixels are not green")
+
+
+@metric("check_textbox_on_leftside")
+def check_textbox_on_leftside(result: str | None, expected: Any = None, **options: Any) -> Score:
+    """1 when the left-most dark pixel (grey below 128: the text) lies within the left 5 % of the image."""
+    if result is None:
+        return NO_RESULT
+    grey = np.asarray(_open(result, "the result").convert("L"))
+    columns = np.flatnonzero((grey < 128).any(axis=0))
+    width = grey.shape[1]
+    if not len(columns):
+        return Score(0.0, "no dark text in the image")
+    return verdict(columns[0] < width * 0.05, f"text starts at x={columns[0]}",
+                   f"text starts at x={columns[0]}, not within the left 5 % ({width * 0.05:g} px)")
+
+
+@metric("check_triangle_position")
+def check_triangle_position(result: str | None, expected: Any = None, **options: Any) -> Score:
+    """1 when the centroid of the shape (the pixels of the image's second most common colour; the most common is
+    the background) is within 5 % of the image's size from its centre on both axes. OSWorld's code picks the second
+    *least* common colour, which is the background in a two-colour picture; here the shape is taken."""
+    if result is None:
+        return NO_RESULT
+    pixels = np.asarray(_open(result, "the result"))
+    flat = pixels.reshape(-1, pixels.shape[2]) if pixels.ndim == 3 else pixels.reshape(-1, 1)
+    colours, counts = np.unique(flat, axis=0, return_counts=True)
+    if len(colours) < 2:
+        return Score(0.0, "the image has a single colour")
+    shape = colours[np.argsort(counts)[-2]]
+    where = np.argwhere(np.all(flat == shape, axis=1).reshape(pixels.shape[:2]))
+    centroid, centre = where.mean(axis=0), np.array(pixels.shape[:2]) / 2
+    off = np.abs(centroid - centre)
+    inside = bool(np.all(off < 0.05 * np.array(pixels.shape[:2])))
+    return verdict(inside, f"the shape's centre is {off.round(1).tolist()} px (y, x) from the middle",
+                   f"the shape's centre is {off.round(1).tolist()} px (y, x) from the middle, over 5 %")

@@ -1,4 +1,5 @@
-"""Conversions between office formats with LibreOffice, for documents openpyxl and python-docx cannot read."""
+"""LibreOffice's files for the office metrics: conversions between office formats (for documents openpyxl and
+python-docx cannot read) and the settings LibreOffice saves in ``registrymodifications.xcu``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 
 @contextlib.contextmanager
@@ -25,3 +27,21 @@ def converted(path: str, extension: str, timeout: float = 120.0) -> Iterator[Pat
         if not target.is_file():
             raise RuntimeError(f"soffice could not convert {Path(path).name} to .{extension}: {proc.stderr[-500:]}")
         yield target
+
+
+_REGISTRY = "{http://openoffice.org/2001/registry}"
+
+
+def libreoffice_setting(path: str, item: str, prop: str) -> str | None:
+    """The value LibreOffice's settings file ``registrymodifications.xcu`` gives property ``prop`` of the item at
+    ``item`` (e.g. ``/org.openoffice.Office.Common/Save/Document``, ``AutoSaveTimeIntervall``); None when the file
+    does not set it (LibreOffice's default applies). The last setting wins."""
+    found = None
+    for element in ElementTree.parse(path).getroot().iter("item"):
+        if element.get(f"{_REGISTRY}path") != item:
+            continue
+        for setting in element.iter("prop"):
+            if setting.get(f"{_REGISTRY}name") == prop:
+                value = setting.find("value")
+                found = "" if value is None else value.text or ""
+    return found

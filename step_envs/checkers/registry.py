@@ -100,15 +100,21 @@ def metric(name: str, check_options: OptionCheck | None = None) -> Callable[[_F]
 
 def option_problems(name: str, options: dict[str, Any]) -> list[str]:
     """What metric ``name`` cannot do of ``options``: option names its signature does not take (when it takes no
-    ``**options``) and whatever its ``check_options`` reports."""
+    ``**options``) and whatever its ``check_options`` reports. Names starting with ``_`` are comments (JSON has no
+    others; OSWorld's files write ``"_note"``): :func:`metric_options` drops them."""
     parameters = inspect.signature(get_metric(name)).parameters.values()
     problems = []
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         known = {p.name for p in parameters}
-        problems += [f"option {key!r} is not supported" for key in options if key not in known]
+        problems += [f"option {key!r} is not supported" for key in metric_options(options) if key not in known]
     if name in OPTION_CHECKS:
         problems += OPTION_CHECKS[name](options)
     return problems
+
+
+def metric_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A task's options for a metric without its comments (names starting with ``_``)."""
+    return {key: value for key, value in options.items() if not key.startswith("_")}
 
 
 def _lookup(table: dict[str, Any], kind: str, name: object) -> Any:
@@ -175,7 +181,7 @@ def plan_checks(evaluator: dict[str, Any]) -> list[Check]:
             get_getter(config["type"])
         if option is not None and not isinstance(option, dict):
             raise ValueError(f"options of metric {func!r} must be a dict, got {option!r}")
-        checks.append(Check(func, result, expected, option or {}))
+        checks.append(Check(func, result, expected, metric_options(option or {})))
     return checks
 
 

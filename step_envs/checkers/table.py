@@ -14,15 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl.cell.cell import MergedCell
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.cell_range import MultiCellRange
 from openpyxl.worksheet.worksheet import Worksheet
 
 from step_envs.checkers.files import read_text
 from step_envs.checkers.general import first_difference, rules_with, similarity, verdict
 from step_envs.checkers.registry import NO_RESULT, Score, metric, short
+from step_envs.checkers.sheet_parts import (
+    STYLE_PROPS,
+    cell_style,
+    first_style_difference,
+    sheet_charts,
+    sheet_pivots,
+    sheet_styles,
+    validation_attribute,
+)
 from step_envs.checkers.spreadsheet import Book, book_values, open_workbook, printed_sheet
 
 
@@ -190,48 +199,25 @@ def match_rule(value: Any, rule: dict[str, Any]) -> bool:
         if method in ("str_list_eq", "str_set_eq"):
             container = list if method == "str_list_eq" else set
             return container(str(value).strip("\"'").split(",")) == container(ref)
+        if method == "spreadsheet_range":
+            ranges = value if isinstance(value, MultiCellRange) else MultiCellRange(str(value))
+            inner, outer = MultiCellRange(ref[0]), MultiCellRange(ref[1])
+            return all(part in ranges for part in inner) and all(part in outer for part in ranges)
     except (TypeError, ValueError):
         return False
     raise ValueError(f"rule method {method!r} is not supported; use eq, ne, lt, le, gt, ge, re[.FLAGS], approx:T, "
-                     "range.XY, str_list_eq or str_set_eq")
+                     "range.XY, str_list_eq, str_set_eq or spreadsheet_range")
 
 
-def _font_color(cell: Any) -> Any:
-    color = cell.font.color
-    return None if color is None else color.rgb
-
-
-_STYLES: dict[str, Callable[[Any], Any]] = {
-    "number_format": lambda cell: cell.number_format if cell.data_type == "n" else None,
-    "font_name": lambda cell: cell.font.name,
-    "font_family": lambda cell: cell.font.family,
-    "font_color": _font_color,
-    "font_bold": lambda cell: cell.font.bold,
-    "font_italic": lambda cell: cell.font.italic,
-    "font_underline": lambda cell: cell.font.underline,
-    "font_size": lambda cell: cell.font.size,
-}
-"""Style properties OSWorld's ``check_cell`` reads, read only from cells that hold a value (None otherwise)."""
-_ANY_CELL: dict[str, Callable[[Any], Any]] = {
-    "fill_type": lambda cell: cell.fill.tagname,
-    "bgcolor": lambda cell: cell.fill.fgColor.rgb,
-    "fgcolor": lambda cell: cell.fill.fgColor.rgb,
-    "hyperlink": lambda cell: (cell.hyperlink.target or "") if cell.hyperlink else "",
-    "merge": lambda cell: isinstance(cell, MergedCell),
-}
-"""Properties read from any cell (OSWorld reads the fill's foreground as ``bgcolor``, as LibreOffice saves it)."""
-CELL_PROPS = ("value", *_STYLES, *_ANY_CELL)
+CELL_PROPS = ("value", *STYLE_PROPS)
 
 
 def _cell_prop(tables: _Tables, owner: str, name: str, coordinate: str, prop: str) -> Any:
     if prop == "value":
         return _cell(tables.rows(owner, name), coordinate)
-    cell = tables.worksheet(owner, name)[coordinate]
-    if prop in _ANY_CELL:
-        return _ANY_CELL[prop](cell)
-    if prop not in _STYLES:
+    if prop not in STYLE_PROPS:
         raise ValueError(f"check_cell property {prop!r} is not supported; use one of {CELL_PROPS}")
-    return _STYLES[prop](cell) if cell.value is not None else None
+    return cell_style(prop, tables.worksheet(owner, name)[coordinate])
 
 
 def _check_cell(rule: dict[str, Any], tables: _Tables) -> None:
@@ -283,17 +269,61 @@ def _dimensions(rule: dict[str, Any], tables: _Tables, kind: str) -> None:
             raise _Mismatch(f"{kind} {key} of {label0} {left.get(key)} != {label1} {right.get(key)}")
 
 
+def _style(rule: dict[str, Any], tables: _Tables) -> None:
+    (owner0, name0, label0), (owner1, name1, label1) = _pair(rule, tables)
+    props = list(rule.get("props", []))
+    styles0, styles1 = (sheet_styles(tables.worksheet(owner, name), tables.rows(owner, name), props)
+                        for owner, name in ((owner0, name0), (owner1, name1)))
+    difference = first_style_difference(styles0, styles1)
+    if difference:
+        raise _Mismatch(f"styles {props} of {label0} vs {label1}: {difference}")
+
+
+def _chart(rule: dict[str, Any], tables: _Tables) -> None:
+    (owner0, name0, label0), (owner1, name1, label1) = _pair(rule, tables)
+    props = list(rule.get("chart_props", []))
+    charts0, charts1 = (sheet_charts(tables.worksheet(owner, name), props)
+                        for owner, name in ((owner0, name0), (owner1, name1)))
+    if charts0 != charts1:
+        raise _Mismatch(f"charts of {label0} {short(charts0, 200)} != {label1} {short(charts1, 200)}")
+
+
+def _pivot_table(rule: dict[str, Any], tables: _Tables) -> None:
+    (owner0, name0, label0), (owner1, name1, label1) = _pair(rule, tables)
+    props = list(rule.get("pivot_props", []))
+    pivots0, pivots1 = (sheet_pivots(tables.worksheet(owner, name), props)
+                        for owner, name in ((owner0, name0), (owner1, name1)))
+    if pivots0 != pivots1:
+        raise _Mismatch(f"pivot tables of {label0} {short(pivots0, 200)} != {label1} {short(pivots1, 200)}")
+
+
+def _data_validation(rule: dict[str, Any], tables: _Tables) -> None:
+    """At least as many validations as ``dv_props`` patterns, and each validation matches some pattern (every
+    attribute's ``{"method", "ref"}``, see :func:`match_rule`)."""
+    owner, name, label = tables.sheet(rule["sheet_idx"])
+    validations = tables.worksheet(owner, name).data_validations.dataValidation
+    patterns = rule["dv_props"]
+    if len(validations) < len(patterns):
+        raise _Mismatch(f"{label} has {len(validations)} data validations, fewer than the {len(patterns)} expected")
+    for validation in validations:
+        if not any(all(match_rule(validation_attribute(validation, attribute), test)
+                       for attribute, test in pattern.items()) for pattern in patterns):
+            raise _Mismatch(f"{label}: data validation of {validation.sqref} ({validation.type}, "
+                            f"{short(validation.formula1)}) matches no expected pattern")
+
+
 _TABLE_RULES: dict[str, Callable[[dict[str, Any], _Tables], None]] = {
     "sheet_name": _sheet_name, "sheet_data": _sheet_data, "sheet_print": _sheet_print, "sheet_fuzzy": _sheet_fuzzy,
     "check_cell": _check_cell, "freeze": _freeze, "zoom": _zoom,
     "row_props": lambda rule, tables: _dimensions(rule, tables, "row"),
     "col_props": lambda rule, tables: _dimensions(rule, tables, "column"),
+    "style": _style, "chart": _chart, "pivot_table": _pivot_table, "data_validation": _data_validation,
 }
 
 
 def table_rule_problems(options: dict[str, Any]) -> list[str]:
-    """The rules of a ``compare_table`` options dict that are not read here (style, chart, pivot_table, filter,
-    sparkline, data_validation, ...) and ``check_cell`` properties that are not."""
+    """The rules of a ``compare_table`` options dict that are not read here (filter, sparkline) and ``check_cell``
+    properties that are not."""
     rules = options.get("rules")
     if rules is None:
         return []
@@ -322,8 +352,11 @@ def compare_table(result: str | None, expected: str | None = None, rules: list[d
     ``normalization``, ``trim_leadings``, ``trim_trailings``, ``ignore_chars``, ``ignore_case``); ``check_cell``
     (``props: {prop: {"method", "ref"}}`` at ``coordinate``, prop one of :data:`CELL_PROPS`, see
     :func:`match_rule`); ``freeze`` (same frozen panes); ``zoom`` (``method``/``ref`` on the sheet's zoom);
-    ``row_props``/``col_props`` (same ``props`` of every row/column). Style (conditional formatting), chart,
-    pivot table, filter, sparkline and data validation rules are not read here."""
+    ``row_props``/``col_props`` (same ``props`` of every row/column); ``style`` (every cell has the same style
+    ``props``, conditional formats applied, see :func:`~step_envs.checkers.sheet_parts.sheet_styles`); ``chart``
+    (the same charts by data source, with the same ``chart_props``); ``pivot_table`` (the same pivot tables by
+    source, with the same ``pivot_props``); ``data_validation`` (``sheet_idx``'s validations each match one of the
+    ``dv_props`` patterns). Filter and sparkline rules are not read here."""
     if result is None:
         return NO_RESULT
     problems = table_rule_problems({"rules": rules})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -49,7 +50,10 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks_check_osworld(args: argparse.Namespace) -> int:
-    """Which OSWorld tasks under DIR run here: a table per domain, then how often each reason stops a task."""
+    """Which OSWorld tasks under DIR run here: a table per domain, then how often each reason stops a task.
+
+    `--assume-network` (the default) counts a task whose only needs are network ones (downloads, live pages) as
+    running, as on a machine with internet; `--offline` counts it as stopped, its network needs as its reasons."""
     from collections import Counter
 
     from step_envs.tasks import Reason, TaskError, load_osworld
@@ -59,11 +63,14 @@ def cmd_tasks_check_osworld(args: argparse.Namespace) -> int:
     except TaskError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.offline:  # network needs stop a task: they join its reasons
+        loaded = [dataclasses.replace(t, task=None if t.network else t.task, unsupported=[*t.unsupported, *t.network])
+                  for t in loaded]
     if args.json:
         for item in loaded:
             print(json.dumps({"id": item.id, "domain": item.domain, "path": str(item.path),
                               "supported": item.supported, "unsupported": [str(r) for r in item.unsupported],
-                              "network": [str(r) for r in item.network]}))
+                              "network": [str(r) for r in item.network], "docker": [str(r) for r in item.docker]}))
         return 0
     console = wide_console()
     if not loaded:
@@ -71,18 +78,22 @@ def cmd_tasks_check_osworld(args: argparse.Namespace) -> int:
                       "'instruction' and an 'evaluator')")
         return 1
     domains = Table(title="OSWorld tasks by domain")
-    for column in ("domain", "tasks", "supported", "offline", "unsupported", "supported %"):
+    for column in ("domain", "tasks", "supported", "offline", "docker", "unsupported", "supported %"):
         domains.add_column(column, justify="left" if column == "domain" else "right", no_wrap=True)
     for domain in sorted({t.domain for t in loaded}):
         items = [t for t in loaded if t.domain == domain]
         ok = sum(t.supported for t in items)
         offline = sum(t.supported and not t.network for t in items)
-        domains.add_row(domain, str(len(items)), str(ok), str(offline), str(len(items) - ok),
+        docker = sum(t.supported and bool(t.docker) for t in items)
+        domains.add_row(domain, str(len(items)), str(ok), str(offline), str(docker), str(len(items) - ok),
                         f"{100 * ok / len(items):.0f}")
     console.print(domains)
-    console.print(f"{sum(t.supported for t in loaded)}/{len(loaded)} tasks under {args.dir} run here, "
+    where = "here without network" if args.offline else "here (with network)"
+    console.print(f"{sum(t.supported for t in loaded)}/{len(loaded)} tasks under {args.dir} run {where}, "
                   f"{sum(t.supported and not t.network for t in loaded)} of them without network "
-                  "(the others download their files or use live web pages)")
+                  "(the others download their files or use live web pages); "
+                  f"{sum(t.supported and bool(t.docker) for t in loaded)} of them need the docker provider "
+                  "(OSWorld's /home/user inside their code, or sudo)")
     def key(reason: Reason) -> tuple[str, str]:  # options are told apart by what they ask for
         return reason.kind, f"{reason.name}: {reason.detail}" if reason.kind == "option" else reason.name
 
@@ -149,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     osworld.add_argument("--file-cache", help="a local mirror of OSWorld's remote files (<domain>/<id>/<file>): "
                                               "downloads found there need no network")
     osworld.add_argument("--json", action="store_true", help="one JSON object per task with its reasons")
+    reach = osworld.add_mutually_exclusive_group()
+    reach.add_argument("--assume-network", action="store_true",
+                       help="count tasks whose only needs are network ones (downloads, live web pages) as running, "
+                            "as on a machine with internet (the default)")
+    reach.add_argument("--offline", action="store_true",
+                       help="count only what runs with no network: network needs become reasons")
     osworld.set_defaults(func=cmd_tasks_check_osworld)
 
     ids = sub.add_parser("ids", help="print every Gymnasium id registered by `import step_envs`")

@@ -25,7 +25,7 @@ from gymnasium import spaces
 
 from step_envs.actions.core import MAX_ACTION_CHARS, PARSERS, ParsedAction
 from step_envs.checkers import CheckContext, Score, evaluate
-from step_envs.core import Timings
+from step_envs.core import Timings, time_limit_over
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.providers import make_provider
 from step_envs.providers.base import Provider, ProviderError
@@ -34,6 +34,7 @@ from step_envs.server.client import A11yError, ControllerClient
 from step_envs.spaces import MAX_INSTRUCTION_CHARS, Computer13Space, TextSpace
 from step_envs.tasks import Task, load_task
 from step_envs.tasks.model import draw_instance_seed
+from step_envs.tasks.osworld import OSWORLD_HOME
 
 MAX_A11Y_CHARS = 200_000
 RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: the server's)
@@ -112,6 +113,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    episode_step_cap: int | None = None
+    """``gymnasium.make(..., max_episode_steps=N)``'s N, read at each reset (:func:`step_envs.core.time_limit_over`):
+    the episode truncates, checker run, at ``min(max_steps, N)``, the step Gymnasium's ``TimeLimit`` truncates."""
 
     def __init__(self, task: Task | str | None = None, provider: str | Provider = "local",
                  action_space: str = "pyautogui", screen_size: tuple[int, int] = (1280, 720), max_steps: int = 15,
@@ -156,16 +160,24 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
+    def _make_provider(self) -> Provider:
+        """The provider given, or one made for the current task: a container made for an OSWorld task that uses
+        the internet gives its agent code the network, and one for a task that runs sudo lets its user use sudo."""
+        if isinstance(self._provider_spec, Provider):
+            return self._provider_spec
+        kwargs = {"width": self.width, "height": self.height, **({"a11y": True} if self.a11y_tree else {}),
+                  **self._provider_kwargs}
+        if self._provider_spec == "docker" and self.task is not None:
+            if self.task.params.get("network"):
+                kwargs.setdefault("agent_network", "host")
+            if self.task.params.get("sudo"):
+                kwargs.setdefault("sudo", True)
+        return make_provider(self._provider_spec, **kwargs)
+
     def _ensure_started(self, after_env_error: bool) -> float:
         """Start the desktop on first use; afterwards restore it, or replace it if it died."""
+        assert self.provider is not None
         t0 = time.monotonic()
-        if self.provider is None:
-            kwargs = {"width": self.width, "height": self.height, **({"a11y": True} if self.a11y_tree else {}),
-                      **self._provider_kwargs}
-            if self._provider_spec == "docker" and self.task is not None and self.task.params.get("network"):
-                kwargs.setdefault("agent_network", "host")  # the task uses the internet (an OSWorld network step)
-            self.provider = (self._provider_spec if isinstance(self._provider_spec, Provider) else
-                             make_provider(self._provider_spec, **kwargs))
         if self.client is not None and after_env_error and not self.provider.alive():
             self.client.close()
             self.client = None
@@ -174,15 +186,31 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             self.client = ControllerClient(self.provider.start())
         else:
             self.provider.restore()
+            endpoint = self.provider.start()  # the same one, or a recreated container's
+            if endpoint != self.client.endpoint:
+                self.client.close()
+                self.client = ControllerClient(endpoint)
         return time.monotonic() - t0
 
-    def _check_network(self, task: Task) -> None:
-        """A task that uses the internet cannot run in a container whose agent code has no network."""
-        provider = self.provider if self.provider is not None else self._provider_spec
+    def _check_provider(self, task: Task) -> None:
+        """What a task needs that this env's provider does not give: the network (a container whose agent code has
+        none), OSWorld's home ``/home/user`` (only a container has it) or sudo (only a container started with it)."""
+        provider = self.provider
+        assert provider is not None
         if task.params.get("network") and getattr(provider, "agent_network", None) == "none":
             raise ProviderError(f"task {task.id} uses the network ({'; '.join(task.params['network'])}), which this "
                                 "env's container gives its agent code none of: run it with "
                                 "provider_kwargs={'agent_network': 'host'}")
+        docker = provider.name == "docker"
+        if task.params.get("home") and provider.fixed_home != OSWORLD_HOME:
+            raise ProviderError(f"task {task.id} names OSWorld's home {OSWORLD_HOME} inside its code "
+                                f"({'; '.join(task.params['home'])}), which only a container has: run it with "
+                                "provider='docker'")
+        if task.params.get("sudo") and not provider.sudo:
+            how = ("provider_kwargs={'sudo': True}" if docker else
+                   "provider='docker' (an env made for the task gives its container sudo)")
+            raise ProviderError(f"task {task.id} runs sudo ({'; '.join(task.params['sudo'])}), which this env's "
+                                f"{provider.name} session does not allow: run it with {how}")
 
     def _set_task(self, spec: Task | str | None) -> None:
         """The task from now on: a template name is kept, and each reset runs the instance the env's seed draws;
@@ -194,6 +222,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
+        self.episode_step_cap = time_limit_over(self)
         options = options or {}
         if options.get("task") is not None:
             self._set_task(options["task"])
@@ -206,7 +235,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         timings = Timings()
         info: dict[str, Any] = {"task_id": self.task.id, "timings": timings}
         try:
-            self._check_network(self.task)
+            if self.provider is None:
+                self.provider = self._make_provider()
+            self._check_provider(self.task)
             timings["restore"] = self._ensure_started(after_env_error)
             t0 = time.monotonic()
             # the pointer goes back where a new X session has it (the screen's centre): left where the last
@@ -318,7 +349,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             return self._obs, 0.0, False, True, info
 
         terminated = parsed.kind in ("DONE", "FAIL")
-        truncated = not terminated and self._steps >= self.max_steps
+        limit = min(self.max_steps, self.episode_step_cap) if self.episode_step_cap else self.max_steps
+        truncated = not terminated and self._steps >= limit
         reward = 0.0
         if terminated or truncated:
             self._done = True

@@ -8,7 +8,8 @@ changed, for that long, :mod:`step_envs.server.activity`; ``quiet``: the screen 
 task (paths relative to the task file, or ``file://``); so does ``download``, which also fetches ``http(s)://`` URLs
 into a host cache (OSWorld's remote task files; see :func:`step_envs.server.fetch.cached_download`).
 ``chrome_open_tabs`` / ``chrome_close_tabs`` drive Chrome through its DevTools endpoint
-(:mod:`step_envs.desktop.chrome`); ``proxy`` is accepted and does nothing: the env's traffic goes direct. The step
+(:mod:`step_envs.desktop.chrome`); ``update_browse_history`` writes
+Chrome's History database; ``proxy`` is accepted and does nothing: the env's traffic goes direct. The step
 types and their load-time check are :mod:`step_envs.tasks.steps`.
 """
 
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from step_envs.desktop.chrome import chrome_close_tabs, chrome_open_tabs
+from step_envs.desktop.chrome import chrome_close_tabs, chrome_open_tabs, update_browse_history
+from step_envs.providers.base import SESSION_PASSWORD
 from step_envs.server.client import ControllerClient
 from step_envs.server.fetch import cached_download
 from step_envs.tasks.steps import WEB_SCHEMES, local_source
@@ -122,7 +124,10 @@ class SetupRunner:
     def _execute(self, command: list[str] | str, shell: bool = False, stdout: str = "", stderr: str = "",
                  until: dict[str, Any] | None = None, timeout: float = 120) -> None:
         """OSWorld's execute; ``until`` (``returncode`` / ``stdout`` / ``stderr`` to match) re-runs the command
-        until it holds. ``stdout``/``stderr`` name OSWorld's host-side capture files, which nothing here reads."""
+        until it holds. ``stdout``/``stderr`` name OSWorld's host-side capture files, which nothing here reads.
+        OSWorld's placeholders become their values: ``{CLIENT_PASSWORD}`` (the session user's password, for
+        ``sudo -S``), ``{SCREEN_WIDTH}``, ``{SCREEN_HEIGHT}``, ``{SCREEN_WIDTH_HALF}``, ``{SCREEN_HEIGHT_HALF}``."""
+        command = self._placeholders(command)
 
         def run() -> dict[str, Any]:
             result = self.client.execute(command, shell, timeout)
@@ -142,6 +147,19 @@ class SetupRunner:
                 return False
 
             self._poll(holds, DEFAULT_READY_TIMEOUT_S, f"command {command!r} until {until}")
+
+    def _placeholders(self, command: list[str] | str) -> list[str] | str:
+        width, height = self.client.endpoint.width, self.client.endpoint.height
+        values = {"{CLIENT_PASSWORD}": SESSION_PASSWORD, "{SCREEN_WIDTH}": str(width),
+                  "{SCREEN_HEIGHT}": str(height), "{SCREEN_WIDTH_HALF}": str(width // 2),
+                  "{SCREEN_HEIGHT_HALF}": str(height // 2)}
+
+        def fill(text: str) -> str:
+            for name, value in values.items():
+                text = text.replace(name, value)
+            return text
+
+        return fill(command) if isinstance(command, str) else [fill(str(word)) for word in command]
 
     def _sleep(self, seconds: float) -> None:
         time.sleep(float(seconds))
@@ -174,6 +192,9 @@ class SetupRunner:
 
     def _chrome_close_tabs(self, urls_to_close: list[str]) -> None:
         chrome_close_tabs(self.client, urls_to_close)
+
+    def _update_browse_history(self, history: list[dict[str, Any]]) -> None:
+        update_browse_history(self.client, history)
 
     def _proxy(self, **parameters: Any) -> None:
         """OSWorld's proxy: nothing to set up here, the env's traffic goes direct (the OSWorld loader says so in

@@ -210,6 +210,7 @@ def build_context(variant: str, log: Log = print) -> io.BytesIO:
         _add(tar, "packages-slim.txt", (IMAGE_DIR / "packages-slim.txt").read_bytes())
         apps = (IMAGE_DIR / "packages-apps.txt").read_bytes() if variant == "full" else b""
         _add(tar, "packages-apps.txt", apps)
+        _add(tar, "packages-tools.txt", (IMAGE_DIR / "packages-tools.txt").read_bytes())
         for wheel in sorted(wheel_dir(log).glob("*.whl")):
             _add(tar, f"wheels/{wheel.name}", wheel.read_bytes())
         for path in _tree(PACKAGE):

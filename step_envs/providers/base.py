@@ -11,6 +11,10 @@ from abc import ABC, abstractmethod
 
 from step_envs.core import Endpoint, ProviderError
 
+SESSION_PASSWORD = "password"
+"""The session user's password where it may use sudo (a container started with ``sudo=True``): OSWorld's VM
+password, which its tasks pipe to ``sudo -S`` as ``{CLIENT_PASSWORD}``."""
+
 
 class Provider(ABC):
     """One machine-like place where an env lives (an X session, a container, an emulator): ``start`` it and get
@@ -20,6 +24,11 @@ class Provider(ABC):
     """
 
     name: str = "base"
+    fixed_home: str | None = None
+    """The session's home when it is a fixed path (a container's ``/home/user``, OSWorld's); None when each
+    session gets its own."""
+    sudo: bool = False
+    """Whether the session user may use ``sudo`` (with :data:`SESSION_PASSWORD`), as OSWorld's VM user can."""
 
     @abstractmethod
     def start(self) -> Endpoint:

@@ -3,9 +3,15 @@
     python -m step_envs.providers.container --port 5000 --control-port 5001   (token in $STEP_ENVS_TOKEN)
 
 It runs the same session as the local provider (Xvfb, D-Bus, xfwm4, panel, desktop, controller server) as the
-unprivileged ``step-gym`` user, and serves ``POST /restore`` (kill the apps, close their windows, re-seed HOME,
-delete what the session user left in /tmp, /var/tmp and /dev/shm) and ``GET /health`` on the control port, with
-the same token. If the desktop dies the process exits, so the container stops and the host sees it.
+unprivileged ``user`` (uid 62000) with OSWorld's home, ``/home/user``, and serves ``POST /restore`` (kill the apps,
+close their windows, re-seed HOME, delete what the session user left in /tmp, /var/tmp and /dev/shm) and
+``GET /health`` on the control port, with the same token. If the desktop dies the process exits, so the container
+stops and the host sees it.
+
+``--sudo`` (a container started with ``DockerProvider(sudo=True)``): before the session starts, the session user
+gets the password ``password`` (OSWorld's VM password) and may run anything with ``sudo`` (a sudoers drop-in), as
+OSWorld's VM user may. Without it the user has no password and no sudoers entry (and the Docker provider's
+``no-new-privileges`` keeps setuid binaries from raising anyone).
 
 ``--fds-from PATH`` (a container without network): the controller's and the control port's listening sockets are
 not bound here but fetched from the unix socket at PATH (the Docker provider made them in the host's network
@@ -19,18 +25,26 @@ import contextlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-from step_envs.providers.base import ProviderError
+from step_envs.providers.base import SESSION_PASSWORD, ProviderError
 from step_envs.providers.local import LocalProvider
 from step_envs.server import TOKEN_HEADER
 
 WIPE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+SESSION_USER = "user"
+"""The image's session user (uid 62000), named as OSWorld's VM user is."""
+SESSION_HOME = "/home/user"
+"""The session's home: OSWorld's, which its tasks name inside their code."""
+SUDOERS = Path("/etc/sudoers.d/step-gym-session")
 
 
 def make_handler(provider: LocalProvider, token: str) -> type[BaseHTTPRequestHandler]:
@@ -78,6 +92,21 @@ def make_handler(provider: LocalProvider, token: str) -> type[BaseHTTPRequestHan
     return Handler
 
 
+def grant_sudo(user: str = SESSION_USER) -> None:
+    """Give ``user`` the password :data:`SESSION_PASSWORD` and every command through ``sudo`` (run as root, before
+    the session starts)."""
+    if shutil.which("sudo") is None:
+        raise SystemExit("step-gym: --sudo, but this image has no sudo: rebuild it (`step-envs image build`)")
+    subprocess.run(["chpasswd"], input=f"{user}:{SESSION_PASSWORD}\n", text=True, check=True)
+    try:
+        socket.gethostbyname(socket.gethostname())
+    except OSError:  # sudo looks its host up: a container without network has no entry for its own name
+        with open("/etc/hosts", "a") as hosts:
+            hosts.write(f"127.0.1.1 {socket.gethostname()}\n")
+    SUDOERS.write_text(f"{user} ALL=(ALL:ALL) ALL\nDefaults:{user} lecture=never\n")
+    SUDOERS.chmod(0o440)
+
+
 def fetch_listening_sockets(path: str) -> tuple[int, int]:
     """The two listening sockets (controller, control port) the host sends over the unix socket at ``path``."""
     with socket.socket(socket.AF_UNIX) as conn:
@@ -104,11 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-timeout", type=float, default=60.0)
     parser.add_argument("--fds-from", help="a unix socket that sends the controller's and control port's listening "
                                            "sockets (made in another network namespace)")
+    parser.add_argument("--sudo", action="store_true", help="the session user may use sudo (password: "
+                                                            f"{SESSION_PASSWORD})")
     args = parser.parse_args(argv)
     token = os.environ.get("STEP_ENVS_TOKEN", "")
     if not token:
         parser.error("set STEP_ENVS_TOKEN: the controller and control port need a token")
 
+    if args.sudo:
+        grant_sudo()
     controller_fd = control_sock = None
     if args.fds_from:
         controller_fd, control_fd = fetch_listening_sockets(args.fds_from)
@@ -116,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     provider = LocalProvider(width=args.width, height=args.height, start_timeout=args.start_timeout,
                              a11y=args.a11y, panel=args.panel, desktop=args.desktop, server_host=args.host,
                              server_port=args.port, token=token, exclusive_user=True, wipe_dirs=WIPE_DIRS,
-                             reaper=False, user="step-gym", server_fd=controller_fd, app_profiles=args.app_profiles)
+                             reaper=False, user=SESSION_USER, home=SESSION_HOME, server_fd=controller_fd,
+                             app_profiles=args.app_profiles)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -11,15 +11,22 @@ socket keeps the namespace it was made in. This needs no bridge and no capabilit
 that need the internet) runs the container on the host network as before (the controller and control port on free
 127.0.0.1 ports, the display picked free by Xvfb), or with ``network="bridge"`` both ports published on 127.0.0.1.
 
-Privileges: every capability is dropped but the few the root supervisor needs to run the session as ``step-gym``
-and clean up after it (``CAP_DROP_ALL_BUT``), ``no-new-privileges`` is set, and memory, CPU and pids are capped. Every container carries labels (``step-gym=1``, owner pid and host, created
-time); containers whose owner process is gone are removed the first time a provider starts in a process, and by
-``step-envs docker gc``.
+The session runs as ``user`` with OSWorld's home, ``/home/user`` (``fixed_home``), so OSWorld's task code that names
+that path runs unchanged.
+
+Privileges: every capability is dropped but the few the root supervisor needs to run the session as ``user`` and
+clean up after it (``CAP_DROP_ALL_BUT``), ``no-new-privileges`` is set, and memory, CPU and pids are capped.
+``sudo=True`` (OSWorld's tasks that run ``sudo``; its VM user has it) lets the session user become root in its
+container instead: sudo with the password ``password``, Docker's default capabilities but ``NET_RAW`` (which, on the
+host network, would let root read other sessions' loopback traffic), no ``no-new-privileges``; such a container is
+recreated at every reset, since root can change what a restore does not put back. Every container carries labels
+(``step-gym=1``, owner pid and host, created time); containers whose owner process is gone are removed the first
+time a provider starts in a process, and by ``step-envs docker gc``.
 
 Resets: ``reset="restore"`` (default) asks the supervisor in the container to kill the apps, close their windows,
 re-seed HOME and delete everything the session user wrote in /tmp, /var/tmp and /dev/shm; the session user
 cannot write anywhere else, so that is clean (the tests check the container's writable layer with ``docker
-diff``). ``reset="recreate"`` replaces the container instead, for images whose apps run as root.
+diff``). ``reset="recreate"`` replaces the container instead, for images whose apps run as root and for ``sudo``.
 """
 
 from __future__ import annotations
@@ -40,13 +47,17 @@ from step_envs.docker.containers import gc, owner_labels
 from step_envs.docker.engine import DockerUnavailable, docker_client
 from step_envs.docker.image import image_tag
 from step_envs.providers.base import Endpoint, Provider, ProviderError
+from step_envs.providers.container import SESSION_HOME
 from step_envs.server import TOKEN_HEADER
 
 NETWORKS = ("host", "bridge")
 AGENT_NETWORKS = ("none", "host")
-# what the root supervisor needs: chown the home to step-gym, write into it and chmod there, switch to step-gym,
-# and kill its processes
+# what the root supervisor needs: chown the home to the session user, write into it and chmod there, switch to that
+# user, and kill its processes
 CAP_DROP_ALL_BUT = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL")
+# sudo=True: Docker's default set but NET_RAW (root with it on the host network could sniff other sessions' loopback)
+SUDO_CAPS = (*CAP_DROP_ALL_BUT, "AUDIT_WRITE", "FSETID", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETPCAP",
+             "SYS_CHROOT")
 FDS_SOCKET = "/run/step-gym-fds.sock"
 RESETS = ("restore", "recreate")
 CONTAINER_PORT, CONTROL_PORT = 5000, 5001
@@ -67,16 +78,20 @@ class DockerProvider(Provider):
     """
 
     name = "docker"
+    fixed_home = SESSION_HOME
 
     def __init__(self, width: int = 1280, height: int = 720, image: str | None = None, variant: str = "full",
-                 network: str = "host", reset: str = "restore", mem_limit: str | None = "4g",
+                 network: str = "host", reset: str | None = None, mem_limit: str | None = "4g",
                  cpus: float | None = 2.0, shm_size: str = "512m", pids_limit: int = 2048,
                  start_timeout: float = 60.0, a11y: bool = False, panel: bool = True,
-                 desktop: bool = True, agent_network: str = "none", app_profiles: bool = True) -> None:
+                 desktop: bool = True, agent_network: str = "none", sudo: bool = False,
+                 app_profiles: bool = True) -> None:
         """``mem_limit`` / ``cpus`` / ``pids_limit`` cap each container (None: no cap); ``shm_size`` is /dev/shm
         (Chromium needs more than Docker's 64 MB). ``panel`` / ``desktop``: the Xfce panel and xfdesktop, as in
         the local provider (without them an idle env needs less memory). ``agent_network``: ``"none"`` (no network
         for anything in the container) or ``"host"`` (the container's ``network``: ``"host"`` or ``"bridge"``).
+        ``sudo``: the session user may use sudo (see the module docstring); ``reset`` is then ``"recreate"``
+        (default: ``"restore"`` without sudo).
         ``app_profiles``: pre-warmed app profiles in the session's home, as in the local provider."""
         if network not in NETWORKS:
             raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
@@ -85,11 +100,15 @@ class DockerProvider(Provider):
         if agent_network == "none" and network != "host":
             raise ValueError(f"network={network!r} gives agent code a network; with agent_network='none' the "
                              "container has none: pass agent_network='host' with it")
+        reset = reset or ("recreate" if sudo else "restore")
         if reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+        if sudo and reset != "recreate":
+            raise ValueError(f"sudo=True lets agent code change the container as root, which reset={reset!r} does "
+                             "not put back: a sudo container is reset by recreating it (reset='recreate')")
         self.width, self.height = width, height
         self.image = image or image_tag(variant)
-        self.network, self.reset_mode, self.agent_network = network, reset, agent_network
+        self.network, self.reset_mode, self.agent_network, self.sudo = network, reset, agent_network, sudo
         self.mem_limit, self.cpus, self.shm_size, self.pids_limit = mem_limit, cpus, shm_size, pids_limit
         self.start_timeout, self.a11y, self.panel, self.desktop = start_timeout, a11y, panel, desktop
         self.app_profiles = app_profiles
@@ -158,7 +177,7 @@ class DockerProvider(Provider):
         command += ["--width", str(self.width), "--height", str(self.height),
                     "--start-timeout", str(self.start_timeout)]
         command += [flag for flag, on in (("--a11y", self.a11y), ("--no-panel", not self.panel),
-                                          ("--no-desktop", not self.desktop),
+                                          ("--no-desktop", not self.desktop), ("--sudo", self.sudo),
                                           ("--no-app-profiles", not self.app_profiles)) if on]
         # init=True: Docker's init is PID 1 and reaps the orphans an agent leaves (the supervisor does not)
         limits: dict[str, Any] = {"shm_size": self.shm_size, "pids_limit": self.pids_limit}
@@ -171,8 +190,9 @@ class DockerProvider(Provider):
         try:
             self.container = self.client.containers.run(
                 self.image, command=command, name=name, detach=True, labels=labels, init=True,
-                environment={"STEP_ENVS_TOKEN": self._token}, cap_drop=["ALL"], cap_add=list(CAP_DROP_ALL_BUT),
-                security_opt=["no-new-privileges"], **network, **limits)
+                environment={"STEP_ENVS_TOKEN": self._token}, cap_drop=["ALL"],
+                cap_add=list(SUDO_CAPS if self.sudo else CAP_DROP_ALL_BUT),
+                security_opt=[] if self.sudo else ["no-new-privileges"], **network, **limits)
             if handoff is not None:
                 self._hand_over(*handoff)
         except docker.errors.APIError as exc:

@@ -3,7 +3,8 @@
 Xvfb on a free display (``-displayfd``, ``-nolisten tcp``, a fresh MIT cookie in ``~/.Xauthority``), a session
 D-Bus, xfwm4, the Xfce panel, Ubuntu's ctrl+alt+t and super shortcuts (`step_envs.server.shortcuts`), and the
 controller server on a free 127.0.0.1 port. OSWorld's command names (``google-chrome``, ``nautilus``, ...) resolve
-through stand-ins in step_envs/data/desktop/bin. ``HOME`` is a fresh directory per session.
+through stand-ins in step_envs/data/desktop/bin. ``HOME`` is a fresh directory per session, named ``user`` like the
+container's ``/home/user``.
 
 Isolation (as root): every session runs as its own unprivileged user, taken from a pool of system accounts
 ``step-gym-0``, ``step-gym-1``, ... (created on first use, held with a lock file under /run/step-gym for as long as
@@ -154,7 +155,7 @@ class LocalProvider(Provider):
                  server_host: str = "127.0.0.1", server_port: int = 0, token: str | None = None,
                  exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = (), reaper: bool = True,
                  user: str | None = None, pids_limit: int | None = 2048, private_shm: str | None = "512m",
-                 server_fd: int | None = None, app_profiles: bool = True) -> None:
+                 server_fd: int | None = None, home: str | None = None, app_profiles: bool = True) -> None:
         """``a11y`` turns on AT-SPI for the session's apps (for ``/accessibility``; apps start slower).
         ``server_host`` / ``server_port`` / ``token``: where the controller listens and its token (a free
         127.0.0.1 port and a fresh token by default). ``exclusive_user``: this is the only session of its user
@@ -166,12 +167,15 @@ class LocalProvider(Provider):
 
         Isolation, as root with ``run_as_user``: ``user=None`` claims a user of its own from the pool (see the
         module docstring; implies ``exclusive_user`` and wipes /tmp and /var/tmp); ``user="name"`` runs as that
-        existing account instead (the container's ``step-gym``). ``pids_limit``: ``RLIMIT_NPROC`` of the session's
+        existing account instead (the container's ``user``). ``pids_limit``: ``RLIMIT_NPROC`` of the session's
         processes (counted per uid, so only with a user of its own). ``private_shm``: the size of the session's
         own /dev/shm (None: the host's). ``server_fd``: a listening socket the controller serves as well, e.g. one
         made in another network namespace (the Docker provider's, for a container without network).
         ``app_profiles``: seed the home with pre-warmed app profiles (`step_envs.providers.profiles`), so an
-        episode's first start of LibreOffice, GIMP, ... skips their first-run work; part of the pristine home."""
+        episode's first start of LibreOffice, GIMP, ... skips their first-run work; part of the pristine home.
+        ``home``: a fixed path for the session's home (the container's ``/home/user``, where OSWorld's tasks look),
+        made at start (it must not exist yet: one session at a time has it) and removed at stop; default: a fresh
+        ``user`` folder in the session's own directory."""
         if wipe_dirs and not exclusive_user:
             raise ValueError("wipe_dirs deletes every file of the session user: it needs exclusive_user=True")
         self.width, self.height = width, height
@@ -182,6 +186,8 @@ class LocalProvider(Provider):
         self._user: pwd.struct_passwd | None = None
         self._user_name = user
         self.run_as_user, self.server_fd, self.app_profiles = run_as_user, server_fd, app_profiles
+        self.fixed_home = home
+        self._made_fixed_home = False  # stop() removes a fixed home only when this session made it
         self.pooled = run_as_user and user is None and os.geteuid() == 0
         if run_as_user and os.geteuid() != 0:
             _warn_unisolated()
@@ -206,8 +212,10 @@ class LocalProvider(Provider):
 
     @property
     def home(self) -> Path:
+        if self.fixed_home is not None:
+            return Path(self.fixed_home)
         assert self.dir is not None
-        return self.dir / "home"
+        return self.dir / "user"  # named as the container's /home/user, so apps title it alike (e.g. "user - Thunar")
 
     def _chown(self, path: Path) -> None:
         if self._user is not None:
@@ -395,7 +403,13 @@ class LocalProvider(Provider):
             self._chown(self.dir / private)
         self._chown(self.dir)
         self._install_stand_ins()
-        self.home.mkdir(mode=0o700)
+        try:
+            self.home.mkdir(mode=0o700)
+            self._made_fixed_home = self.fixed_home is not None
+        except FileExistsError as exc:
+            self.stop()
+            raise ProviderError(f"the session's home {self.home} exists already: another session has it, or one "
+                                "that died left it; a fixed home is for one session at a time") from exc
         self._seed_home()
         if self.use_reaper:
             uid = [str(self._user.pw_uid)] if self.pooled and self._user else []
@@ -606,6 +620,9 @@ class LocalProvider(Provider):
             self._reaper.wait()
             self._reaper = None
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self._made_fixed_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self._made_fixed_home = False
         if self.pooled and self._user is not None:
             self._infra_files = set()
             self._wipe_user_files()

@@ -24,7 +24,7 @@ import sys
 import threading
 from typing import Any
 
-from step_envs.providers import make_provider
+from step_envs.providers import PROVIDERS, make_provider
 from step_envs.providers.base import Endpoint, Provider, ProviderError
 
 START_TIMEOUT_S = 180.0
@@ -147,6 +147,9 @@ class RayProvider(Provider):
                  ray_address: str | None = None, **provider_kwargs: Any) -> None:
         self.node_provider = node_provider
         self.kwargs = {"width": width, "height": height, **provider_kwargs}
+        # what the node's session gives a task: a container's fixed home, sudo when asked for
+        self.fixed_home = provider_kwargs.get("home") or PROVIDERS[node_provider].fixed_home
+        self.sudo = bool(provider_kwargs.get("sudo"))
         self.ray_address = ray_address
         self.session: RaySession | None = None
         self.actor: Any = None

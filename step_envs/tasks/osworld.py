@@ -1,15 +1,22 @@
 """Loading OSWorld's own task files (``evaluation_examples/examples/<domain>/<id>.json``) as they are.
 
 Every file loads: a task that can run here becomes a :class:`~step_envs.tasks.model.Task`; one that cannot (it logs
-into Google Drive or a site, runs ``sudo``, or names a getter, metric or option not implemented here) comes back with
-the list of reasons instead of failing mid-episode. A task that needs the internet (it downloads its files, opens web
-pages, compares against live sites) runs, and says so in ``network``: offline, its downloads fail as an
-``env_error`` naming the URL. Translations that make OSWorld's files fit:
+into Google Drive or a site, or names a getter, metric or option not implemented here) comes back with the list of
+reasons instead of failing mid-episode. A task that needs the internet (it downloads its files, opens web pages,
+compares against live sites, installs packages) runs, and says so in ``network``: offline, its downloads fail as an
+``env_error`` naming the URL. A task that needs what only a container gives (OSWorld's ``/home/user`` inside its
+code, ``sudo``) runs with ``provider="docker"`` and says so in ``docker`` (``task.params["home"]`` /
+``task.params["sudo"]``); the local provider refuses it at reset with an ``env_error``. Translations that make
+OSWorld's files fit:
 
-- OSWorld's home folder ``/home/user`` becomes the env's home (``~`` in paths, ``$HOME`` in shell commands);
+- OSWorld's home folder ``/home/user`` becomes the env's home (``~`` at the start of a path, ``$HOME`` in shell
+  code: a ``shell`` command or the code of ``bash -c``); elsewhere (Python code, a ``file://`` URL to compare) it
+  stays, for the container, whose home is ``/home/user``;
 - with ``file_cache``, a local mirror of OSWorld's remote files, a download URL whose last path parts (e.g.
   ``<domain>/<task id>/<file>``) name a file in the mirror is read from there instead of the network;
 - ``launch`` of ``socat`` (which forwards Chrome's DevTools port) waits for no window;
+- ``launch`` of ``pkill chrome`` (how OSWorld makes Chrome write its files before a check) ends Chromium, which
+  stands in for Chrome, and waits until it has exited;
 - OSWorld's ``proxy`` (the task's flag or a ``proxy`` step) is dropped: the env's traffic goes direct, and
   ``task.params["proxy"]`` says so.
 """
@@ -33,18 +40,29 @@ from step_envs.tasks.steps import STEP_TYPES
 OSWORLD_HOME = "/home/user"
 ACCOUNT_STEPS = ("googledrive", "login")
 """OSWorld setup steps that log into web services with OSWorld's own credentials."""
+DATA_URL_STEPS = ("update_browse_history",)
+"""Setup steps whose URLs are data written into a file (Chrome's history), not fetched."""
 WINDOWLESS_COMMANDS = ("socat",)
 """Commands OSWorld's setups ``launch`` that open no window (the launch waits for none)."""
+END_CHROMIUM = ("pkill -o -x -u \"$(id -u)\" chromium; for _ in $(seq 100); do "
+                "ps -u \"$(id -u)\" -o stat=,comm= | grep -q '^[^Z]* chromium$' || exit 0; sleep 0.1; done; exit 1")
+"""What ``launch ["pkill", "chrome"]`` becomes: SIGTERM to Chromium's browser process (Chrome's stand-in, whose
+processes are not named ``chrome``; the oldest one, so it shuts its helpers down itself), then a wait of up to 10 s
+until no process of it is left (zombies aside): it has written its profile files, and a relaunch starts a new
+browser."""
 PROXY_NOTE = "OSWorld's proxy is not used: the env's traffic goes direct"
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s'\"]+")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+SHELLS = ("sh", "bash", "dash")
+"""Shells whose ``-c`` argument is shell code (``["bash", "-c", CODE]``), where ``$HOME`` expands."""
+_INSTALLS = re.compile(r"\b(?:apt-get|apt|pip3?)\s+install\b")
 
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a task cannot run here (or, for ``kind`` network, what it needs the internet for): ``kind`` (account,
-    network, setup, getter, metric, option, path, format), ``name`` (the step type, getter, metric or file part
-    concerned) and the specifics."""
+    """Why a task cannot run here (or, for ``kind`` network, what it needs the internet for; for ``kind`` docker,
+    what only a container gives it): ``kind`` (account, network, docker, setup, getter, metric, option, format),
+    ``name`` (the step type, getter, metric, ``/home/user`` or ``sudo``) and the specifics."""
 
     kind: str
     name: str
@@ -68,6 +86,9 @@ class OSWorldTask:
     unsupported: list[Reason] = field(default_factory=list)
     network: list[Reason] = field(default_factory=list)
     """What the task reaches the internet for (downloads, web pages, live sites); empty when it runs offline."""
+    docker: list[Reason] = field(default_factory=list)
+    """What only a container gives the task (OSWorld's ``/home/user`` inside its code, ``sudo``): it runs with
+    ``provider="docker"``; empty when the local provider runs it too."""
 
     @property
     def supported(self) -> bool:
@@ -90,10 +111,37 @@ def _remote_urls(value: Any) -> list[str]:
             if urlparse(url).hostname not in _LOCAL_HOSTS]
 
 
+def _words(command: Any) -> list[str]:
+    """A command's words: a list as given, a string split on spaces."""
+    return command.split() if isinstance(command, str) else [str(w) for w in command] if isinstance(
+        command, list) else []
+
+
+def _shell_rehome(code: str) -> str:
+    """Shell ``code`` with each ``/home/user`` as ``$HOME``; inside single quotes, where the shell expands nothing,
+    as ``'"$HOME"'`` (the quote closed around it)."""
+    parts, quote, start, index = [], "", 0, 0
+    while index < len(code):
+        end = index + len(OSWORLD_HOME)
+        if code.startswith(OSWORLD_HOME, index) and (end == len(code) or not (code[end].isalnum() or
+                                                                            code[end] in "_.-")):
+            parts += [code[start:index], "'\"$HOME\"'" if quote == "'" else "$HOME"]
+            index = start = end
+            continue
+        char = code[index]
+        if char == "\\" and quote != "'":
+            index += 2
+            continue
+        if char in "'\"" and quote in ("", char):
+            quote = "" if quote else char
+        index += 1
+    return "".join([*parts, code[start:]])
+
+
 def _program(command: Any) -> str:
     """The program a ``launch`` command runs (its first word's file name); "" when there is none."""
-    words = command.split() if isinstance(command, str) else command if isinstance(command, list) else []
-    return Path(str(words[0])).name if words else ""
+    words = _words(command)
+    return Path(words[0]).name if words else ""
 
 
 class _Translation:
@@ -103,16 +151,23 @@ class _Translation:
         self.file_cache = file_cache
         self.reasons: list[Reason] = []
         self.network: list[Reason] = []
+        self.docker: list[Reason] = []
 
     def note(self, kind: str, name: str, detail: str) -> None:
         reason = Reason(kind, name, detail)
-        found = self.network if kind == "network" else self.reasons
+        found = {"network": self.network, "docker": self.docker}.get(kind, self.reasons)
         if reason not in found:
             found.append(reason)
 
-    def sudo(self, where: str, value: Any) -> None:
-        if any(re.search(r"\bsudo\b", text) for text in _strings(value)):
-            self.note("setup", "sudo", f"{where} runs sudo; the env's user has no root rights")
+    def needs(self, where: str, value: Any) -> None:
+        """Notes what ``value`` (a step's parameters, a getter's command) needs: sudo (a container whose user may
+        use it) or packages from the internet."""
+        texts = list(_strings(value))
+        if any(re.search(r"\bsudo\b", text) for text in texts):
+            self.note("docker", "sudo", f"{where} runs sudo, which only a container started with sudo=True allows")
+        installs = [match.group(0) for text in texts for match in _INSTALLS.finditer(text)]
+        if installs:
+            self.note("network", "install", f"{where} installs packages from the internet ({installs[0]})")
 
     def cached(self, url: str) -> str | None:
         """``file://`` URL of the mirrored copy of ``url``, matching its last 3, 2 or 1 path parts; else None."""
@@ -125,23 +180,24 @@ class _Translation:
                 return candidate.resolve().as_uri()
         return None
 
-    def rehome(self, value: Any, shell: bool = False) -> Any:
-        """``/home/user`` -> ``~`` at the start of a string, ``$HOME`` inside a shell command; elsewhere it is a
-        path inside code (e.g. ``python -c``) that cannot be moved, and is reported."""
+    def rehome(self, where: str, value: Any, shell: bool = False) -> Any:
+        """``/home/user`` -> ``~`` at the start of a string, ``$HOME`` in shell code (a ``shell`` command, the code
+        of ``bash -c``); elsewhere (Python code, a URL to compare) it cannot be moved: the task then needs the
+        container, whose home is ``/home/user``."""
         if isinstance(value, dict):
-            shell = shell or bool(value.get("shell", False))
-            return {key: self.rehome(item, shell) for key, item in value.items()}
+            shell = shell or value.get("shell") in (True, "true")
+            return {key: self.rehome(where, item, shell) for key, item in value.items()}
         if isinstance(value, list):
-            return [self.rehome(item, shell) for item in value]
+            code = 2 if len(value) > 2 and _program(value) in SHELLS and value[1] == "-c" else -1
+            return [self.rehome(where, item, shell or index == code) for index, item in enumerate(value)]
         if not isinstance(value, str) or OSWORLD_HOME not in value:
             return value
         if value == OSWORLD_HOME or value.startswith(OSWORLD_HOME + "/"):
             value = "~" + value[len(OSWORLD_HOME):]
-        if OSWORLD_HOME not in value:
-            return value
         if shell:
-            return value.replace(OSWORLD_HOME, "$HOME")
-        self.note("path", OSWORLD_HOME, f"{value[:80]!r} hard-codes OSWorld's home inside code")
+            return _shell_rehome(value)
+        if OSWORLD_HOME in value:
+            self.note("docker", OSWORLD_HOME, f"{where}: {value[:80]!r} names OSWorld's home inside code")
         return value
 
     def step(self, where: str, step: Any) -> Any:
@@ -156,7 +212,9 @@ class _Translation:
         if kind == "launch" and isinstance(params, dict) and "ready" not in step and _program(
                 params.get("command")) in WINDOWLESS_COMMANDS:
             step = dict(step, ready={})
-        remote = _remote_urls(step.get("parameters", {}))
+        if kind == "launch" and isinstance(params, dict) and _words(params.get("command")) == ["pkill", "chrome"]:
+            step = {"type": "execute", "parameters": {"command": END_CHROMIUM, "shell": True}}
+        remote = [] if kind in DATA_URL_STEPS else _remote_urls(step.get("parameters", {}))
         if kind in ACCOUNT_STEPS:
             self.note("account", kind, f"{where} logs into a web service with OSWorld's credentials")
         elif kind not in STEP_TYPES:
@@ -165,8 +223,8 @@ class _Translation:
             self.note("network", kind, f"{where}: {PROXY_NOTE}")
         elif remote:
             self.note("network", kind, f"{where} reaches {remote[0]}")
-        self.sudo(where, step.get("parameters", {}))
-        return self.rehome(step)
+        self.needs(where, step.get("parameters", {}))
+        return self.rehome(where, step)
 
     def getter(self, where: str, config: Any) -> Any:
         if config is None:
@@ -185,8 +243,8 @@ class _Translation:
             self.note("network", kind, f"{where} reaches {remote[0]}")
         if kind not in GETTERS:
             self.note("getter", kind, f"{where}: getter not implemented")
-        self.sudo(where, config.get("command", ""))
-        return self.rehome(config)
+        self.needs(where, config.get("command", ""))
+        return self.rehome(where, config)
 
     def evaluator(self, evaluator: Any) -> Any:
         if not isinstance(evaluator, dict) or "func" not in evaluator:
@@ -238,11 +296,15 @@ def check_osworld(data: dict[str, Any], path: Path, domain: str = "",
                 task.params["proxy"] = PROXY_NOTE
             if translation.network:  # a container gives its agent code the network for it (step_envs.desktop.env)
                 task.params["network"] = sorted({f"{reason.name}: {reason.detail}" for reason in translation.network})
+            for need, name in (("home", OSWORLD_HOME), ("sudo", "sudo")):  # for the env's provider (desktop.env)
+                found = [reason.detail for reason in translation.docker if reason.name == name]
+                if found:
+                    task.params[need] = found
         except (TaskError, TypeError, ValueError) as exc:
             translation.note("format", "task", str(exc))
     return OSWorldTask(path=path, domain=str(data.get("domain") or domain), id=str(data.get("id", path.stem)),
                        instruction=str(data.get("instruction", "")), data=data, task=task,
-                       unsupported=translation.reasons, network=translation.network)
+                       unsupported=translation.reasons, network=translation.network, docker=translation.docker)
 
 
 def _is_task(data: Any) -> bool:

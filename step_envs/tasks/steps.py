@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 STEP_TYPES = ("launch", "open", "execute", "command", "sleep", "activate_window", "close_window",
-              "upload_file", "download", "chrome_open_tabs", "chrome_close_tabs", "proxy")
+              "upload_file", "download", "chrome_open_tabs", "chrome_close_tabs",
+              "update_browse_history", "proxy")
 WEB_SCHEMES = ("http", "https")
 """URL schemes a ``download`` step fetches into the host cache; any other URL names a file shipped with the task."""
 

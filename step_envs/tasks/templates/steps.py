@@ -38,7 +38,7 @@ def editor(path: str) -> list[Step]:
     return launch(["mousepad", path], PurePosixPath(path).name)
 
 
-def thunar(folder: str = "~", window: str = "home - Thunar") -> list[Step]:
+def thunar(folder: str = "~", window: str = "user - Thunar") -> list[Step]:
     return launch(["thunar", folder], window)
 
 

@@ -1,0 +1,254 @@
+"""Chrome's profile files in the env, read as OSWorld's Chrome getters read them, and the metrics that judge them:
+``Preferences`` (settings, as JSON), ``Bookmarks``, the ``History`` and ``Cookies`` SQLite databases, and the
+shortcuts Chrome puts on the desktop.
+
+The profile is ``~/.config/google-chrome`` (Chrome's folder, which the ``google-chrome`` stand-in gives Chromium),
+else Chromium's own ``~/.config/chromium``: the first that holds the file. Chrome writes ``Preferences`` some
+seconds after a change and when it exits, which is why OSWorld's tasks end Chrome before these checks. Where
+OSWorld's getter answers a made-up value when the file is missing (``"Google"``, ``"false"``), ours answers None:
+the check scores 0 either way, with "missing" as the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from step_envs.checkers.browser import same_url
+from step_envs.checkers.general import rules_of, verdict
+from step_envs.checkers.getters import env_home_file, save_to_cache
+from step_envs.checkers.registry import NO_RESULT, CheckContext, Score, getter, metric, short
+
+CHROME_PROFILES = ("~/.config/google-chrome", "~/.config/chromium")
+"""Where Chrome keeps its profile in the env: Google Chrome's folder, then Chromium's."""
+DEFAULT_FONT_SIZES = {"default_fixed_font_size": 13, "default_font_size": 16, "minimum_font_size": 13}
+"""Chrome's font sizes when ``webkit.webprefs`` does not set them (Chrome writes only the changed ones)."""
+STARTUP_NEW_TAB = 5
+"""``session.restore_on_startup`` when Chrome opens the New Tab page at startup."""
+
+
+def profile_file(ctx: CheckContext, name: str) -> bytes | None:
+    """The bytes of ``Default/<name>`` in the first profile folder that has it; None when none has."""
+    for profile in CHROME_PROFILES:
+        data = env_home_file(ctx, f"{profile}/Default/{name}")
+        if data:
+            return data
+    return None
+
+
+def preferences(ctx: CheckContext) -> dict[str, Any] | None:
+    """Chrome's ``Default/Preferences`` as a dict; None when there is none."""
+    data = profile_file(ctx, "Preferences")
+    return None if data is None else json.loads(data)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+@getter("bookmarks")
+def bookmarks(ctx: CheckContext, config: dict[str, Any]) -> dict[str, Any] | list[Any]:
+    """The ``roots`` of Chrome's ``Default/Bookmarks``; ``[]`` when there is none, as OSWorld."""
+    data = profile_file(ctx, "Bookmarks")
+    return json.loads(data).get("roots", {}) if data else []
+
+
+def _extensions(ctx: CheckContext) -> list[dict[str, Any]]:
+    prefs = preferences(ctx) or {}
+    settings = prefs.get("extensions", {}).get("settings", {})
+    return [entry for entry in settings.values() if isinstance(entry, dict)]
+
+
+@getter("find_unpacked_extension_path")
+def find_unpacked_extension_path(ctx: CheckContext, config: dict[str, Any]) -> list[str]:
+    """The folders of the extensions ``Preferences`` lists (``extensions.settings.*.path``)."""
+    return [entry["path"] for entry in _extensions(ctx) if "path" in entry]
+
+
+@getter("find_installed_extension_name")
+def find_installed_extension_name(ctx: CheckContext, config: dict[str, Any]) -> list[str]:
+    """The names of the extensions ``Preferences`` lists (``extensions.settings.*.manifest.name``), built-in ones
+    (Chrome's PDF viewer...) included."""
+    return [entry["manifest"]["name"] for entry in _extensions(ctx) if "name" in entry.get("manifest", {})]
+
+
+@getter("enable_do_not_track")
+def enable_do_not_track(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """``"true"`` when "Send a Do Not Track request" is on (``enable_do_not_track``), else ``"false"``."""
+    prefs = preferences(ctx)
+    return None if prefs is None else _flag(bool(prefs.get("enable_do_not_track")))
+
+
+@getter("enable_safe_browsing")
+def enable_safe_browsing(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """``"true"`` when ``Preferences`` turns Safe Browsing on, standard or enhanced (``safebrowsing.enabled`` or
+    ``.enhanced``), else ``"false"``: a profile that never changed it says nothing, and reads ``"false"``."""
+    prefs = preferences(ctx)
+    if prefs is None:
+        return None
+    safe = prefs.get("safebrowsing", {})
+    return _flag(bool(safe.get("enabled")) or bool(safe.get("enhanced")))
+
+
+@getter("new_startup_page")
+def new_startup_page(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """``"true"`` when Chrome starts on the New Tab page: ``Preferences`` has no ``session`` (a fresh profile) or
+    its ``restore_on_startup`` is 5."""
+    prefs = preferences(ctx)
+    if prefs is None:
+        return None
+    return _flag("session" not in prefs or prefs["session"].get("restore_on_startup") == STARTUP_NEW_TAB)
+
+
+@getter("profile_name")
+def profile_name(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """The profile's name (``profile.name``); None when unset."""
+    return (preferences(ctx) or {}).get("profile", {}).get("name")
+
+
+@getter("data_delete_automacally")
+def data_delete_automatically(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """``"true"`` when ``profile.default_content_setting_values`` exists (Chrome writes it when a site-data default
+    such as "delete data sites have saved when you close all windows" changes), else ``"false"``; OSWorld's rule
+    and spelling."""
+    prefs = preferences(ctx)
+    return None if prefs is None else _flag(prefs.get("profile", {}).get("default_content_setting_values") is not None)
+
+
+@getter("chrome_font_size")
+def chrome_font_size(ctx: CheckContext, config: dict[str, Any]) -> dict[str, int] | None:
+    """Chrome's font sizes (``webkit.webprefs``) over :data:`DEFAULT_FONT_SIZES` (OSWorld gives the defaults only
+    when ``webprefs`` is absent)."""
+    prefs = preferences(ctx)
+    return None if prefs is None else {**DEFAULT_FONT_SIZES, **prefs.get("webkit", {}).get("webprefs", {})}
+
+
+@getter("default_search_engine")
+def default_search_engine(ctx: CheckContext, config: dict[str, Any]) -> str | None:
+    """The default search engine's name (``default_search_provider_data.template_url_data.short_name``);
+    ``"Google"`` when the profile never changed it."""
+    prefs = preferences(ctx)
+    if prefs is None:
+        return None
+    return prefs.get("default_search_provider_data", {}).get("template_url_data", {}).get("short_name", "Google")
+
+
+def _rows(ctx: CheckContext, config: dict[str, Any], name: str, query: str) -> list[list[Any]] | None:
+    """The rows of ``query`` on the profile's SQLite database ``name``, fetched into ``cache_dir/dest``."""
+    local = save_to_cache(ctx, config, profile_file(ctx, name))
+    if local is None:
+        return None
+    with sqlite3.connect(f"{Path(local).as_uri()}?mode=ro", uri=True) as db:
+        rows = [list(row) for row in db.execute(query)]
+    db.close()
+    return rows
+
+
+@getter("history")
+def history(ctx: CheckContext, config: dict[str, Any]) -> list[list[Any]] | None:
+    """``[url, title, last_visit_time]`` of every page in Chrome's ``History`` database (saved as ``dest``)."""
+    return _rows(ctx, config, "History", "SELECT url, title, last_visit_time FROM urls")
+
+
+@getter("cookie_data")
+def cookie_data(ctx: CheckContext, config: dict[str, Any]) -> list[list[Any]] | None:
+    """Every row of Chrome's ``Cookies`` database (saved as ``dest``), its columns in Chrome's order (the second
+    is ``host_key``, the cookie's domain)."""
+    return _rows(ctx, config, "Cookies", "SELECT * FROM cookies")
+
+
+@getter("shortcuts_on_desktop")
+def shortcuts_on_desktop(ctx: CheckContext, config: dict[str, Any]) -> dict[str, str]:
+    """``{file name: text}`` of the ``.desktop`` files in ``~/Desktop`` (where Chrome's "Create shortcut" puts
+    them on Linux)."""
+    tree = ctx.client.list_directory("~/Desktop") or {}
+    names = [child["name"] for child in tree.get("children", []) if child.get("name", "").endswith(".desktop")]
+    shortcuts = {}
+    for name in names:
+        data = env_home_file(ctx, f"~/Desktop/{name}")
+        if data is not None:
+            shortcuts[name] = data.decode("utf-8", errors="replace")
+    return shortcuts
+
+
+def _rule_type(rules: Any, valid: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    rules = rules_of(rules, f"{{'type': one of {valid}, ...}}")
+    if rules.get("type") not in valid:
+        raise ValueError(f"rules type {rules.get('type')!r} is not supported; use one of {', '.join(valid)}")
+    return rules, rules["type"]
+
+
+@metric("check_font_size")
+def check_font_size(result: Any, rules: Any, **options: Any) -> Score:
+    """1 when Chrome's ``default_font_size`` is ``rules["value"]`` (``type: value``) or lies strictly between
+    ``rules["min"]`` and ``rules["max"]`` (``type: range``)."""
+    rules, kind = _rule_type(rules, ("value", "range"))
+    if not isinstance(result, dict):
+        return NO_RESULT
+    size = result.get("default_font_size")
+    ok = size == rules["value"] if kind == "value" else rules["min"] < size < rules["max"]
+    wanted = rules["value"] if kind == "value" else f"in ({rules['min']}, {rules['max']})"
+    return verdict(ok, f"default font size {size}", f"default font size {size}, expected {wanted}")
+
+
+@metric("check_history_deleted")
+def check_history_deleted(result: Any, rules: Any, **options: Any) -> Score:
+    """1 when no URL of the history (:func:`history`'s rows) contains any of ``rules["keywords"]``
+    (``type: keywords``)."""
+    rules, _ = _rule_type(rules, ("keywords",))
+    if not isinstance(result, list):
+        return NO_RESULT
+    left = [row[0] for row in result if any(keyword in row[0] for keyword in rules["keywords"])]
+    return verdict(not left, "no such page in the history", f"still in the history: {short(left, 200)}")
+
+
+@metric("is_cookie_deleted")
+def is_cookie_deleted(result: Any, rules: Any, **options: Any) -> Score:
+    """1 when no cookie's domain (:func:`cookie_data`'s second column) is one of ``rules["domains"]``
+    (``type: domains``), domains compared as URLs are (``browser.same_url``)."""
+    rules, _ = _rule_type(rules, ("domains",))
+    if not isinstance(result, list):
+        return NO_RESULT
+    left = sorted({row[1] for row in result if any(same_url(domain, row[1]) for domain in rules["domains"])})
+    return verdict(not left, "no cookie of those domains", f"cookies left for {short(left, 200)}")
+
+
+@metric("is_shortcut_on_desktop")
+def is_shortcut_on_desktop(result: Any, rules: Any, **options: Any) -> Score:
+    """1 when a desktop shortcut (:func:`shortcuts_on_desktop`) has the line ``Name=<rules["name"]>``
+    (``type: name``), or is JSON whose ``data.description`` contains ``rules["description"]``
+    (``type: description``)."""
+    rules, kind = _rule_type(rules, ("name", "description"))
+    if not isinstance(result, dict):
+        return NO_RESULT
+
+    def described(text: str) -> bool:
+        try:
+            return rules["description"] in json.loads(text)["data"]["description"]
+        except (ValueError, KeyError, TypeError):
+            return False
+
+    found = [name for name, text in result.items()
+             if (f"Name={rules['name']}\n" in text if kind == "name" else described(text))]
+    return verdict(bool(found), f"shortcut {found[0] if found else ''}",
+                   f"no shortcut with that {kind} among {sorted(result)}")
+
+
+@metric("is_expected_installed_extensions")
+def is_expected_installed_extensions(result: Any, expected: Any, **options: Any) -> Score:
+    """1 when every name of ``expected["expected"]`` is installed (:func:`find_installed_extension_name`):
+    exactly, or with ``expected["match"] == "substring"`` as part of an installed name, any case."""
+    expected = rules_of(expected, "{'expected': [names], 'match': 'exact' | 'substring'}")
+    names, match = expected.get("expected"), expected.get("match", "exact")
+    if not isinstance(names, list) or match not in ("exact", "substring"):
+        raise ValueError(f"expected must be {{'expected': [names], 'match': 'exact' | 'substring'}}, got "
+                         f"{short(expected)}")
+    if not isinstance(result, list):
+        return NO_RESULT
+    if match == "substring":
+        missing = [n for n in names if not any(n.lower() in installed.lower() for installed in result)]
+    else:
+        missing = [n for n in names if n not in result]
+    return verdict(not missing, f"all {len(names)} installed", f"not installed: {short(missing, 200)}")
