@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 
-from step_envs.episodes import Episode, StepRecord
-
 __version__ = "0.1.0"
 NAMESPACE = "step_envs"
 DESKTOP_ENTRY_POINT = "step_envs.desktop.env:DesktopEnv"
@@ -29,7 +27,12 @@ def _register(env_id: str, **kwargs: object) -> None:
 
 def __getattr__(name: str) -> object:
     """``step_envs.EnvPool`` loads the pool (and its providers) on first use, keeping ``import step_envs`` light;
-    the task names load on first use too (they pull in the checkers)."""
+    the task names load on first use too (they pull in the checkers), and so do ``Episode`` / ``StepRecord``
+    (numpy: the processes inside a session import this package and need none of them)."""
+    if name in ("Episode", "StepRecord"):
+        import step_envs.episodes
+
+        return getattr(step_envs.episodes, name)
     if name == "EnvPool":
         from step_envs.pool import EnvPool
 

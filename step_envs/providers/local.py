@@ -439,9 +439,12 @@ class LocalProvider(Provider):
         # python-xlib print a warning on stdout in every process that imports pyautogui)
         cookie = secrets.token_bytes(16)
         server_auth = self._private_file(self.dir / "run" / "xauth-server", xauth_entry(FAMILY_WILD, b"", b"", cookie))
-        # keep the abstract "local" socket: with -displayfd it is what makes a second Xvfb skip a display in use
+        # keep the abstract "local" socket: with -displayfd it is what makes a second Xvfb skip a display in use.
+        # No GLX: it loads Mesa into Xvfb (~11 MiB private per display, benchmarks/bench_memory.py); the apps here
+        # draw without it (Chromium, Firefox and LibreOffice render in software, VLC's video falls back to XCB)
         self._spawn("xvfb", ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{self.width}x{self.height}x24",
-                             "-nolisten", "tcp", "-noreset", "+extension", "XFIXES", "-auth", str(server_auth)],
+                             "-nolisten", "tcp", "-noreset", "+extension", "XFIXES", "-extension", "GLX", "-auth",
+                             str(server_auth)],
                     pass_fds=(write_fd,))
         os.close(write_fd)
         number = self._read_display(read_fd, deadline)
@@ -452,11 +455,14 @@ class LocalProvider(Provider):
         bus = self.dir / "run" / "bus"
         self._spawn("dbus", ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address=unix:path={bus}"])
         self._wait(lambda: bus.exists(), deadline, "the session D-Bus", "dbus")
-        self._spawn("xfwm4", ["xfwm4", "--compositor=off", "--sm-client-disable"])
+        # one malloc arena for the desktop's own processes (and the panel's plugins, which inherit it): their few
+        # threads (D-Bus, dconf) otherwise each keep an arena of freed memory, ~11 MiB per process at idle
+        shell_env = {**self._session_env(), "MALLOC_ARENA_MAX": "1"}
+        self._spawn("xfwm4", ["xfwm4", "--compositor=off", "--sm-client-disable"], env=shell_env)
         if self.panel:
-            self._spawn("panel", ["xfce4-panel", "--disable-wm-check"])
+            self._spawn("panel", ["xfce4-panel", "--disable-wm-check"], env=shell_env)
         if self.desktop:
-            self._spawn("xfdesktop", ["xfdesktop", "--disable-wm-check"])
+            self._spawn("xfdesktop", ["xfdesktop", "--disable-wm-check"], env=shell_env)
         self._spawn("shortcuts", [sys.executable, "-m", "step_envs.server.shortcuts"])  # ctrl+alt+t, super
 
         token = self._token or secrets.token_urlsafe(24)

@@ -13,10 +13,12 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 from werkzeug.serving import make_server
 
 from step_envs.server.app import create_app
+from step_envs.server.memory import IdleTrim, limit_arenas
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +45,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("a token is required: pass --token-file, set STEP_ENVS_TOKEN, or pass --no-auth")
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    limit_arenas()  # before any thread: see step_envs.server.memory
     app = create_app(token)
+    trim = IdleTrim()
+
+    @app.after_request
+    def note_request(response: Any) -> Any:
+        trim.touch()
+        return response
+
     worker = app.config["worker"]
     worker.start()
     server = make_server(args.host, args.port, app, threaded=True)

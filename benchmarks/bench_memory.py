@@ -1,0 +1,87 @@
+"""Where an idle desktop session's memory goes: PSS per process of N local sessions started side by side.
+
+    .venv/bin/python benchmarks/bench_memory.py [--envs 8] [--idle 8] [--lean] [--settle damage|grabs]
+
+Starts N `DesktopEnv`s (local provider, the default session: Xvfb, xfwm4, the Xfce panel and xfdesktop, the
+controller server, its pyautogui worker, the supervisor), resets each to a terminal-free simple task, lets them idle
+``--idle`` seconds, then sums each session's processes' PSS (``/proc/PID/smaps_rollup``: a page shared by k
+processes counts 1/k to each, so N sessions share the libraries' cost) by process, and prints the mean per env.
+PSS, not RSS: what N sessions together take is N x the total below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections import defaultdict
+
+from bench_desktop import SIMPLE_TASK  # the script's own folder is on sys.path
+
+from step_envs.desktop.env import DesktopEnv
+from step_envs.providers.procs import session_pids
+
+# python processes of a session, told apart by their command line
+PYTHON_ROLES = (("step_envs.server.worker", "pyautogui worker"), ("step_envs.server", "controller server"),
+                ("step_envs.providers.supervisor", "supervisor"), ("shortcuts", "shortcuts"))
+
+
+def pss_kib(pid: int) -> int:
+    """The process's PSS in KiB (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            return sum(int(line.split()[1]) for line in handle if line.startswith("Pss:"))
+    except OSError:
+        return 0
+
+
+def role_of(pid: int) -> str:
+    """A readable name for a session process: its command, or for Python its role."""
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        comm = open(f"/proc/{pid}/comm").read().strip()
+    except OSError:
+        return "?"
+    if comm.startswith("python"):
+        line = " ".join(a.decode(errors="replace") for a in argv)
+        for needle, role in PYTHON_ROLES:
+            if needle in line:
+                return role
+        return "python: " + " ".join(a.decode(errors="replace") for a in argv[1:3])
+    return comm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", type=int, default=8)
+    parser.add_argument("--idle", type=float, default=8.0, help="seconds to idle before measuring")
+    parser.add_argument("--lean", action="store_true", help="sessions without the panel and xfdesktop")
+    args = parser.parse_args()
+    print(f"machine: {platform.node()}  {os.cpu_count()} cores  python {platform.python_version()}  "
+          f"{args.envs} local sessions, {'lean' if args.lean else 'default'}")
+    kwargs = {"panel": False, "desktop": False} if args.lean else {}
+    envs = []
+    try:
+        for _ in range(args.envs):
+            env = DesktopEnv(task=SIMPLE_TASK, provider="local", provider_kwargs=kwargs)
+            env.reset()
+            envs.append(env)
+        time.sleep(args.idle)
+        per_role: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(envs))
+        for i, env in enumerate(envs):
+            for pid in session_pids(env.provider.session_id):
+                per_role[role_of(pid)][i] += pss_kib(pid) / 1024
+        totals = [sum(values[i] for values in per_role.values()) for i in range(len(envs))]
+        print(f"{'process':32s} {'PSS per env, MiB':>18s}")
+        for role, values in sorted(per_role.items(), key=lambda item: -sum(item[1])):
+            print(f"{role:32s} {statistics.mean(values):18.1f}")
+        print(f"{'total':32s} {statistics.mean(totals):18.1f}   (min {min(totals):.1f}, max {max(totals):.1f})")
+    finally:
+        for env in envs:
+            env.close()
+
+
+if __name__ == "__main__":
+    main()
