@@ -188,12 +188,15 @@ def test_clicks_work_and_typed_special_characters_reach_the_app(client: Controll
         "status"] == "success"
     client.launch(["xfce4-terminal", "--title", "typing-probe"])
     deadline = time.monotonic() + 20
-    while not any(w["title"] == "typing-probe" for w in client.windows()):
+    # typed keys go to the focused window: wait until the new terminal has the focus (a loaded machine maps a
+    # window well before the window manager hands it the focus)
+    while client.execute(["xdotool", "getactivewindow", "getwindowname"])["output"].strip() != "typing-probe":
         assert time.monotonic() < deadline
         time.sleep(0.05)
     text = "a<b>c|d&e'f~g{h}i"
     client.act(f"pyautogui.write({'printf %s ' + repr(text) + ' > ~/typed.txt' + chr(10)!r})", settle_max=0.5)
-    while client.get_file("~/typed.txt") is None:
+    # the shell makes the file (the redirection) a moment before printf writes into it
+    while not client.get_file("~/typed.txt"):
         assert time.monotonic() < deadline + 10
         time.sleep(0.05)
     assert client.get_file("~/typed.txt").decode() == text
