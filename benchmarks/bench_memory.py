@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 
 from bench_desktop import SIMPLE_TASK  # the script's own folder is on sys.path
+from bench_pool import pss_kib
 
 from step_envs.desktop.env import DesktopEnv
 from step_envs.providers.procs import session_pids
@@ -27,15 +28,6 @@ from step_envs.providers.procs import session_pids
 # python processes of a session, told apart by their command line
 PYTHON_ROLES = (("step_envs.server.worker", "pyautogui worker"), ("step_envs.server", "controller server"),
                 ("step_envs.providers.container", "supervisor (docker)"), ("shortcuts", "shortcuts"))
-
-
-def pss_kib(pid: int) -> int:
-    """The process's PSS in KiB (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
-            return sum(int(line.split()[1]) for line in handle if line.startswith("Pss:"))
-    except OSError:
-        return 0
 
 
 def role_of(pid: int) -> str:
