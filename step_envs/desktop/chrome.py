@@ -58,13 +58,19 @@ def _pages(client: ControllerClient) -> list[dict[str, Any]]:
 
 def chrome_open_tabs(client: ControllerClient, urls_to_open: list[str]) -> None:
     """Open each URL in a new tab, then close the tab Chrome started with (as OSWorld does after the first).
-    A page that does not load (offline) still gets its tab."""
-    before = _pages(client)
+    A page that does not load (offline) still gets its tab. The start tab is found after the new ones are open
+    (every page that is not one of them): Chrome's endpoint can answer before its first tab exists."""
+    _pages(client)  # waits for the endpoint
+    opened = set()
     for url in urls_to_open:
-        if _devtools(client, "PUT", f"/json/new?{quote(url, safe='')}") is None:
+        reply = _devtools(client, "PUT", f"/json/new?{quote(url, safe='')}")
+        if reply is None:
             raise DevToolsError(f"Chrome's DevTools endpoint would not open a tab for {url}")
-    if before and urls_to_open:
-        _devtools(client, "GET", f"/json/close/{before[0]['id']}")
+        opened.add(json.loads(reply).get("id"))
+    if urls_to_open:
+        for page in _pages(client):
+            if page.get("id") not in opened:
+                _devtools(client, "GET", f"/json/close/{page['id']}")
 
 
 def chrome_close_tabs(client: ControllerClient, urls_to_close: list[str]) -> None:
