@@ -8,6 +8,15 @@
     store, reproduced below) versus the content-addressed store that writes only the new ones.
 
     .venv/bin/python benchmarks/bench_trainer.py [--tasks 8] [--copies 8] [--steps 8] [--repeats 3]
+
+`--rollouts`: instead, the speed of whole training rounds on real desktops, on the widget mix of
+`configs/reproduce-widgets.toml` (click-button, choose-radio, select-option, click-sequence; 8 instances each), with
+its policy setup (a `small` model from `init-model`, untrained, reading the accessibility table with numbered rows
+and a pointer head, 2 local envs, 6 steps at most, STEP with augmentation): trajectories per minute and env steps
+per second of each round, and where the time went (env, model, update). An untrained model clicks random rows and
+rarely stops, so its episodes are long: compare steps per second across code versions, not with a trained run.
+
+    .venv/bin/python benchmarks/bench_trainer.py --rollouts [--rounds 4] [--model DIR] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 from rich.table import Table
 
@@ -150,15 +160,99 @@ def bench_checkpoints(model_dir: Path, work: Path, args: argparse.Namespace, rep
     return out
 
 
+ROLLOUT_TEMPLATES = ("widget-click-button", "widget-choose-radio", "widget-select-option", "widget-click-sequence")
+
+
+def bench_rollouts(args: argparse.Namespace, console) -> list[dict[str, float]]:
+    """`args.rounds` STEP rounds of `args.tasks_per_round` x `args.copies` episodes on real local desktops."""
+    import dataclasses
+
+    from step_train.algos import AlgoConfig, AugmentConfig, SamplerConfig
+    from step_train.config import EvalSettings
+    from step_train.policy.init_model import init_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(args.model) if args.model else Path(tmp) / "model-small"
+        if not args.model:
+            init_model(model_dir, "small", suite="widgets", seed=0)
+        tasks = [widget_task(f"{template}/{seed}") for template in ROLLOUT_TEMPLATES for seed in range(8)]
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        extra = {"torch_threads": args.threads} if "torch_threads" in fields and args.threads else {}
+        config = TrainConfig(
+            run_dir=str(Path(tmp) / "run"),
+            model=ModelSettings(path=str(model_dir), pointer_head=True, lora=LoraSettings(rank=16, alpha=32)),
+            sampling=SamplingSettings(observation="a11y", a11y_scope="active", a11y_tags=True, temperature=1.0,
+                                      max_new_tokens=24),
+            env=EnvSettings(suite="widgets", num_envs=args.envs, max_steps=6, env_kwargs={"wait_seconds": 0.0}),
+            budget=BudgetSettings(rounds=args.rounds, tasks_per_round=args.tasks_per_round),
+            optim=OptimizerSettings(lr=5e-4, minibatch_size=4, micro_batch_size=4),
+            algo=AlgoConfig(algorithm="step", sampler=SamplerConfig(copies=args.copies),
+                            augment=AugmentConfig(max_states=2, group_size=4)),
+            eval=EvalSettings(every=0, seeds=(1000, 1001), train_seeds=(0, 1000)),
+            keep_checkpoints=1, tensorboard=False, **extra)
+        trainer = Trainer(config, tasks=tasks, console=console)
+        console.print(f"torch threads: {torch.get_num_threads()}; {len(tasks)} tasks; {args.envs} envs")
+        steps: list[int] = []
+        collect = trainer._collect
+
+        def counted(pool, plan):
+            rollouts = collect(pool, plan)
+            steps.append(sum(len(e.steps) for e in rollouts.episodes))
+            return rollouts
+
+        trainer._collect = counted  # type: ignore[method-assign]
+        rows = trainer.run()
+        trainer.close()
+    out = []
+    for row, count in zip(rows, steps, strict=True):
+        seconds = row["round_seconds"]
+        out.append({"round": row["round"] + 1, "episodes": row["episodes"], "steps": count, "seconds": seconds,
+                    "env_seconds": row["env_seconds"], "model_seconds": row["model_seconds"],
+                    "update_seconds": row["update_seconds"], "trajectories_per_min": 60 * row["episodes"] / seconds,
+                    "steps_per_s": count / seconds, "augment_samples": row["augment_samples"]})
+    return out
+
+
+def rollouts_table(rows: list[dict[str, float]]) -> Table:
+    table = Table(title="training rounds on the widget mix (real desktops)")
+    columns = ("round", "episodes", "env steps", "seconds", "env s", "model s", "update s", "trajectories/min",
+               "env steps/s")
+    for column in columns:
+        table.add_column(column, justify="right")
+    keys = ("episodes", "steps", "seconds", "env_seconds", "model_seconds", "update_seconds")
+    total = {key: sum(r[key] for r in rows) for key in keys}
+    for name, row in [*((str(r["round"]), r) for r in rows), ("all", total)]:
+        table.add_row(name, f"{row['episodes']:.0f}", f"{row['steps']:.0f}", f"{row['seconds']:.1f}",
+                      f"{row['env_seconds']:.1f}", f"{row['model_seconds']:.1f}", f"{row['update_seconds']:.1f}",
+                      f"{60 * row['episodes'] / row['seconds']:.1f}", f"{row['steps'] / row['seconds']:.2f}",
+                      style="bold" if name == "all" else None)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=8, help="tasks in the all-fail round (B)")
-    parser.add_argument("--copies", type=int, default=8, help="rollouts per task (N)")
+    parser.add_argument("--copies", type=int, default=8, help="rollouts per task (N); --rollouts: default 4")
     parser.add_argument("--steps", type=int, default=8, help="steps per trajectory")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rollouts", action="store_true", help="time whole training rounds on real desktops instead")
+    parser.add_argument("--rounds", type=int, default=4, help="--rollouts: rounds to run")
+    parser.add_argument("--tasks-per-round", type=int, default=4, help="--rollouts: B")
+    parser.add_argument("--envs", type=int, default=2, help="--rollouts: local envs")
+    parser.add_argument("--threads", type=int, help="--rollouts: torch_threads (default: the config's default)")
+    parser.add_argument("--model", help="--rollouts: a model directory (default: a new `small` init-model, seed 0)")
+    parser.add_argument("--json", help="--rollouts: also write the rows here")
     args = parser.parse_args()
     console = wide_console()
     console.print(f"{platform.node()} {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    if args.rollouts:
+        if "--copies" not in sys.argv:
+            args.copies = 4
+        rows = bench_rollouts(args, console)
+        console.print(rollouts_table(rows))
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model_dir = build_tiny_qwen2vl(work / "tiny-qwen2vl")

@@ -41,12 +41,13 @@ from step_envs.cli.console import wide_console
 from step_envs.tasks import load_task
 from step_train.algos import ALGORITHMS
 from step_train.demos import record_demos
-from step_train.eval import held_out_tasks
+from step_train.eval import EVALUATIONS, held_out_tasks
 from step_train.experiment import (
     StepLog,
     arm_config,
     cached_evaluation,
     demo_format_of,
+    demo_seeds,
     evaluate_policy,
     evaluate_random_widget,
     load_experiment,
@@ -83,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="a local model directory (a real checkpoint) instead of init-model's")
     parser.add_argument("--work", help="the work directory (default: the config's run_dir)")
     parser.add_argument("--out", help="where the CSV, PNG and markdown go (default: experiment.results)")
-    parser.add_argument("--methods", nargs="+", choices=ALGORITHMS, metavar="METHOD",
-                        help=f"methods to run (default: experiment.methods); known: {', '.join(ALGORITHMS)}")
+    parser.add_argument("--methods", nargs="+", metavar="METHOD",
+                        help=f"methods to run (default: experiment.methods): algorithms ({', '.join(ALGORITHMS)}) "
+                             "or names of the config's experiment.variants")
     parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="RL seeds (default: experiment.seeds)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="replace any config key, e.g. --set sampling.observation=a11y (repeatable)")
@@ -125,8 +127,10 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
     held_out = held_out_tasks(train, config.eval)
     arms = [(method, seed) for seed in settings.seeds for method in settings.methods]
     warm = work / "sft"
-    kinds = sorted({prompt_kind(arm_config(config, m, 0, work, warm)) for m in settings.methods})
-    steps = StepLog(work / "steps.jsonl", console, total=6 + len(kinds) + len(arms))
+    kinds = sorted({prompt_kind(arm_config(config, m, 0, work, warm, settings.variants))
+                    for m in settings.methods})
+    extra = (int(config.eval.sampled) * (2 if config.eval.train else 1) + int(config.eval.train)) * len(kinds)
+    steps = StepLog(work / "steps.jsonl", console, total=6 + len(kinds) + extra + len(arms))
     console.print(f"{len(settings.methods)} methods x {len(settings.seeds)} seeds from one warm start, "
                   f"{trajectory_budget(config)} trajectories each ({config.budget.rounds} rounds x "
                   f"{config.budget.tasks_per_round} tasks x {config.algo.sampler.copies} copies) on {len(train)} "
@@ -152,7 +156,7 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
             demos = work / "demos"
             units = [load_task(f"{template}/{config.eval.train_seeds[0]}") for template in settings.templates]
             summary = record_demos(units, demos, demo_format_of(config), episodes=settings.demo_episodes,
-                                   seeds=config.eval.train_seeds, max_steps=config.env.max_steps, pool=pool,
+                                   seeds=demo_seeds(config, settings), max_steps=config.env.max_steps, pool=pool,
                                    console=console)
             if summary.env_errors:
                 step.status = "failed"
@@ -174,6 +178,7 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
             ("warm-start" if kind == "step" else "warm-start-trajectory",
              warm_config if kind == "step" else arm_config(config, "tgrpo", 0, work, warm))
             for kind in kinds]
+        starts: dict[str, dict[str, dict | None]] = {}
         for baseline, policy_config in evaluated:
             with steps.step(f"baseline: {baseline}") as step:
                 stored, cached = cached_evaluation(
@@ -181,6 +186,23 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
                     lambda c=policy_config: evaluate_policy(pool, c, held_out, console))
                 baselines[baseline] = evaluation(stored)
                 step.status, step.detail = ("cached" if cached else "done"), f"success {stored['success']:.3f}"
+            if baseline == "untrained":
+                continue
+            # round 0 of every run: the warm start as the runs' evaluations see it (sampled, training tasks)
+            starts[baseline] = {"heldout": baselines[baseline]}
+            for name, on_training, greedy in EVALUATIONS[1:]:
+                if (on_training and not config.eval.train) or (not greedy and not config.eval.sampled):
+                    continue
+                tasks = train if on_training else held_out
+                with steps.step(f"baseline: {baseline}, {name.replace('_', ' ')}") as step:
+                    stored, cached = cached_evaluation(
+                        work / "baselines" / f"{baseline}-{name}.json", policy_key(policy_config, tasks, greedy),
+                        lambda c=policy_config, t=tasks, g=greedy, n=name: evaluate_policy(
+                            pool, c, t, console, greedy=g, scope=f"warm-start:{n}"))
+                    starts[baseline][name] = evaluation(stored)
+                    if name == "heldout_sampled" and baseline == "warm-start":
+                        baselines["warm-start-sampled"] = starts[baseline][name]
+                    step.status, step.detail = ("cached" if cached else "done"), f"success {stored['success']:.3f}"
         with steps.step("baseline: random-widget") as step:
             key = {"agent": "random-widget", "seed": settings.random_widget_seed, "tasks": [t.id for t in held_out],
                    "max_steps": config.eval.max_steps or config.env.max_steps}
@@ -192,11 +214,11 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
 
         rows = []
         for method, seed in arms:
-            arm = arm_config(config, method, seed, work / "rl" / f"{method}-seed{seed}", warm)
+            arm = arm_config(config, method, seed, work / "rl" / f"{method}-seed{seed}", warm, settings.variants)
             with steps.step(f"rl: {method}, seed {seed}") as step:
                 step.detail, cached = train_arm(arm, train, pool, console)
                 step.status = "cached" if cached else "done"
-            start = baselines["warm-start" if prompt_kind(arm) == "step" else "warm-start-trajectory"]
+            start = starts["warm-start" if prompt_kind(arm) == "step" else "warm-start-trajectory"]
             rows += curve_rows(method, seed, arm.algo.settings.sample_level, start, read_rows(arm.run_dir))
 
     with steps.step("report") as step:
@@ -209,7 +231,9 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
                 f"({config.budget.rounds} rounds x {config.budget.tasks_per_round} tasks x "
                 f"{config.algo.sampler.copies} copies); held-out seeds {config.eval.seeds[0]}-"
                 f"{config.eval.seeds[1] - 1} ({len(held_out)} episodes per evaluation, every {config.eval.every} "
-                f"rounds)",
+                f"rounds); evaluated greedy{' and sampled' if config.eval.sampled else ''} on the held-out "
+                f"instances{' and the training tasks' if config.eval.train else ''}; STEP's advantage "
+                f"{config.algo.step.mode}, T-GRPO's loss {config.algo.loss.aggregation}",
                 f"the steps took {sum(s['seconds'] for s in steps.table()) / 60:.1f} min in all; this invocation "
                 f"{(time.perf_counter() - started) / 60:.1f} min"]
         written = [write_csv(results / f"{name}.csv", rows),

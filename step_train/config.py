@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import tomllib
 import types
@@ -109,8 +110,18 @@ class EvalSettings:
     """Evaluate the templates of this suite (a name or path, as `env.suite`); empty: the training tasks'."""
     max_steps: int | None = None
     """Steps per evaluation episode; None: `env.max_steps`."""
+    step_slack: int | None = None
+    """Cap each evaluation episode at its task's solution length + `step_slack` steps (within `max_steps`): a
+    greedy policy that repeats a wrong click stops there instead of running every step. None: no cap."""
+    sampled: bool = False
+    """Also run every evaluated instance once at the sampling temperature (what the rollouts do): RL first moves the
+    sampled success, which greedy decoding can hide. Seeded apart from the rollouts, so it changes none of them."""
+    train: bool = False
+    """Also evaluate on the training tasks (each once; greedy, and sampled with `sampled`): what RL optimizes."""
 
     def __post_init__(self) -> None:
+        if self.step_slack is not None and self.step_slack < 0:
+            raise ValueError(f"eval.step_slack must be >= 0 (or unset for no cap), got {self.step_slack}")
         if self.every < 0:
             raise ValueError(f"eval.every must be >= 0 (0 turns evaluation off), got {self.every}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -183,6 +194,10 @@ class TrainConfig:
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     tensorboard: bool = True
+    torch_threads: int | None = None
+    """Threads torch computes with on the CPU (`torch.set_num_threads`). None: the cores this process may use minus
+    `env.num_envs` (at least 1), since the envs' desktops share the cores: on 2 cores, 2 threads beside 2 envs ran a
+    forward + backward 2.5-4x slower than 1 thread."""
     experiment: dict[str, Any] = field(default_factory=dict)
     """`[experiment]`: settings of a script that drives several runs from this file (`step_train.experiment`, for
     `benchmarks/reproduce_step.py`); training reads none of them."""
@@ -194,13 +209,34 @@ class TrainConfig:
         sampling = dataclasses.replace(self.sampling, history=self.algo.history, context=context, seed=self.seed)
         augment = dataclasses.replace(self.algo.augment, screen_size=tuple(self.env.screen_size))
         env = self.env
-        if "a11y" in sampling.observation:  # the envs must observe what the prompt shows
-            env = dataclasses.replace(env, env_kwargs={**env.env_kwargs, "a11y_tree": True})
+        if "a11y" in sampling.observation:  # the envs must observe what the prompt shows, and only that
+            env = dataclasses.replace(env, env_kwargs={"a11y_scope": sampling.a11y_scope, **env.env_kwargs,
+                                                       "a11y_tree": True})
         return dataclasses.replace(self, sampling=sampling, env=env,
                                    algo=dataclasses.replace(self.algo, augment=augment))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def threads(self) -> int:
+        """`torch_threads`, or its default (see there)."""
+        if self.torch_threads is not None:
+            if self.torch_threads < 1:
+                raise ValueError(f"torch_threads must be >= 1 (or unset for the default), got {self.torch_threads}")
+            return self.torch_threads
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        return max(1, cores - self.env.num_envs)
+
+    def apply_threads(self) -> int:
+        """Set torch's CPU threads to `threads()`; returns the number."""
+        import torch
+
+        count = self.threads()
+        torch.set_num_threads(count)
+        return count
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")

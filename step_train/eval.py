@@ -20,7 +20,7 @@ import csv
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,14 +132,15 @@ class EvalResult:
                               "actions": [step.action for step in episode.steps]})
         return cls(overall, dict(sorted(templates.items())), instances, seconds)
 
-    def row(self) -> dict[str, Any]:
-        """The keys the trainer adds to a round's log row: `eval/success`, `eval/success/<template>`, counts."""
+    def row(self, prefix: str = "eval") -> dict[str, Any]:
+        """The keys the trainer adds to a round's log row: `<prefix>/success`, `<prefix>/success/<template>`,
+        counts (`eval` for the greedy held-out evaluation, `eval/<name>` for the others, `EVALUATIONS`)."""
         return {
-            "eval/success": self.overall.success,
-            "eval/episodes": self.overall.episodes,
-            "eval/env_errors": self.overall.env_errors,
-            "eval/seconds": self.seconds,
-            **{f"eval/success/{name}": score.success for name, score in self.templates.items()},
+            f"{prefix}/success": self.overall.success,
+            f"{prefix}/episodes": self.overall.episodes,
+            f"{prefix}/env_errors": self.overall.env_errors,
+            f"{prefix}/seconds": self.seconds,
+            **{f"{prefix}/success/{name}": score.success for name, score in self.templates.items()},
         }
 
     def summary(self) -> str:
@@ -181,33 +182,90 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def step_limit(max_steps: int | None, slack: int | None) -> int | Callable[[Task], int | None] | None:
+    """The pool's `max_steps` for an evaluation: `max_steps`, or with `slack`, per task the smaller of it and the
+    task's solution length + `slack` (a task without a solution keeps `max_steps`)."""
+    if slack is None:
+        return max_steps
+
+    def limit(task: Task) -> int | None:
+        if not task.solution:
+            return max_steps
+        needed = len(task.solution) + slack
+        return needed if max_steps is None else min(max_steps, needed)
+
+    return limit
+
+
+EVALUATIONS = (("heldout", False, True), ("heldout_sampled", False, False), ("train", True, True),
+               ("train_sampled", True, False))
+"""(name, on the training tasks, greedy) of the evaluations `eval.train` / `eval.sampled` switch on; the log row
+keys are `eval/...` for `heldout` (as ever) and `eval/<name>/...` for the others."""
+
+
 def evaluate(
     pool: Any,
     policy: Any,
     tasks: Sequence[Task],
     *,
     max_steps: int | None = None,
+    step_slack: int | None = None,
+    greedy: bool = True,
+    seed_scope: object = None,
     console: Console | None = None,
+    label: str = "eval",
 ) -> EvalResult:
-    """One greedy episode of each task on the pool; the policy samples again afterwards. An agent without a
-    `greedy` switch (a baseline such as `random-widget`) acts as it always does."""
+    """One episode of each task on the pool, greedy (default) or sampled at the policy's temperature; the policy
+    is left as it was. `seed_scope` stands in for the policy's round in its per-turn seeds while sampling, so a
+    sampled evaluation draws other numbers than the rollouts and changes none of theirs. `step_slack`: see
+    `step_limit`. An agent without a `greedy` switch (a baseline such as `random-widget`) acts as it always does."""
     start = time.perf_counter()
-    sampling = getattr(policy, "greedy", None)
-    if sampling is not None:
-        policy.greedy = True
+    before = getattr(policy, "greedy", None)
+    round_before = getattr(policy, "round", None)
+    if before is not None:
+        policy.greedy = greedy
+    if seed_scope is not None and round_before is not None:
+        policy.round = seed_scope
     try:
-        with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
+        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
                       TimeElapsedColumn(), console=console, transient=True, disable=console is None) as progress:
-            bar = progress.add_task("eval", total=len(tasks))
+            bar = progress.add_task(label, total=len(tasks))
 
             def advance(_: Episode) -> None:
                 progress.advance(bar)
 
-            episodes = pool.run_episodes(policy, list(tasks), max_steps=max_steps, on_episode=advance)
+            episodes = pool.run_episodes(policy, list(tasks), max_steps=step_limit(max_steps, step_slack),
+                                         on_episode=advance)
     finally:
-        if sampling is not None:
-            policy.greedy = sampling
+        if before is not None:
+            policy.greedy = before
+        if seed_scope is not None and round_before is not None:
+            policy.round = round_before
     return EvalResult.of(tasks, episodes, time.perf_counter() - start)
+
+
+def evaluate_set(pool: Any, policy: Any, held_out: Sequence[Task], training: Sequence[Task], settings: EvalSettings,
+                 max_steps: int | None, *, scope: object = "eval", console: Console | None = None
+                 ) -> dict[str, EvalResult]:
+    """The evaluations `settings` asks for (`EVALUATIONS`: held-out greedy always; sampled with `eval.sampled`;
+    the training tasks with `eval.train`), by name. Sampled ones are seeded by `scope` and their name."""
+    results = {}
+    for name, on_training, greedy in EVALUATIONS:
+        if (on_training and not settings.train) or (not greedy and not settings.sampled):
+            continue
+        tasks = training if on_training else held_out
+        results[name] = evaluate(pool, policy, tasks, max_steps=max_steps, step_slack=settings.step_slack,
+                                 greedy=greedy, seed_scope=None if greedy else f"{scope}:{name}", console=console,
+                                 label=name.replace("_", " "))
+    return results
+
+
+def result_row(results: dict[str, EvalResult]) -> dict[str, Any]:
+    """The log row keys of `evaluate_set`'s results."""
+    row: dict[str, Any] = {}
+    for name, result in results.items():
+        row.update(result.row("eval" if name == "heldout" else f"eval/{name}"))
+    return row
 
 
 def evaluate_checkpoint(
@@ -239,6 +297,7 @@ def evaluate_checkpoint(
             raise FileNotFoundError(f"{adapter / name} is missing: the checkpoint has no complete adapter; pick "
                                     "another with --checkpoint N")
     config = load_config(config_path, list(overrides)).resolved()
+    config.apply_threads()
     tasks = held_out_tasks(eval_source(config), config.eval)
     max_steps = config.eval.max_steps or config.env.max_steps
     if console is not None:
@@ -249,7 +308,7 @@ def evaluate_checkpoint(
     else:
         policy = VLMPolicy(config.model, config.sampling, adapter_dir=adapter)
     with make_pool(config.env) as pool:
-        result = evaluate(pool, policy, tasks, max_steps=max_steps, console=console)
+        result = evaluate(pool, policy, tasks, max_steps=max_steps, step_slack=config.eval.step_slack, console=console)
     meta = {"run_dir": str(run), "checkpoint": str(checkpoint), "round": int(checkpoint.name.split("-")[1]),
             "suite": config.eval.suite or config.env.suite, "seeds": list(config.eval.seeds),
             "max_steps": max_steps}

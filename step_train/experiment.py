@@ -70,9 +70,17 @@ class ExperimentSettings:
     demo_episodes: int = 200
     """Solution-agent episodes, round-robin over the templates at the training seeds."""
     methods: tuple[str, ...] = ("step", "tgrpo", "gigpo", "step-no-resample", "step-no-aug")
+    """Algorithms (`step_train.algos.ALGORITHMS`) or names of `variants`, each run for every seed."""
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Named methods that are an algorithm with other settings, e.g. `step-baseline = {algorithm = "step",
+    "algo.step.mode" = "baseline"}`: a variant the report shows as its own row instead of a silent choice."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """One RL run per method and seed (`seed` of its config: task draw, LoRA init, sampling)."""
     random_widget_seed: int = 0
+    demo_seeds: tuple[int, int] | None = None
+    """Seeds `[start, stop)` the demonstrations draw from (inside `eval.train_seeds`); None: all of
+    `eval.train_seeds`. Starting them after the RL training instances keeps the warm start from having seen the
+    very tasks RL trains on, so training success measures what RL learns."""
     results: str = "benchmarks/results/reproduce"
     """Where the CSV, the PNG curves and the markdown table go."""
     quick: dict[str, Any] = field(default_factory=dict)
@@ -81,10 +89,14 @@ class ExperimentSettings:
     def __post_init__(self) -> None:
         if self.model_size not in SIZES:
             raise ValueError(f"unknown experiment.model_size {self.model_size!r}; known: {', '.join(SIZES)}")
-        unknown = [m for m in self.methods if m not in ALGORITHMS]
+        unknown = [m for m in self.methods if m not in ALGORITHMS and m not in self.variants]
         if unknown or not self.methods:
-            raise ValueError(f"experiment.methods {list(self.methods)} must be a non-empty list of algorithms; "
-                             f"known: {', '.join(ALGORITHMS)}")
+            raise ValueError(f"experiment.methods {list(self.methods)} must be a non-empty list of algorithms or "
+                             f"experiment.variants; known: {', '.join([*ALGORITHMS, *self.variants])}")
+        for name, variant in self.variants.items():
+            if variant.get("algorithm") not in ALGORITHMS:
+                raise ValueError(f"experiment.variants.{name} needs algorithm = one of {', '.join(ALGORITHMS)}, "
+                                 f"got {variant.get('algorithm')!r}")
         if not self.templates or not self.seeds:
             raise ValueError("experiment.templates and experiment.seeds must not be empty")
         if min(self.train_instances, self.demo_episodes) < 1:
@@ -105,7 +117,17 @@ def load_experiment(path: str | Path, *, quick: bool = False,
     if settings.train_instances > config.eval.train_seeds[1] - config.eval.train_seeds[0]:
         raise ValueError(f"experiment.train_instances {settings.train_instances} is more than eval.train_seeds "
                          f"{list(config.eval.train_seeds)} holds")
+    if settings.demo_seeds is not None:
+        start, stop = settings.demo_seeds
+        if not config.eval.train_seeds[0] <= start < stop <= config.eval.train_seeds[1]:
+            raise ValueError(f"experiment.demo_seeds {list(settings.demo_seeds)} must lie inside eval.train_seeds "
+                             f"{list(config.eval.train_seeds)} (demonstrations never use held-out seeds)")
     return config, settings
+
+
+def demo_seeds(config: TrainConfig, settings: ExperimentSettings) -> tuple[int, int]:
+    """The seeds demonstrations draw from: `experiment.demo_seeds`, else `eval.train_seeds`."""
+    return settings.demo_seeds or config.eval.train_seeds
 
 
 def trajectory_budget(config: TrainConfig) -> int:
@@ -235,27 +257,33 @@ def evaluate_random_widget(pool: Any, config: TrainConfig, seed: int, tasks: Seq
     return result
 
 
-def evaluate_policy(pool: Any, config: TrainConfig, tasks: Sequence[Task], console: Console) -> EvalResult:
-    """Greedy held-out episodes of `config`'s model (from `model.init` when set), as its RL run would act."""
+def evaluate_policy(pool: Any, config: TrainConfig, tasks: Sequence[Task], console: Console, *,
+                    greedy: bool = True, scope: str = "baseline") -> EvalResult:
+    """Episodes of `config`'s model (from `model.init` when set) on `tasks`, as its RL run would act: greedy, or
+    sampled at its temperature with per-turn seeds drawn from `scope` (see `step_train.eval.evaluate`)."""
     from step_train.policy import VLMPolicy
 
     started, adapter = with_init(config)
     resolved = started.resolved()
+    resolved.apply_threads()
     policy = VLMPolicy(resolved.model, resolved.sampling, adapter_dir=adapter)
-    result = evaluate(pool, policy, tasks, max_steps=config.eval.max_steps or config.env.max_steps, console=console)
+    result = evaluate(pool, policy, tasks, max_steps=config.eval.max_steps or config.env.max_steps,
+                      step_slack=config.eval.step_slack, greedy=greedy, seed_scope=None if greedy else scope,
+                      console=console)
     console.print(result.summary())
     return result
 
 
-def policy_key(config: TrainConfig, tasks: Sequence[Task]) -> dict[str, Any]:
-    """What a greedy evaluation of `config`'s policy depends on (the warm start's step count included)."""
+def policy_key(config: TrainConfig, tasks: Sequence[Task], greedy: bool = True) -> dict[str, Any]:
+    """What an evaluation of `config`'s policy depends on (the warm start's step count included)."""
     init = config.model.init
     checkpoint = latest_checkpoint(init) if init else None
     resolved = config.resolved()
     return {"model": config.model.path, "init": str(checkpoint) if checkpoint else init,
             "dialect": config.model.dialect, "sampling": dataclasses.asdict(resolved.sampling),
             "env": [config.env.action_space, list(config.env.screen_size)],
-            "max_steps": config.eval.max_steps or config.env.max_steps, "tasks": [t.id for t in tasks]}
+            "max_steps": config.eval.max_steps or config.env.max_steps, "step_slack": config.eval.step_slack,
+            "greedy": greedy, "tasks": [t.id for t in tasks]}
 
 
 def prompt_kind(config: TrainConfig) -> str:
@@ -267,12 +295,21 @@ def prompt_kind(config: TrainConfig) -> str:
 # ---- RL runs ----------------------------------------------------------------------------------------------------
 
 
-def arm_config(config: TrainConfig, method: str, seed: int, run_dir: Path, warm_start: Path) -> TrainConfig:
-    """The config of one RL run: `method` from the warm start, with its own seed and run directory."""
+def arm_config(config: TrainConfig, method: str, seed: int, run_dir: Path, warm_start: Path,
+               variants: dict[str, dict[str, Any]] | None = None) -> TrainConfig:
+    """The config of one RL run: `method` (an algorithm, or one of `variants`: an algorithm and `section.key`
+    replacements) from the warm start, with its own seed and run directory."""
+    variant = dict((variants or {}).get(method, {"algorithm": method}))
+    algorithm = variant.pop("algorithm")
+    if variant:
+        data = config.to_dict()
+        for key, value in variant.items():
+            set_key(data, key, value)
+        config = from_dict(TrainConfig, data)
     return dataclasses.replace(
         config, run_dir=str(run_dir), seed=seed, experiment={},
         model=dataclasses.replace(config.model, init=str(warm_start)),
-        algo=dataclasses.replace(config.algo, algorithm=method),
+        algo=dataclasses.replace(config.algo, algorithm=algorithm),
     )
 
 

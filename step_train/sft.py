@@ -85,6 +85,7 @@ class SFTTrainer:
                              "that run with --resume, or pick another --run-dir")
         config, init_adapter = with_init(config)
         self.config = config.resolved()
+        self.config.apply_threads()
         self.settings = self.config.sft
         if self.settings.full and init_adapter is not None:
             raise ValueError(f"sft.full trains a whole model, and {config.model.init} holds LoRA adapters: start "
@@ -245,7 +246,7 @@ class SFTTrainer:
         """Greedy episodes of the held-out instances (`eval` section) with the current weights."""
         settings = self.config.eval
         return evaluate(pool, self.policy, self.eval_tasks, max_steps=settings.max_steps or self.config.env.max_steps,
-                        console=self.console)
+                        step_slack=settings.step_slack, console=self.console)
 
     # ---- checkpoints --------------------------------------------------------------------------------------------
 

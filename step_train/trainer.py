@@ -56,7 +56,15 @@ from step_train.checkpoint import (
     write_checkpoint,
 )
 from step_train.config import EnvSettings, TrainConfig, from_dict
-from step_train.eval import EvalResult, check_training_tasks, eval_source, evaluate, held_out_tasks
+from step_train.eval import (
+    EvalResult,
+    check_training_tasks,
+    eval_source,
+    evaluate,
+    evaluate_set,
+    held_out_tasks,
+    result_row,
+)
 from step_train.policy import VLMPolicy, turn_seed
 from step_train.policy.prompts import Encoded
 from step_train.rollout import ObservationStore, RoundRollouts, collect
@@ -98,6 +106,12 @@ def make_pool(env: EnvSettings) -> Any:
                    max_retries=env.max_retries)
 
 
+def copies_moved(drawn: Sequence[str], plan: Sequence[str], copies: int) -> int:
+    """How many of the round's rollouts adaptive resampling gave to another task than the one drawn for their slot
+    (`plan` has `copies` entries per drawn task, in order)."""
+    return sum(1 for index, task_id in enumerate(plan) if task_id != drawn[index // copies])
+
+
 def lr_factor(round_index: int, total_rounds: int, schedule: str, warmup: int) -> float:
     """Linear warm-up over `warmup` rounds, then constant, linear decay to 0, or cosine decay to 0."""
     if warmup and round_index < warmup:
@@ -127,6 +141,7 @@ class Trainer:
             raise FileNotFoundError(f"no checkpoint under {Path(config.run_dir) / 'checkpoints'}; start without --resume")
         config, init_adapter = with_init(config)  # `model.init`: start from a checkpoint's weights
         self.config = config.resolved()
+        self.config.apply_threads()
         self.algo = self.config.algo
         task_list = list(tasks) if tasks is not None else load_tasks(self.config)
         check_training_tasks(task_list, self.config.eval)
@@ -224,13 +239,12 @@ class Trainer:
                 target = min(target, self.round + stop_after)
             while self.round < target:
                 row = self.train_round(pool)
-                evaluation = self.evaluate_held_out(pool) if self._evaluates_after(self.round + 1) else None
-                if evaluation is not None:
-                    row.update(evaluation.row())
+                evaluations = self.evaluate(pool) if self._evaluates_after(self.round + 1) else {}
+                row.update(result_row(evaluations))
                 self.runlog.write(row)
                 self._print_row(row)
-                if evaluation is not None:
-                    self.console.print(evaluation.summary())
+                for name, evaluation in evaluations.items():
+                    self.console.print(f"{name:<15} {evaluation.summary()}")
                 rows.append(row)
                 self.round += 1
                 if self.round % self.config.checkpoint_every == 0 or self.round == self.config.budget.rounds:
@@ -251,7 +265,16 @@ class Trainer:
         """Greedy episodes of the held-out instances (`eval` section) with the current adapters."""
         settings = self.config.eval
         return evaluate(pool, self.policy, self.eval_tasks, max_steps=settings.max_steps or self.config.env.max_steps,
-                        console=self.console)
+                        step_slack=settings.step_slack, console=self.console)
+
+    def evaluate(self, pool: Any) -> dict[str, EvalResult]:
+        """The evaluations `eval` asks for after this round (`step_train.eval.evaluate_set`): held-out greedy, and
+        with `eval.sampled` / `eval.train` sampled and on the training tasks. Sampled ones are seeded by the
+        run's seed and round, apart from the rollouts."""
+        settings = self.config.eval
+        return evaluate_set(pool, self.policy, self.eval_tasks, sorted(self.tasks.values(), key=lambda t: t.id),
+                            settings, settings.max_steps or self.config.env.max_steps,
+                            scope=f"eval:{self.config.seed}:{self.round}", console=self.console)
 
     def round_tasks(self, round_index: int) -> list[str]:
         """The B task ids of a round: a seeded draw without replacement (all tasks when B >= their number)."""
@@ -263,7 +286,8 @@ class Trainer:
         start = time.perf_counter()
         torch.manual_seed(turn_seed(self.config.seed, "torch", self.round))
         self.policy.round = self.round
-        plan = self.sampler.plan(self.round_tasks(self.round), self.record)
+        drawn = self.round_tasks(self.round)
+        plan = self.sampler.plan(drawn, self.record)
         rollouts = self._collect(pool, plan)
         episodes = rollouts.episodes
         round_means = self.record.update(episodes)
@@ -281,8 +305,10 @@ class Trainer:
             self.scheduler.step()
         self.store.retain(Episode.from_dict(e) for items in self.buffer.state_dict()["episodes"].values()
                           for e in items)
-        return self._row(plan, rollouts, round_means, samples, augment, stats, lr, update_seconds,
-                         time.perf_counter() - start)
+        row = self._row(plan, rollouts, round_means, samples, augment, stats, lr, update_seconds,
+                        time.perf_counter() - start)
+        row["copies_moved"] = copies_moved(drawn, plan, self.algo.sampler.copies)
+        return row
 
     def _collect(self, pool: Any, plan: list[str]) -> RoundRollouts:
         requests = [self.tasks[task_id] for task_id in plan]
@@ -317,7 +343,7 @@ class Trainer:
             for (i, _), generation in zip(chunk, self.policy.generate([encoded[i] for i, _ in chunk], seeds),
                                           strict=True):
                 parsed = self.policy.parse(generation.text, env.action_space, tuple(env.screen_size),
-                                           self.store[prompts[i].observation_ref])
+                                           self.store[prompts[i].observation_ref], prompts[i].a11y_tree)
                 out[i].append(StepRecord(action=parsed.action, observation_ref=prompts[i].observation_ref,
                                          action_error=parsed.error, logprobs=generation.logprobs,
                                          token_ids=generation.token_ids))
@@ -498,6 +524,7 @@ class Trainer:
         self.console.print(
             f"round {row['round'] + 1}/{self.config.budget.rounds}  success {fmt(row['success_rate'], '.2f')}  "
             f"episodes {row['valid_episodes']}/{row['episodes']}  samples {row['samples']}+{row['augment_samples']}  "
+            f"moved {row.get('copies_moved', 0)}  "
             f"loss {fmt(row['loss'], '.4f')}  clip {fmt(row['clip_fraction'])}  kl {fmt(row['approx_kl'], '.4f')}  "
             f"env {row['env_seconds']:.1f}s  model {row['model_seconds']:.1f}s  update {row['update_seconds']:.1f}s"
         )

@@ -3,7 +3,7 @@
 import pytest
 
 from step_envs.actions import ActionPoint, action_points
-from step_train.algos import actions_agree, normalize_text, screen_tolerance
+from step_train.algos import actions_agree, element_boxes, normalize_text, screen_tolerance
 
 DELTA = screen_tolerance((1920, 1080), 0.05)
 
@@ -98,3 +98,36 @@ def test_normalize_text_folds_case_and_whitespace():
 )
 def test_actions_agree_on_type_point_and_text(candidate, reference, agree):
     assert actions_agree(candidate, reference, DELTA) is agree
+
+
+# a dropdown's open list: rows 30 px apart inside a list box, and a button elsewhere (the widget app's spacing)
+NS = ('xmlns:st="https://accessibility.ubuntu.example.org/ns/state" '
+      'xmlns:cp="https://accessibility.ubuntu.example.org/ns/component"')
+SHOWN = 'st:showing="true" st:visible="true"'
+ROWS = "".join(f'<menu-item name="Option {i}" {SHOWN} cp:screencoord="(100, {200 + 30 * i})" cp:size="(160, 30)" />'
+               for i in range(4))
+TREE = (f'<desktop-frame {NS} name="main"><application name="widgets">'
+        f'<list name="Options" {SHOWN} cp:screencoord="(90, 190)" cp:size="(180, 140)">Options{ROWS}</list>'
+        f'<push-button name="Save" {SHOWN} cp:screencoord="(600, 400)" cp:size="(100, 40)" /></application>'
+        "</desktop-frame>")
+SCREEN = (1280, 720)
+
+
+def test_on_the_tree_two_clicks_agree_when_they_hit_the_same_element():
+    elements = element_boxes(TREE, SCREEN)
+    assert len(elements) == 6  # the list (it has text), four rows, the button
+    wide = screen_tolerance(SCREEN, 0.05)  # 73 px: a pixel radius would take the next row and the one after
+    # the row's two ends, 150 px apart, are one element; the next row's centre, 30 px away, is another
+    assert actions_agree("pyautogui.click(105, 265)", "pyautogui.click(255, 265)", wide, elements)
+    assert not actions_agree("pyautogui.click(180, 245)", "pyautogui.click(180, 275)", wide, elements)
+    assert actions_agree("pyautogui.click(180, 245)", "pyautogui.click(180, 275)", wide)  # what pixels said
+    assert actions_agree("pyautogui.click(610, 405)", "pyautogui.click(690, 435)", wide, elements)
+    # outside every element: the pixel rule; one inside, one outside: never
+    assert actions_agree("pyautogui.click(1000, 100)", "pyautogui.click(1010, 100)", 14.7, elements)
+    assert not actions_agree("pyautogui.click(1000, 100)", "pyautogui.click(1030, 100)", 14.7, elements)
+    assert not actions_agree("pyautogui.click(600, 399)", "pyautogui.click(600, 401)", wide, elements)
+    assert element_boxes(None, SCREEN) == [] and element_boxes("not xml", SCREEN) == []
+
+
+def test_the_default_tolerance_is_wider_than_a_widget_row_and_the_widget_one_is_not():
+    assert screen_tolerance(SCREEN, 0.05) > 30 > 2 * screen_tolerance(SCREEN, 0.01)

@@ -184,3 +184,36 @@ def test_the_head_needs_the_numbered_table(model_dir: Path) -> None:
     with pytest.raises(ValueError, match="model.pointer_head picks the rows of the numbered accessibility table"):
         VLMPolicy(ModelSettings(path=str(model_dir), pointer_head=True),
                   SamplingSettings(observation="a11y", max_pixels=56 * 56 * 4))
+
+
+def test_augmentation_candidates_resolve_tags_against_the_prompts_table(model_dir: Path, tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    """STEP's augmentation samples candidates at a buffered state: a `tag_N` reply is read with that state's table
+    (it used to be parsed without it, so every tagged candidate was an unreadable WAIT and never agreed), and a
+    candidate on the reference's element scores 1."""
+    from step_envs.episodes import StepRecord
+    from step_envs.tasks.templates.widgets import widget_task
+    from step_train.algos import AugmentConfig, AugmentState, StepPrompt, score_candidates
+    from step_train.config import EnvSettings
+    from step_train.trainer import Trainer
+
+    config = TrainConfig(run_dir=str(tmp_path / "run"), seed=3,
+                         model=ModelSettings(path=str(model_dir), pointer_head=True, lora=LoraSettings(rank=4)),
+                         sampling=sampling(), env=EnvSettings(max_steps=2), tensorboard=False)
+    trainer = Trainer(config, tasks=[widget_task("widget-click-button/0")])
+    record = StepRecord("WAIT", observation_ref="state")
+    trainer.store.keep("k", 0, {"screenshot": IMAGE}, record)
+    prompt_ = StepPrompt("Click Maple", record.observation_ref, (), tree(4))
+    script = Scripted(trainer.policy.tokenizer, trainer.policy.eos_ids[0])
+    monkeypatch.setattr(vlm_module, "SeededSampling", lambda *args: script)
+    (group,) = trainer.candidates([prompt_], 4)
+    trainer.close()
+    assert all(c.action_error is None for c in group), [c.action_error for c in group]
+    assert all(re.fullmatch(r"pyautogui\.click\(\d+, 218\)", c.action) for c in group), [c.action for c in group]
+    # the reference clicked Maple (third button, 210-290) off its centre: same element agrees, a neighbour does not
+    state = AugmentState("t", prompt_, "pyautogui.click(282, 210)")
+    samples = score_candidates([state], [group], dataclasses.replace(AugmentConfig(), screen_size=SCREEN))
+    agreed = {c.action for c in group if c.action == "pyautogui.click(250, 218)"}
+    assert bool(samples) == (0 < len(agreed) < len(group))
+    for sample in samples:
+        assert (sample.advantage > 0) == (sample.action in agreed)

@@ -45,18 +45,25 @@ def test_quick_run_logs_held_out_success_against_the_same_trajectories_for_every
     _, out, _ = quick
     config, settings = load_experiment(CONFIG, quick=True)
     rows = read_csv(out / f"{NAME}.csv")
-    assert list(rows[0])[:5] == ["method", "seed", "sample_level", "round", "trajectories"]
-    assert {f"eval_success/{t}" for t in settings.templates} <= set(rows[0])
+    assert list(rows[0])[:10] == ["method", "seed", "sample_level", "round", "trajectories", "wall_seconds",
+                                  "train_success_sampled", "train_success_greedy", "heldout_success_sampled",
+                                  "heldout_success_greedy"]
+    assert {"aug_samples", "copies_moved"} <= set(rows[0])
+    metrics = ("train_success_sampled", "train_success_greedy", "heldout_success_sampled", "heldout_success_greedy")
+    assert {f"{m}/{t}" for m in metrics for t in settings.templates} <= set(rows[0])
     per_round = config.budget.tasks_per_round * config.algo.sampler.copies
     for method in settings.methods:
         run = [r for r in rows if r["method"] == method and r["seed"] == "0"]
         evaluated = list(range(0, config.budget.rounds + 1, config.eval.every))  # 0: the warm start
         assert [int(r["round"]) for r in run] == evaluated
         assert [int(r["trajectories"]) for r in run] == [k * per_round for k in evaluated]
-        assert all(0.0 <= float(r["eval_success"]) <= 1.0 for r in run)
-        assert int(run[-1]["eval_episodes"]) == len(settings.templates) * (config.eval.seeds[1] - config.eval.seeds[0])
+        assert all(0.0 <= float(r[m]) <= 1.0 for r in run for m in metrics)
+        assert int(run[-1]["heldout_episodes"]) == len(settings.templates) * (config.eval.seeds[1] - config.eval.seeds[0])
+        assert int(run[-1]["train_episodes"]) == len(settings.templates) * settings.train_instances
         walls = [float(r["wall_seconds"]) for r in run]
         assert walls == sorted(walls) and walls[-1] > 0 and float(run[-1]["peak_rss_mb"]) > 0
+    # T-GRPO never augments or resamples
+    assert {(r["aug_samples"], r["copies_moved"]) for r in rows if r["method"] == "tgrpo"} == {("0", "0")}
     # the config's T-GRPO trains on step samples (its trajectory prompts would show screenshots, not the tree the
     # full run shows; the quick run shows the tiny model screenshots)
     assert config.algo.tgrpo.sample_level == "step"
@@ -70,13 +77,14 @@ def test_quick_run_reports_baselines_per_template_curves_and_the_tables(quick) -
     baselines = {r["template"]: r for r in read_csv(out / f"{NAME}-baselines.csv")}
     assert set(baselines) == {"widget-click-button", "widget-choose-radio", "widget-type-text",
                               "widget-tick-boxes", "all"}
-    assert {"untrained", "warm-start", "random-widget"} <= set(baselines["all"])  # no method sees trajectories
+    assert {"untrained", "warm-start", "warm-start-sampled", "random-widget"} <= set(baselines["all"])
     assert float(baselines["all"]["random-widget"]) > 0  # chance is not zero
     for suffix in ("trajectories", "wall"):
         assert (out / f"{NAME}-success-vs-{suffix}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / f"{NAME}.md").read_text()
-    for section in ("## Final held-out success", "trajectories to reach T-GRPO's final success", "## Cost per update",
-                    "peak RSS", "OSWorld", "23.8", "21.7", "23.0", "21.4", "## Baselines", "## Steps"):
+    for section in ("## Final success", "trajectories to reach T-GRPO's final train_success_sampled",
+                    "## Where each mechanism acted", "## Cost per update", "peak RSS", "OSWorld", "23.8", "21.7",
+                    "23.0", "21.4", "## Baselines", "## Steps", "95 % CI"):
         assert section in report
     warm, untrained = float(baselines["all"]["warm-start"]), float(baselines["all"]["untrained"])
     check = f"warm start {warm:.3f} vs untrained model {untrained:.3f}"
@@ -111,6 +119,8 @@ def test_help_describes_the_steps_and_the_options() -> None:
 @pytest.mark.parametrize(("override", "message"), [
     ("experiment.model_size=huge", "unknown experiment.model_size 'huge'; known: tiny, small, base, medium"),
     ("experiment.methods=[step, ppo]", "known: step, step-no-resample"),
+    ("experiment.variants.x={algorithm: ppo}", "experiment.variants.x needs algorithm = one of step"),
+    ("experiment.demo_seeds=[900, 1100]", "must lie inside eval.train_seeds"),
     ("experiment.templates=[widget-nope]", "widget-nope"),
     ("experiment.color=red", "unknown key(s) color; known:"),
 ])
@@ -123,12 +133,23 @@ def test_bad_experiment_settings_are_errors_that_say_what_is_valid(override: str
 
 def test_the_config_is_a_training_config_and_quick_replaces_only_what_it_lists() -> None:
     from step_train.config import load_config
+    from step_train.experiment import arm_config
 
     config = load_config(CONFIG)
     full, settings = load_experiment(CONFIG)
     quick, quick_settings = load_experiment(CONFIG, quick=True)
     assert config.experiment["methods"] == list(settings.methods) and len(settings.seeds) >= 3
-    assert set(settings.methods) == {"step", "tgrpo", "gigpo", "step-no-resample", "step-no-aug"}
+    assert set(settings.methods) == {"step", "tgrpo", "gigpo", "step-no-resample", "step-no-aug",
+                                     "step-no-resample-no-aug", "step-baseline", "tgrpo-seq-mean"}
+    # the paper's setting: 128 fixed training tasks revisited every round, 128 held-out episodes, both decodings
+    assert len(settings.templates) * settings.train_instances == 128
+    assert len(settings.templates) * (full.eval.seeds[1] - full.eval.seeds[0]) >= 128
+    assert full.eval.sampled and full.eval.train and settings.demo_seeds[0] >= settings.train_instances
+    step_baseline = arm_config(full, "step-baseline", 1, Path("rl"), Path("sft"), settings.variants)
+    assert (step_baseline.algo.algorithm, step_baseline.algo.step.mode, step_baseline.seed) == ("step", "baseline", 1)
+    seq_mean = arm_config(full, "tgrpo-seq-mean", 0, Path("rl"), Path("sft"), settings.variants)
+    assert (seq_mean.algo.algorithm, seq_mean.algo.loss.aggregation) == ("tgrpo", "seq-mean-token-mean")
+    assert arm_config(full, "tgrpo", 0, Path("rl"), Path("sft"), settings.variants).algo.loss.aggregation == "token-mean"
     assert quick_settings.model_size == "tiny" and quick.budget.rounds < full.budget.rounds
     assert quick.eval.train_seeds == full.eval.train_seeds and quick.env == full.env
 
@@ -138,41 +159,60 @@ def evaluated(success: float, episodes: int = 4) -> dict:
 
 
 def metrics(round_index: int, success: float | None, *, samples: int, skipped: int = 0,
-            update_seconds: float = 1.0, peak: float = 100.0) -> dict:
+            update_seconds: float = 1.0, peak: float = 100.0, augment: int = 2, moved: int = 0) -> dict:
     row = {"round": round_index, "episodes": 8, "round_seconds": 10.0, "update_seconds": update_seconds,
-           "samples": samples, "augment_samples": 2, "skipped_samples": skipped, "train_tokens": 50,
-           "peak_rss_mb": peak, "peak_cuda_mb": None}
+           "samples": samples, "augment_samples": augment, "copies_moved": moved, "skipped_samples": skipped,
+           "train_tokens": 50, "peak_rss_mb": peak, "peak_cuda_mb": None}
     if success is not None:
-        row.update({"eval/success": success, "eval/episodes": 4, "eval/env_errors": 0,
-                    "eval/success/widget-a": success})
+        for prefix, value in (("eval", success), ("eval/train_sampled", success / 2)):
+            row.update({f"{prefix}/success": value, f"{prefix}/episodes": 4, f"{prefix}/env_errors": 0,
+                        f"{prefix}/success/widget-a": value})
     return row
 
 
 def test_curves_tables_and_costs_follow_the_numbers_worked_out_by_hand() -> None:
-    from step_train.experiment_report import cost_table, curve_rows, final_table
+    from step_train.experiment_report import (
+        ci95,
+        cost_table,
+        curve_rows,
+        final_table,
+        mechanism_table,
+        wilson,
+    )
 
-    start = evaluated(0.25)
+    start = {"heldout": evaluated(0.25), "train_sampled": evaluated(0.125)}
     rows = []
     for seed, finals in ((0, (0.5, 0.75)), (1, (0.25, 0.25))):  # step: 0.75 and 0.25 after 2 rounds
         rows += curve_rows("step", seed, "step", start,
-                           [metrics(0, finals[0], samples=6, skipped=2), metrics(1, finals[1], samples=6, peak=120)])
+                           [metrics(0, finals[0], samples=6, skipped=2, moved=3),
+                            metrics(1, finals[1], samples=6, peak=120, moved=1)])
         rows += curve_rows("tgrpo", seed, "trajectory", start,
-                           [metrics(0, 0.25, samples=8, update_seconds=3.0), metrics(1, 0.5, samples=8)])
+                           [metrics(0, 0.25, samples=8, update_seconds=3.0, augment=0),
+                            metrics(1, 0.5, samples=8, augment=0)])
     first = [r for r in rows if r["method"] == "step" and r["seed"] == 0]
     assert [(r["round"], r["trajectories"], r["wall_seconds"]) for r in first] == [(0, 0, 0.0), (1, 8, 10.0),
                                                                                    (2, 16, 20.0)]
     assert first[-1]["samples"] == (6 + 2 - 2) + (6 + 2) and first[-1]["peak_rss_mb"] == 120
-    assert first[-1]["eval_success/widget-a"] == 0.75
-    table, note = final_table(rows)
-    # step: mean 0.5, sample std sqrt(((0.75-0.5)^2 + (0.25-0.5)^2) / 1) = 0.354; T-GRPO's final mean 0.5, which
-    # step's mean curve (0.25, 0.375, 0.5) first reaches at 16 trajectories, T-GRPO's own (0.25, 0.25, 0.5) too
-    assert "| step | step | 2 | 0.500 ± 0.354 | 16 | 16 |" in table
-    assert "| tgrpo | trajectory | 2 | 0.500 ± 0.000 | 16 | 16 |" in table
-    assert "T-GRPO's final mean is 0.500" in note
+    assert (first[-1]["aug_samples"], first[-1]["copies_moved"]) == (4, 4)
+    assert first[-1]["heldout_success_greedy/widget-a"] == 0.75 and first[-1]["train_success_sampled"] == 0.375
+    assert first[0]["train_success_greedy"] is None and first[0]["heldout_success_greedy"] == 0.25
+    table, note = final_table(rows, metric="heldout_success_greedy")
+    # step: mean 0.5, sample std sqrt(((0.75-0.5)^2 + (0.25-0.5)^2) / 1) = 0.354, 95 % half-width
+    # 12.706 * 0.354 / sqrt(2) = 3.176; T-GRPO's final mean 0.5, which step's mean curve (0.25, 0.375, 0.5) first
+    # reaches at 16 trajectories, T-GRPO's own (0.25, 0.25, 0.5) too
+    assert "| step | step | 2 | 0.250 ± 1.588 | 0.500 ± 3.176 | 16 | 16 |" in table
+    assert "| tgrpo | trajectory | 2 | 0.250 ± 0.000 | 0.500 ± 0.000 | 16 | 16 |" in table
+    (a, b), (c, d) = wilson(0.5, 4), wilson(1, 4)  # 0.125 and 0.25 of 4 episodes
+    assert f"| warm start (round 0) | - | - | 0.125 [{a:.2f}, {b:.2f}] | 0.250 [{c:.2f}, {d:.2f}] | 0 | - |" in table
+    assert (round(c, 3), round(d, 3)) == (0.046, 0.699)
+    assert "T-GRPO's final mean heldout_success_greedy is 0.500" in note
+    assert ci95([0.5]) == (0.5, None) and wilson(0, 10)[0] == 0.0
+    assert "| step | 4, 4 | 4, 4 | 16, 16 |" in mechanism_table(rows)
+    assert "| tgrpo | 0, 0 | 0, 0 | 16, 16 |" in mechanism_table(rows)
     costs = cost_table(rows)
-    # per update (2 rounds): step (6 + 8) / 2 = 7 samples, 1 s, 10 s a round, peak 120 MB; tgrpo 10, 2 s
+    # per update (2 rounds): step (6 + 8) / 2 = 7 samples, 1 s, 10 s a round, peak 120 MB; tgrpo 8, 2 s
     assert "| step | step | 7.0 | 50 | 1.00 | 10.0 | 120 | - |" in costs
-    assert "| tgrpo | trajectory | 10.0 | 50 | 2.00 | 10.0 | 100 | - |" in costs
+    assert "| tgrpo | trajectory | 8.0 | 50 | 2.00 | 10.0 | 100 | - |" in costs
 
 
 def test_a_run_trained_from_an_earlier_warm_start_is_an_error_that_says_to_delete_it(tmp_path: Path) -> None:

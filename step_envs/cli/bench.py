@@ -78,6 +78,7 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
                                                            else "pyautogui")
         if "a11y" in getattr(agent, "observation", ""):  # a model agent shown the accessibility tree
             env_kwargs["a11y_tree"] = True
+            env_kwargs["a11y_scope"] = getattr(agent, "a11y_scope", "all")  # the env reads only what it shows
     env_kwargs.update(_options(args.env_arg, "--env-arg"))
     pool_kwargs = {"provider_kwargs": _options(args.provider_arg, "--provider-arg")}
     scored = [0, 0.0]  # episodes scored this far, sum of their scores

@@ -29,7 +29,7 @@ from step_envs.core import Timings, time_limit_over
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.providers import make_provider
 from step_envs.providers.base import Provider, ProviderError
-from step_envs.server import SETTLE_MODES
+from step_envs.server import A11Y_SCOPES, SETTLE_MODES
 from step_envs.server.client import A11yError, ControllerClient
 from step_envs.spaces import MAX_INSTRUCTION_CHARS, Computer13Space, TextSpace
 from step_envs.tasks import Task, load_task
@@ -70,7 +70,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
 
     A ``Dict``: ``screenshot``, ``Box(0, 255, (height, width, 3), uint8)``, the settled screen in RGB;
     ``instruction``, a `TextSpace` of up to 4,096 characters; with ``a11y_tree=True`` also ``a11y_tree``, OSWorld's
-    accessibility XML (up to 200,000 characters; ``""`` and ``info["a11y_error"]`` when it cannot be read).
+    accessibility XML (up to 200,000 characters; ``""`` and ``info["a11y_error"]`` when it cannot be read), of the
+    whole desktop or, with ``a11y_scope="active"``, of the active window only.
 
     ## Rewards
 
@@ -96,7 +97,8 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
     ``task``: a built-in task id, a template name (the seed draws the instance), an instance ``<template>/<seed>``,
     a task JSON path, or a `Task`; or ``reset(options={"task": ...})``, which also keeps it for later resets.
     ``provider`` (``"local"``) and ``provider_kwargs``; ``action_space`` (``"pyautogui"``); ``screen_size``
-    (``(1280, 720)``); ``max_steps`` (15); ``a11y_tree`` (False); ``action_timeout`` (10 s per action);
+    (``(1280, 720)``); ``max_steps`` (15); ``a11y_tree`` (False); ``a11y_scope`` (``"all"``: the whole desktop's
+    tree; ``"active"``: the active window's only, a faster read); ``action_timeout`` (10 s per action);
     ``wait_seconds`` (what ``WAIT`` sleeps, 1 s); ``settle_min`` / ``settle_max`` (0 / 0.5 s: how long a step waits
     for the screen to stop changing); ``settle`` (``"damage"``: the X server says when drawing stopped; ``"grabs"``:
     two grabs 15 ms apart are identical); ``render_mode`` (None or ``"rgb_array"``); ``record_dir`` (an mp4 of every
@@ -122,9 +124,11 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
                  a11y_tree: bool = False, action_timeout: float = 10.0, wait_seconds: float = 1.0,
                  settle_min: float = 0.0, settle_max: float = 0.5, settle: str = "damage",
                  render_mode: str | None = None, provider_kwargs: dict[str, Any] | None = None,
-                 record_dir: str | Path | None = None) -> None:
+                 record_dir: str | Path | None = None, a11y_scope: str = "all") -> None:
         if action_space not in PARSERS:
             raise ValueError(f"action_space must be one of {sorted(PARSERS)}, got {action_space!r}")
+        if a11y_scope not in A11Y_SCOPES:
+            raise ValueError(f"a11y_scope must be one of {', '.join(A11Y_SCOPES)}, got {a11y_scope!r}")
         if settle not in SETTLE_MODES:
             raise ValueError(f"settle must be one of {', '.join(SETTLE_MODES)}, got {settle!r}")
         if render_mode not in (None, "rgb_array"):
@@ -136,7 +140,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         self.action_space_name = action_space
         self.max_steps, self.action_timeout, self.wait_seconds = max_steps, action_timeout, wait_seconds
         self.settle_min, self.settle_max, self.settle = settle_min, settle_max, settle
-        self.a11y_tree, self.render_mode = a11y_tree, render_mode
+        self.a11y_tree, self.a11y_scope, self.render_mode = a11y_tree, a11y_scope, render_mode
         self._provider_spec, self._provider_kwargs = provider, dict(provider_kwargs or {})
         self.record_dir = Path(record_dir) if record_dir is not None else None
         self._recording: Path | None = None
@@ -308,7 +312,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         obs = {"screenshot": screenshot, "instruction": self.task.instruction}
         if self.a11y_tree:
             try:
-                obs["a11y_tree"] = self.client.accessibility_tree()[:MAX_A11Y_CHARS]
+                obs["a11y_tree"] = self.client.accessibility_tree(scope=self.a11y_scope)[:MAX_A11Y_CHARS]
             except A11yError as exc:  # an observation without its tree, not a failed step
                 obs["a11y_tree"] = ""
                 info["a11y_error"] = str(exc)

@@ -234,7 +234,7 @@ class EnvPool:
 
     # --- episodes ------------------------------------------------------------------------------------------
 
-    def run_episodes(self, agent: Any, tasks: Sequence[Any], *, max_steps: int | None = None,
+    def run_episodes(self, agent: Any, tasks: Sequence[Any], *, max_steps: int | Callable[[Any], int | None] | None = None,
                      on_episode: Callable[[Episode], None] | None = None,
                      on_step: Callable[..., None] | None = None, batch_window: float = 0.0) -> list[Episode]:
         """Run one episode per task with ``agent`` on every env at once; see `step_envs.pool.runner`.
@@ -245,6 +245,8 @@ class EnvPool:
         and may be overwritten there, e.g. with the path the screenshot was saved to). The agent is asked for
         all the envs waiting at that moment in one batch; ``batch_window`` seconds (default 0: never hold an
         env back) waits for more envs to be ready first, for a policy whose forward pass is cheaper batched.
+        ``max_steps``: the step limit of every episode, or a function of the episode's `Task` giving its own
+        (None: the env's).
         """
         from step_envs.pool.runner import EpisodeRunner
 

@@ -94,10 +94,10 @@ class EpisodeRunner:
     the attempts in flight per env and the final episode of each request.
     """
 
-    def __init__(self, pool: EnvPool, agent: Agent, max_steps: int | None,
+    def __init__(self, pool: EnvPool, agent: Agent, max_steps: int | Callable[[Task], int | None] | None,
                  on_episode: Callable[[Episode], None] | None, on_step: OnStep | None,
                  batch_window: float = 0.0) -> None:
-        if max_steps is not None and max_steps < 1:
+        if isinstance(max_steps, int) and max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
         self.pool, self.agent, self.max_steps, self.batch_window = pool, agent, max_steps, batch_window
         self.on_episode, self.on_step = on_episode, on_step
@@ -142,7 +142,10 @@ class EpisodeRunner:
             request, number = self.queue.popleft()
             key = episode_key(request.task, request.seed, request.index, number)
             self.active[env_index] = _Attempt(request, number, key, env_index)
-            self.pool.send_reset(env_index, request.task, seed=request.seed, max_steps=self.max_steps)
+            limit = self.max_steps(request.task) if callable(self.max_steps) else self.max_steps
+            if limit is not None and limit < 1:
+                raise ValueError(f"max_steps gave {limit} for task {request.task.id!r}; it must be at least 1")
+            self.pool.send_reset(env_index, request.task, seed=request.seed, max_steps=limit)
 
     def _take(self, ready: Ready) -> _Attempt | None:
         """Book one result; returns the attempt when it now waits for the agent's next action."""

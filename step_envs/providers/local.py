@@ -560,9 +560,9 @@ class LocalProvider(Provider):
         damaged = [name for name in ("run/bus", "bin") if not (self.dir / name).exists()]
         if damaged:  # an action deleted its own session's files: only a new session is clean
             raise ProviderError(f"the session lost {', '.join(damaged)} (an action deleted them): replace it")
-        worker_pid = self._worker_pid()
+        helpers = self._server_helpers()
         for _ in range(50):  # round after round: a fork bomb forks between them
-            strays = self._pids() - self._infra - {worker_pid}
+            strays = self._pids() - self._infra - helpers
             if not strays:
                 break
             kill_pids(strays, grace_s=0.5, signals=(signal.SIGKILL,))
@@ -593,12 +593,14 @@ class LocalProvider(Provider):
             pids |= user_pids(self._user.pw_uid if self._user is not None else os.getuid())
         return pids
 
-    def _worker_pid(self) -> int:
+    def _server_helpers(self) -> set[int]:
+        """The controller's own long-lived children, which a restore keeps: its action worker and its
+        accessibility reader (each restarted by the server when gone, but at a cost: imports)."""
         assert self.endpoint is not None
-        with contextlib.suppress(requests.RequestException, KeyError, ValueError):
+        with contextlib.suppress(requests.RequestException, ValueError, AttributeError):
             health = requests.get(f"{self.endpoint.url}/health", timeout=2).json()
-            return int(health["worker_pid"])
-        return -1
+            return {int(health[key]) for key in ("worker_pid", "a11y_pid") if health.get(key) is not None}
+        return set()
 
     def processes_alive(self) -> bool:
         """Every session process (Xvfb, D-Bus, window manager, panel, desktop, server) still runs."""

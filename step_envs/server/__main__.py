@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         trim.touch()
         return response
 
-    worker = app.config["worker"]
+    worker, reader = app.config["worker"], app.config["a11y_reader"]
     worker.start()
     server = make_server(args.host, args.port, app, threaded=True)
     if args.listen_fd is not None:
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         threading.Thread(target=inherited.serve_forever, daemon=True).start()
 
     def stop(signum: int, frame: object) -> None:
+        reader.close()
         worker.close()
         sys.exit(0)
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         server.serve_forever()
     finally:
+        reader.close()
         worker.close()
 
 

@@ -1,9 +1,19 @@
 """Dump the session's AT-SPI accessibility tree as OSWorld-style XML.
 
-Run as a script by the controller server (``python a11y.py --max-depth 50 ...``) in a child process, so a hung
-application cannot hang the server (the server kills it at its time limit), and so it can run under the system
-Python, which has Debian's ``pyatspi``, when the server's venv does not. Standalone on purpose: no step_envs
-imports.
+Run as a script by the controller server in a child process, so a hung application cannot hang the server (the
+server kills it at its time limit), and so it can run under the system Python, which has Debian's ``pyatspi``,
+when the server's venv does not. Standalone on purpose: no step_envs imports.
+
+Two ways to run it: ``python a11y.py --max-depth 50 ...`` dumps one tree to stdout and exits (a process per tree:
+the ``pyatspi`` import alone costs ~0.5 s); ``python a11y.py --serve`` imports ``pyatspi`` once and answers
+requests, one JSON line on stdin each (``{"max_depth", "max_width", "budget", "scope"}``), with one JSON line on
+stdout (``{"ok": true, "xml": ...}`` or ``{"ok": false, "error": ...}``), after a first ``{"ready": true, "pid"}``
+line; it exits at the end of stdin. Either way, exit code 3 means this interpreter has no ``pyatspi``.
+
+Scope ``all`` walks the whole desktop. Scope ``active`` walks only the active window: the last top-level frame,
+window or dialog of an application that has the ``active`` state, inside its application's element under the
+desktop's root element, so the XML has the shape of the whole tree with the other applications and windows left
+out (the panels, the desktop icons); the whole tree when no window is active.
 
 The format is OSWorld's: one element per accessible, tagged with its role (spaces as dashes), the ``name``
 attribute, states as ``st:<state>="true"``, object attributes under ``attr:``, on-screen position and size as
@@ -15,6 +25,8 @@ the remaining nodes are left out and the root says ``truncated="true"``.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -32,6 +44,16 @@ NS = {
 MAX_TEXT = 10_000
 # a spreadsheet's table has millions of cells: walk only the ones on screen
 MAX_TABLE_SCAN = 600
+SCOPES = ("all", "active")
+WINDOW_TAGS = frozenset({"frame", "window", "dialog", "alert", "file-chooser"})
+"""The tags of the top-level windows scope ``active`` looks for (``step_envs.agents.a11y.WINDOWS``)."""
+NO_PYATSPI = 3
+
+
+def tag_of(role: str) -> str:
+    """The XML tag of an AT-SPI role name: spaces and other punctuation as dashes."""
+    tag = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in role.replace(" ", "-"))
+    return tag if tag[:1].isalpha() else f"tag{tag}"
 
 
 class Dumper:
@@ -100,17 +122,25 @@ class Dumper:
             pass
         return attrib, text
 
-    def node(self, node: object, depth: int = 0) -> ET.Element:
+    @staticmethod
+    def role(node: object) -> str:
+        try:
+            return node.getRoleName().strip() or "unknown"  # type: ignore[attr-defined]
+        except Exception:
+            return "unknown"
+
+    def element(self, node: object) -> tuple[ET.Element, str]:
+        """The node's own element, without its children, and its role."""
         self.nodes += 1
         attrib, text = self.attributes(node)
-        try:
-            role = node.getRoleName().strip() or "unknown"  # type: ignore[attr-defined]
-        except Exception:
-            role = "unknown"
-        tag = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in role.replace(" ", "-"))
-        element = ET.Element(tag if tag[:1].isalpha() else f"tag{tag}", attrib)
+        role = self.role(node)
+        element = ET.Element(tag_of(role), attrib)
         if text:
             element.text = text
+        return element, role
+
+    def node(self, node: object, depth: int = 0) -> ET.Element:
+        element, role = self.element(node)
         if depth >= self.max_depth:
             return element
         for child in self.children(node, role):
@@ -169,16 +199,88 @@ class Dumper:
             row += 1
         return cells[: self.max_width * 4]
 
+    def active_window(self, desktop: object) -> tuple[object, object] | None:
+        """(application, window): the last top-level window (in the tree's order) that is active, or None. Reads
+        only the applications' top-level children, never below them."""
+        active_state = self.pyatspi.STATE_ACTIVE
+        found = None
+        for app in self.children(desktop, "desktop-frame"):
+            if time.monotonic() > self.deadline:
+                self.truncated = True
+                break
+            for window in self.children(app, "application"):
+                if tag_of(self.role(window)) not in WINDOW_TAGS:
+                    continue
+                try:
+                    if window.getState().contains(active_state):  # type: ignore[attr-defined]
+                        found = (app, window)
+                except Exception:
+                    continue
+        return found
 
-def dump(max_depth: int, max_width: int, budget: float) -> str:
+    def active_tree(self, desktop: object) -> ET.Element | None:
+        """The desktop's element holding the active window's application, holding that window's whole subtree
+        (at the depth the whole tree has it); None when no window is active."""
+        if self.max_depth < 2:
+            return None
+        found = self.active_window(desktop)
+        if found is None:
+            return None
+        app, window = found
+        root, _ = self.element(desktop)
+        holder, _ = self.element(app)
+        holder.append(self.node(window, 2))
+        root.append(holder)
+        return root
+
+
+def dump(max_depth: int, max_width: int, budget: float, scope: str = "all") -> str:
+    """The tree as XML text; raises ImportError without ``pyatspi``."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; known: {', '.join(SCOPES)}")
     for prefix, uri in NS.items():
         ET.register_namespace(prefix, uri)
     dumper = Dumper(max_depth, max_width, time.monotonic() + budget)
     desktop = dumper.pyatspi.Registry.getDesktop(0)
-    root = dumper.node(desktop)
+    root = dumper.active_tree(desktop) if scope == "active" else None
+    if root is None:
+        dumper.truncated = False  # the whole tree decides
+        root = dumper.node(desktop)
     if dumper.truncated:
         root.set("truncated", "true")
     return ET.tostring(root, encoding="unicode")
+
+
+def serve() -> int:
+    """Answer tree requests from stdin until it ends (the module docstring), ``pyatspi`` imported once."""
+    # fd 1 becomes the replies' private copy: whatever a library prints goes to /dev/null, not into a reply
+    replies = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    try:
+        import pyatspi  # noqa: F401 - the point of serving: imported once
+    except ImportError as exc:
+        print(f"pyatspi is not available ({exc}): install python3-pyatspi", file=sys.stderr)
+        return NO_PYATSPI
+
+    def reply(obj: dict[str, object]) -> None:
+        replies.write(json.dumps(obj).encode() + b"\n")
+        replies.flush()
+
+    reply({"ready": True, "pid": os.getpid()})
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            xml = dump(int(request.get("max_depth", 50)), int(request.get("max_width", 1024)),
+                       float(request.get("budget", 10.0)), str(request.get("scope", "all")))
+        except Exception as exc:  # noqa: BLE001 - a bad request or a failed walk is an answer, never an exit
+            reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        else:
+            reply({"ok": True, "xml": xml})
+    return 0
 
 
 def main() -> int:
@@ -186,12 +288,16 @@ def main() -> int:
     parser.add_argument("--max-depth", type=int, default=50)
     parser.add_argument("--max-width", type=int, default=1024)
     parser.add_argument("--budget", type=float, default=10.0, help="seconds before the walk stops")
+    parser.add_argument("--scope", choices=SCOPES, default="all", help="the whole desktop, or the active window")
+    parser.add_argument("--serve", action="store_true", help="answer JSON requests on stdin, one per line")
     args = parser.parse_args()
+    if args.serve:
+        return serve()
     try:
-        sys.stdout.write(dump(args.max_depth, args.max_width, args.budget))
+        sys.stdout.write(dump(args.max_depth, args.max_width, args.budget, args.scope))
     except ImportError as exc:
         print(f"pyatspi is not available ({exc}): install python3-pyatspi", file=sys.stderr)
-        return 3
+        return NO_PYATSPI
     return 0
 
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request, send_file
 
-from step_envs.server import TOKEN_HEADER, windows
+from step_envs.server import A11Y_SCOPES, TOKEN_HEADER, windows
 from step_envs.server.activity import add_activity_routes
 from step_envs.server.commands import (
     COMMAND_TIMEOUT_S,
-    accessibility_tree,
+    A11yReader,
     existing_path,
     expand,
     parse_command,
@@ -52,11 +52,15 @@ def _directory_tree(directory: str) -> dict[str, Any]:
 
 def create_app(token: str | None, worker: ActionWorker | None = None,
                grabber: ScreenGrabber | None = None) -> Flask:
-    """Build the controller app. ``token=None`` turns authentication off (for OSWorld's own client)."""
+    """Build the controller app. ``token=None`` turns authentication off (for OSWorld's own client). Its action
+    worker and accessibility reader are ``app.config["worker"]`` and ``app.config["a11y_reader"]``: close both
+    when the server exits."""
     app = Flask("step_envs.server")
     worker = worker or ActionWorker()
     grabber = grabber or ScreenGrabber()
+    reader = A11yReader()
     app.config["worker"] = worker
+    app.config["a11y_reader"] = reader
 
     @app.before_request
     def check_token() -> Any:
@@ -76,7 +80,8 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
     @app.get("/health")
     def health() -> Any:
         """Healthy only when the X display still answers (one raw grab, ~1 ms)."""
-        state = {"pid": os.getpid(), "worker_pid": worker.pid, "display": os.environ.get("DISPLAY")}
+        state = {"pid": os.getpid(), "worker_pid": worker.pid, "a11y_pid": reader.pid,
+                 "display": os.environ.get("DISPLAY")}
         try:
             grabber.grab()
         except Exception as exc:  # noqa: BLE001 - any failure to reach X means the desktop is gone
@@ -121,13 +126,17 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
 
     @app.get("/accessibility")
     def accessibility() -> Any:
-        """OSWorld's route: ``{"AT": xml}``. Query args ``max_depth``, ``max_width``, ``timeout`` (seconds)."""
+        """OSWorld's route: ``{"AT": xml}``. Query args ``max_depth``, ``max_width``, ``timeout`` (seconds), and
+        ``scope``: ``all`` (the default, the whole desktop) or ``active`` (the active window only)."""
         try:
             limits = {key: float(request.args.get(key, default)) for key, default in
                       (("max_depth", 50), ("max_width", 1024), ("timeout", 10))}
         except ValueError:
             return jsonify(error="max_depth, max_width and timeout must be numbers"), 400
-        xml, error = accessibility_tree(int(limits["max_depth"]), int(limits["max_width"]), limits["timeout"])
+        scope = request.args.get("scope", "all")
+        if scope not in A11Y_SCOPES:
+            return jsonify(error=f"scope must be one of {', '.join(A11Y_SCOPES)}, got {scope!r}"), 400
+        xml, error = reader.tree(int(limits["max_depth"]), int(limits["max_width"]), limits["timeout"], scope)
         if error:
             return jsonify(AT=None, error=error), 500
         return jsonify(AT=xml)

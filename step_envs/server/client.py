@@ -12,7 +12,7 @@ import numpy as np
 import requests
 
 from step_envs.core import Endpoint, ProviderError
-from step_envs.server import TOKEN_HEADER
+from step_envs.server import A11Y_SCOPES, TOKEN_HEADER
 
 
 class A11yError(RuntimeError):
@@ -167,10 +167,16 @@ class ControllerClient:
             return None
         return response.json()["directory_tree"]
 
-    def accessibility_tree(self, max_depth: int = 50, max_width: int = 1024, timeout: float = 10.0) -> str:
-        """The AT-SPI tree as OSWorld-style XML; raises :class:`A11yError` when it cannot be read."""
-        response = self._request("GET", "/accessibility", timeout=timeout + 15,
-                                 params={"max_depth": max_depth, "max_width": max_width, "timeout": timeout})
+    def accessibility_tree(self, max_depth: int = 50, max_width: int = 1024, timeout: float = 10.0,
+                           scope: str = "all") -> str:
+        """The AT-SPI tree as OSWorld-style XML; raises :class:`A11yError` when it cannot be read. ``scope``:
+        ``all``, the whole desktop, or ``active``, the active window only (:data:`step_envs.server.A11Y_SCOPES`)."""
+        if scope not in A11Y_SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(A11Y_SCOPES)}, got {scope!r}")
+        params: dict[str, Any] = {"max_depth": max_depth, "max_width": max_width, "timeout": timeout}
+        if scope != "all":  # the default goes unsaid: the same request as before scopes
+            params["scope"] = scope
+        response = self._request("GET", "/accessibility", timeout=timeout + 15, params=params)
         body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
         if response.status_code != 200 or not isinstance(body.get("AT"), str):
             raise A11yError(f"/accessibility answered {response.status_code}: {body.get('error', response.text[:300])}")

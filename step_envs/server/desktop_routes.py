@@ -20,7 +20,7 @@ from flask import Flask, jsonify, request, send_file
 from step_envs.server import windows
 from step_envs.server.commands import (
     COMMAND_TIMEOUT_S,
-    accessibility_tree,
+    A11yReader,
     existing_path,
     expand,
     parse_command,
@@ -99,9 +99,11 @@ def verified(verification: dict[str, Any]) -> bool:
 
 
 def add_desktop_routes(app: Flask, grabber: ScreenGrabber) -> None:
-    """Register the routes on ``app``; ``grabber`` gives the screen size for recordings."""
+    """Register the routes on ``app``; ``grabber`` gives the screen size for recordings. ``/terminal`` reads the
+    tree through ``app.config["a11y_reader"]`` (a new reader when the app has none)."""
     recorder = ScreenRecorder()
     app.config["recorder"] = recorder
+    reader: A11yReader = app.config.setdefault("a11y_reader", A11yReader())
 
     @app.get("/terminal")
     def terminal() -> Any:
@@ -110,7 +112,7 @@ def add_desktop_routes(app: Flask, grabber: ScreenGrabber) -> None:
         active = windows.active_window()
         if active is None or "terminal" not in active["wm_class"].lower():
             return jsonify(output=None, status="success")
-        tree, error = accessibility_tree(100, 1024, TERMINAL_TREE_TIMEOUT_S)
+        tree, error = reader.tree(100, 1024, TERMINAL_TREE_TIMEOUT_S)
         if error:
             return jsonify(status="error", message=error), 500
         return jsonify(output=terminal_text(tree or ""), status="success")

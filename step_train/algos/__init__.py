@@ -12,7 +12,13 @@ from step_train.algos.advantages import (
     step_advantages,
     tgrpo_advantages,
 )
-from step_train.algos.agreement import actions_agree, normalize_text, screen_tolerance
+from step_train.algos.agreement import (
+    actions_agree,
+    element_boxes,
+    normalize_text,
+    points_agree,
+    screen_tolerance,
+)
 from step_train.algos.augment import (
     AugmentState,
     CandidatePolicy,
@@ -78,12 +84,14 @@ __all__ = [
     "collate",
     "compute_advantages",
     "discounted_returns",
+    "element_boxes",
     "gigpo_advantages",
     "group_normalize",
     "k3_kl",
     "minibatches",
     "nonzero_advantage",
     "normalize_text",
+    "points_agree",
     "policy_loss",
     "replacement_probability",
     "score_candidates",

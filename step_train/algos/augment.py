@@ -2,7 +2,9 @@
 
 For tasks with `s_i < s_aug`, up to `M` states are taken from successful trajectories of the task (this round, else
 a per-task buffer of recent successes). The current policy samples `G` actions at each state with the same prompt;
-a candidate scores 1 when it agrees with the successful action (`actions_agree`), else 0; the group advantage is
+a candidate scores 1 when it agrees with the successful action (`actions_agree`: on a state whose observation has
+the accessibility tree, a click agrees when it hits the same element, `algo.augment.agreement = "element"`; else
+within `delta` pixels), else 0; the group advantage is
 `(r - mean) / (std + eps)` (unbiased std) and groups without contrast are dropped.
 
 A reply that could not be parsed (its step has `action_error`: it ran as a WAIT) never agrees, and a reference
@@ -20,7 +22,7 @@ from typing import Any
 
 from step_envs.episodes import Episode, StepRecord
 from step_train.algos.advantages import group_normalize, is_degenerate
-from step_train.algos.agreement import actions_agree, screen_tolerance
+from step_train.algos.agreement import actions_agree, element_boxes, screen_tolerance
 from step_train.algos.config import AugmentConfig
 from step_train.algos.record import SuccessRecord
 from step_train.algos.samples import StepPrompt, StepSample, step_prompt, step_sample
@@ -113,7 +115,9 @@ def score_candidates(
     delta = screen_tolerance(config.screen_size, config.delta_frac)
     samples: list[StepSample] = []
     for state, group in zip(states, candidates, strict=True):
-        rewards = [0.0 if c.action_error else float(actions_agree(c.action, state.reference, delta)) for c in group]
+        elements = element_boxes(state.prompt.a11y_tree, config.screen_size) if config.agreement == "element" else []
+        rewards = [0.0 if c.action_error else float(actions_agree(c.action, state.reference, delta, elements))
+                   for c in group]
         if is_degenerate(rewards):
             continue
         for candidate, advantage in zip(group, group_normalize(rewards, config.eps), strict=True):

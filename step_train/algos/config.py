@@ -17,6 +17,7 @@ AdvantageKind = Literal["step", "tgrpo", "gigpo"]
 SampleLevel = Literal["step", "trajectory"]
 StepAdvantageMode = Literal["success_only", "baseline"]
 Aggregation = Literal["token-mean", "seq-mean-token-mean"]
+Agreement = Literal["element", "pixel"]
 
 
 def check_choice(field_name: str, value: object, choices: object) -> None:
@@ -87,12 +88,20 @@ class AugmentConfig:
     buffer_size: int = 8
     """Recent successful trajectories kept per task for rounds without a success of that task."""
     delta_frac: float = 0.05
-    """Coordinate tolerance as a fraction of the screen diagonal."""
+    """Coordinate tolerance as a fraction of the screen diagonal (0.05: 73 px on 1280x720). Keep it under half the
+    spacing of neighbouring targets (widget rows are 30 px apart: 0.01, 14.7 px), or a neighbour agrees."""
+    agreement: Agreement = "element"
+    """`element`: on a state whose observation has the accessibility tree, two clicks agree when they hit the same
+    listed element (the smallest box holding each point), `delta` only for points outside every element; `pixel`:
+    `delta` always."""
     screen_size: tuple[int, int] = (1920, 1080)
     weight: float = 1.0
     """lambda_aug, the loss weight of augmentation samples."""
     success_threshold: float = 1.0
     eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        check_choice("augment agreement", self.agreement, Agreement)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ class SamplingSettings:
     """A trajectory prompt keeps the latest screenshots that fit in this many tokens and says how many earlier ones
     it left out (every earlier reply stays); None or 0: no cap. Step prompts hold one screenshot: not capped."""
     seed: int = 0
+    merge_lora: bool | str = "auto"
+    """Generate with the LoRA deltas merged into the base weights (restored exactly afterwards): the same replies,
+    fewer matmuls. `auto`: on a CPU in float32; on a GPU in bf16 the merged forward rounds differently from the
+    training pass, so it stays off there unless set."""
     use_generation_config: bool = False
     """Adopt the checkpoint's `generation_config.json` temperature; its other sampling options (repetition
     penalty, top-k, top-p, ...) are then an error, since the loss cannot recompute them. False: all are ignored."""
@@ -58,6 +62,8 @@ class SamplingSettings:
         if self.context == "trajectory" and self.observation != "screenshot":
             raise ValueError(f"observation {self.observation!r} is for step prompts; trajectory prompts show "
                              "screenshots only (set algo.tgrpo.sample_level = 'step')")
+        if self.merge_lora not in (True, False, "auto"):
+            raise ValueError(f"sampling.merge_lora must be true, false or 'auto', got {self.merge_lora!r}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (the policy samples), got {self.temperature}")
         if self.max_prompt_tokens is not None and self.max_prompt_tokens < 0:
