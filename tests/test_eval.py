@@ -31,7 +31,7 @@ from step_train.config import (
     TrainConfig,
     load_config,
 )
-from step_train.eval import EvalResult, check_training_tasks, evaluate, held_out_tasks
+from step_train.eval import EvalResult, check_training_tasks, evaluate, held_out_tasks, result_row
 from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy
 from step_train.trainer import Trainer
 
@@ -61,7 +61,8 @@ def test_overlapping_train_and_eval_seeds_are_an_error_that_names_the_overlap() 
         ("eval.seeds=1000", "must be \\[start, stop\\]"),
         ("eval.every=-1", "eval.every must be >= 0"),
         ("eval.max_steps=0", "eval.max_steps must be >= 1"),
-        ("eval.rounds=3", "unknown key.*known: every, max_steps, seeds, suite, train_seeds"),
+        ("eval.step_slack=-1", "eval.step_slack must be >= 0"),
+        ("eval.rounds=3", "unknown key.*known: every, max_steps, sampled, seeds, step_slack, suite, train, train_seeds"),
     ],
 )
 def test_bad_eval_sections_are_errors_that_say_what_is_valid(override: str, message: str) -> None:
@@ -274,3 +275,31 @@ def test_step_train_eval_scores_a_checkpoint_as_the_trainer_did(evaluated_run, t
     }
     with open(out / "round-000003.csv") as handle:
         assert [r["template"] for r in csv.DictReader(handle)] == [*TEMPLATES, "all"]
+
+
+@pytest.mark.desktop
+def test_sampled_and_training_task_evaluations_are_logged_and_leave_the_rollouts_as_they_were(
+        model_dir: Path, pool, train_tasks, tmp_path) -> None:
+    """`eval.sampled` / `eval.train`: four evaluations after the round, each under its own keys; the sampled ones
+    are seeded apart from the rollouts (the policy's round is restored, the training RNGs untouched) and repeat
+    exactly for the same run seed and round."""
+    config = make_config(model_dir, tmp_path / "run", every=1)
+    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, sampled=True, train=True,
+                                                                  step_slack=0))
+    trainer = Trainer(config, tasks=train_tasks)
+    try:
+        trainer.policy.round = 5
+        before = (trainer.state_dict(), torch.get_rng_state(), random.getstate())
+        first = trainer.evaluate(pool)
+        again = trainer.evaluate(pool)
+        assert (trainer.state_dict(), random.getstate()) == (before[0], before[2])
+        assert torch.equal(torch.get_rng_state(), before[1]) and trainer.policy.round == 5
+        assert not trainer.policy.greedy
+    finally:
+        trainer.close()
+    assert list(first) == ["heldout", "heldout_sampled", "train", "train_sampled"]
+    assert [first[name].overall.episodes for name in first] == [4, 4, len(train_tasks), len(train_tasks)]
+    assert first["train_sampled"].instances == again["train_sampled"].instances  # seeded by run and round
+    row = result_row(first)
+    assert {"eval/success", "eval/heldout_sampled/success", "eval/train/success", "eval/train_sampled/success",
+            "eval/train/success/widget-click-button"} <= set(row)

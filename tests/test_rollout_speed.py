@@ -89,3 +89,15 @@ def test_copies_moved_counts_the_rollouts_resampling_gave_to_another_task() -> N
     assert 4 <= copies_moved(["easy", "new"], plan, 8) <= 7 and plan[8:] == ["new"] * 8
     uniform = AdaptiveSampler(SamplerConfig(copies=8, mode="uniform"))
     assert copies_moved(["easy", "new"], uniform.plan(["easy", "new"], record), 8) == 0
+
+
+def test_a_tree_only_policy_keeps_the_screenshots_size_without_the_slow_resize(model_dir: Path) -> None:
+    import numpy as np
+
+    from step_envs.agents.prompt import downscale
+
+    screen = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    tree_only = VLMPolicy(ModelSettings(path=str(model_dir)), SamplingSettings(observation="a11y", max_pixels=230400))
+    assert tree_only.observe(screen).size == downscale(screen, 230400).size == (640, 360)
+    shown = VLMPolicy(ModelSettings(path=str(model_dir)), SamplingSettings(max_pixels=230400))
+    assert shown.observe(screen).tobytes() == downscale(screen, 230400).tobytes()  # what the model sees: bicubic

@@ -28,9 +28,11 @@ IMAGE_SLOT = {"type": "image"}
 """Where the screenshot goes in a message's content (chat templates render it as the image placeholder)."""
 
 
-def downscale(screenshot: np.ndarray | Image.Image, max_pixels: int | None) -> Image.Image:
+def downscale(screenshot: np.ndarray | Image.Image, max_pixels: int | None, *,
+              resample: Image.Resampling = Image.Resampling.BICUBIC) -> Image.Image:
     """The screenshot as an RGB image of at most `max_pixels` pixels (aspect kept; as is when None): what the
-    model is given, before its processor's own resize."""
+    model is given, before its processor's own resize. `resample=NEAREST` is ~20x faster, for an image no model
+    looks at (only its size counts)."""
     image = screenshot if isinstance(screenshot, Image.Image) else Image.fromarray(np.asarray(screenshot))
     image = image.convert("RGB")
     width, height = image.size
@@ -38,7 +40,7 @@ def downscale(screenshot: np.ndarray | Image.Image, max_pixels: int | None) -> I
         return image
     scale = (max_pixels / (width * height)) ** 0.5
     size = (max(1, int(width * scale)), max(1, int(height * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC)
+    return image.resize(size, resample)
 
 
 def history_text(history: Sequence[str]) -> str:

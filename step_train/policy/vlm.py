@@ -203,8 +203,12 @@ class VLMPolicy:
                           sampling.max_a11y_rows, sampling.a11y_scope)
 
     def observe(self, screenshot: Any) -> Image.Image:
-        """The screenshot as the model sees it (downscaled): the rollout and the training pass use this image."""
-        return downscale(screenshot, self.sampling.max_pixels)
+        """The screenshot as the model sees it (downscaled): the rollout and the training pass use this image. With
+        an accessibility-tree-only observation no prompt shows it (its size still sets the dialect's frame), so
+        it is downscaled the fast way."""
+        if "screenshot" in self.sampling.observation:
+            return downscale(screenshot, self.sampling.max_pixels)
+        return downscale(screenshot, self.sampling.max_pixels, resample=Image.Resampling.NEAREST)
 
     def encode_step(
         self,
