@@ -190,18 +190,18 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
                 continue
             # round 0 of every run: the warm start as the runs' evaluations see it (sampled, training tasks)
             starts[baseline] = {"heldout": baselines[baseline]}
-            for name, on_training, greedy in EVALUATIONS[1:]:
+            for kind, on_training, greedy in EVALUATIONS[1:]:
                 if (on_training and not config.eval.train) or (not greedy and not config.eval.sampled):
                     continue
                 tasks = train if on_training else held_out
-                with steps.step(f"baseline: {baseline}, {name.replace('_', ' ')}") as step:
+                with steps.step(f"baseline: {baseline}, {kind.replace('_', ' ')}") as step:
                     stored, cached = cached_evaluation(
-                        work / "baselines" / f"{baseline}-{name}.json", policy_key(policy_config, tasks, greedy),
-                        lambda c=policy_config, t=tasks, g=greedy, n=name: evaluate_policy(
-                            pool, c, t, console, greedy=g, scope=f"warm-start:{n}"))
-                    starts[baseline][name] = evaluation(stored)
-                    if name == "heldout_sampled" and baseline == "warm-start":
-                        baselines["warm-start-sampled"] = starts[baseline][name]
+                        work / "baselines" / f"{baseline}-{kind}.json", policy_key(policy_config, tasks, greedy),
+                        lambda c=policy_config, t=tasks, g=greedy, k=kind: evaluate_policy(
+                            pool, c, t, console, greedy=g, scope=f"warm-start:{k}"))
+                    starts[baseline][kind] = evaluation(stored)
+                    if kind == "heldout_sampled" and baseline == "warm-start":
+                        baselines["warm-start-sampled"] = starts[baseline][kind]
                     step.status, step.detail = ("cached" if cached else "done"), f"success {stored['success']:.3f}"
         with steps.step("baseline: random-widget") as step:
             key = {"agent": "random-widget", "seed": settings.random_widget_seed, "tasks": [t.id for t in held_out],
