@@ -106,6 +106,13 @@ def make_pool(env: EnvSettings) -> Any:
                    max_retries=env.max_retries)
 
 
+def draw_round_tasks(task_ids: Sequence[str], count: int, seed: int, round_index: int) -> list[str]:
+    """The B task ids of a round: a draw without replacement seeded by (seed, round) (all tasks when B >= their
+    number). Rounds draw from the same set again, so a run revisits its tasks."""
+    ids = sorted(task_ids)
+    return random.Random(turn_seed(seed, "tasks", round_index)).sample(ids, min(count, len(ids)))
+
+
 def copies_moved(drawn: Sequence[str], plan: Sequence[str], copies: int) -> int:
     """How many of the round's rollouts adaptive resampling gave to another task than the one drawn for their slot
     (`plan` has `copies` entries per drawn task, in order)."""
@@ -277,10 +284,8 @@ class Trainer:
                             scope=f"eval:{self.config.seed}:{self.round}", console=self.console)
 
     def round_tasks(self, round_index: int) -> list[str]:
-        """The B task ids of a round: a seeded draw without replacement (all tasks when B >= their number)."""
-        ids = sorted(self.tasks)
-        count = min(self.config.budget.tasks_per_round, len(ids))
-        return random.Random(turn_seed(self.config.seed, "tasks", round_index)).sample(ids, count)
+        """The B task ids of a round (`draw_round_tasks`)."""
+        return draw_round_tasks(self.tasks, self.config.budget.tasks_per_round, self.config.seed, round_index)
 
     def train_round(self, pool: Any) -> dict[str, Any]:
         start = time.perf_counter()

@@ -22,6 +22,7 @@ import requests
 
 from step_envs.agents.a11y import a11y_text
 from step_envs.desktop.env import DesktopEnv
+from step_envs.providers.procs import _alive
 from step_envs.server import commands
 from step_envs.server.client import ControllerClient
 from step_envs.server.commands import A11yReader
@@ -58,14 +59,6 @@ def fake_dumper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(commands, "A11Y_SCRIPT", script)
     monkeypatch.setattr(commands, "A11Y_PYTHONS", [str(tmp_path / "missing-python"), no_pyatspi, sys.executable])
     return tmp_path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_one_child_answers_every_tree_and_a_hung_one_is_killed_and_replaced(fake_dumper: Path) -> None:

@@ -101,3 +101,34 @@ def test_a_tree_only_policy_keeps_the_screenshots_size_without_the_slow_resize(m
     assert tree_only.observe(screen).size == downscale(screen, 230400).size == (640, 360)
     shown = VLMPolicy(ModelSettings(path=str(model_dir)), SamplingSettings(max_pixels=230400))
     assert shown.observe(screen).tobytes() == downscale(screen, 230400).tobytes()  # what the model sees: bicubic
+
+
+@pytest.mark.parametrize("method", ["step", "step-no-resample"])
+def test_the_experiments_training_set_is_revisited_so_resampling_moves_copies(method: str) -> None:
+    """The paper's setting in configs/reproduce-widgets.toml: rounds draw from 128 fixed tasks, so tasks come back
+    with a success record and STEP's resampling moves copies from round 2 on (the no-resample ablation moves none).
+    With 200 instances per template and 4 tasks a round (the previous setting) a task almost never came back."""
+    import random
+
+    from step_envs.episodes import Episode
+    from step_train.algos import AlgoConfig
+    from step_train.experiment import load_experiment, training_tasks
+    from step_train.trainer import draw_round_tasks
+
+    config, settings = load_experiment(Path(__file__).resolve().parents[1] / "configs" / "reproduce-widgets.toml")
+    ids = [t.id for t in training_tasks(config, settings)]
+    assert len(ids) == 128 and config.algo.augment.delta_frac * (1280**2 + 720**2) ** 0.5 < 15  # < half a 30 px row
+    algo = AlgoConfig(algorithm=method, sampler=config.algo.sampler)
+    sampler, record = AdaptiveSampler(algo.sampler_config, seed=0), SuccessRecord(algo.alpha)
+    outcome = random.Random(0)
+    moved = []
+    for round_index in range(config.budget.rounds):
+        drawn = draw_round_tasks(ids, config.budget.tasks_per_round, 0, round_index)
+        plan = sampler.plan(drawn, record)
+        moved.append(copies_moved(drawn, plan, config.algo.sampler.copies))
+        record.update([Episode(task_id, "", score=float(outcome.random() < 0.4)) for task_id in plan])
+    assert moved[0] == 0  # nothing has a record yet
+    if method == "step":
+        assert sum(moved) > 50 and sum(1 for m in moved if m) >= config.budget.rounds // 2
+    else:
+        assert sum(moved) == 0
