@@ -46,6 +46,7 @@ from step_train.experiment import (
     StepLog,
     arm_config,
     cached_evaluation,
+    completed_rounds,
     demo_format_of,
     demo_seeds,
     evaluate_policy,
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"methods to run (default: experiment.methods): algorithms ({', '.join(ALGORITHMS)}) "
                              "or names of the config's experiment.variants")
     parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="RL seeds (default: experiment.seeds)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="start no RL run: the report of the finished ones among the methods x seeds (unfinished "
+                             "ones are named and left out), e.g. while the experiment still runs elsewhere")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="replace any config key, e.g. --set sampling.observation=a11y (repeatable)")
     return parser
@@ -130,7 +134,7 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
     kinds = sorted({prompt_kind(arm_config(config, m, 0, work, warm, settings.variants))
                     for m in settings.methods})
     extra = (int(config.eval.sampled) * (2 if config.eval.train else 1) + int(config.eval.train)) * len(kinds)
-    steps = StepLog(work / "steps.jsonl", console, total=6 + len(kinds) + extra + len(arms))
+    steps = StepLog(work / "steps.jsonl", console, total=6 + len(kinds) + extra + (0 if args.report_only else len(arms)))
     console.print(f"{len(settings.methods)} methods x {len(settings.seeds)} seeds from one warm start, "
                   f"{trajectory_budget(config)} trajectories each ({config.budget.rounds} rounds x "
                   f"{config.budget.tasks_per_round} tasks x {config.algo.sampler.copies} copies) on {len(train)} "
@@ -212,15 +216,22 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
             baselines["random-widget"] = evaluation(stored)
             step.status, step.detail = ("cached" if cached else "done"), f"success {stored['success']:.3f}"
 
-        rows = []
+        rows, left_out = [], []
         for method, seed in arms:
             arm = arm_config(config, method, seed, work / "rl" / f"{method}-seed{seed}", warm, settings.variants)
-            with steps.step(f"rl: {method}, seed {seed}") as step:
-                step.detail, cached = train_arm(arm, train, pool, console)
-                step.status = "cached" if cached else "done"
+            if args.report_only:
+                if completed_rounds(arm) < config.budget.rounds:
+                    left_out.append(f"{method} seed {seed} ({completed_rounds(arm)}/{config.budget.rounds} rounds)")
+                    continue
+            else:
+                with steps.step(f"rl: {method}, seed {seed}") as step:
+                    step.detail, cached = train_arm(arm, train, pool, console)
+                    step.status = "cached" if cached else "done"
             start = starts["warm-start" if prompt_kind(arm) == "step" else "warm-start-trajectory"]
             rows += curve_rows(method, seed, arm.algo.settings.sample_level, start, read_rows(arm.run_dir))
 
+    if left_out:
+        console.print(f"--report-only: runs not finished, left out of the report: {', '.join(left_out)}")
     with steps.step("report") as step:
         results.mkdir(parents=True, exist_ok=True)
         meta = [f"{time.strftime('%Y-%m-%d')}, {platform.node()}: {platform.machine()}, {_device()}; "

@@ -106,12 +106,18 @@ def test_a_rerun_finds_every_output_and_redoes_nothing(quick) -> None:
     assert [s["name"] for s in rerun] == [s["name"] for s in steps[: len(steps) // 2]]
     assert {s["status"] for s in rerun if s["name"] != "report"} == {"cached"}
     assert (out / f"{NAME}.csv").read_text() == before
+    # the report of the finished runs only: a seed never trained is named and left out, nothing trains
+    result = reproduce("--quick", "--work", str(work), "--out", str(out), "--seeds", "0", "5", "--report-only",
+                       timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "left out of the report: step seed 5 (0/4 rounds), tgrpo seed 5 (0/4 rounds)" in result.stdout
+    assert (out / f"{NAME}.csv").read_text() == before and not (work / "rl" / "step-seed5").exists()
 
 
 def test_help_describes_the_steps_and_the_options() -> None:
     result = reproduce("--help", timeout=60)
     assert result.returncode == 0
-    for text in ("--quick", "--model", "--work", "--out", "--methods", "--seeds", "--set", "warm start",
+    for text in ("--quick", "--model", "--work", "--out", "--methods", "--seeds", "--set", "--report-only", "warm start",
                  "random widget", "trajectories"):
         assert text in result.stdout
 
