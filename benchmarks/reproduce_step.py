@@ -41,7 +41,7 @@ from step_envs.cli.console import wide_console
 from step_envs.tasks import load_task
 from step_train.algos import ALGORITHMS
 from step_train.demos import record_demos
-from step_train.eval import EVALUATIONS, held_out_tasks
+from step_train.eval import enabled_evaluations, held_out_tasks
 from step_train.experiment import (
     StepLog,
     arm_config,
@@ -133,7 +133,7 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
     warm = work / "sft"
     kinds = sorted({prompt_kind(arm_config(config, m, 0, work, warm, settings.variants))
                     for m in settings.methods})
-    extra = (int(config.eval.sampled) * (2 if config.eval.train else 1) + int(config.eval.train)) * len(kinds)
+    extra = (len(enabled_evaluations(config.eval)) - 1) * len(kinds)
     steps = StepLog(work / "steps.jsonl", console, total=6 + len(kinds) + extra + (0 if args.report_only else len(arms)))
     console.print(f"{len(settings.methods)} methods x {len(settings.seeds)} seeds from one warm start, "
                   f"{trajectory_budget(config)} trajectories each ({config.budget.rounds} rounds x "
@@ -194,9 +194,7 @@ def reproduce(args: argparse.Namespace, console: Console) -> int:
                 continue
             # round 0 of every run: the warm start as the runs' evaluations see it (sampled, training tasks)
             starts[baseline] = {"heldout": baselines[baseline]}
-            for kind, on_training, greedy in EVALUATIONS[1:]:
-                if (on_training and not config.eval.train) or (not greedy and not config.eval.sampled):
-                    continue
+            for kind, on_training, greedy in enabled_evaluations(config.eval)[1:]:
                 tasks = train if on_training else held_out
                 with steps.step(f"baseline: {baseline}, {kind.replace('_', ' ')}") as step:
                     stored, cached = cached_evaluation(

@@ -203,6 +203,18 @@ EVALUATIONS = (("heldout", False, True), ("heldout_sampled", False, False), ("tr
 keys are `eval/...` for `heldout` (as ever) and `eval/<name>/...` for the others."""
 
 
+def enabled_evaluations(settings: EvalSettings) -> list[tuple[str, bool, bool]]:
+    """The `EVALUATIONS` `settings` asks for: held-out greedy always, sampled ones with `eval.sampled`, those on
+    the training tasks with `eval.train`."""
+    return [(name, on_training, greedy) for name, on_training, greedy in EVALUATIONS
+            if (settings.train or not on_training) and (settings.sampled or greedy)]
+
+
+def eval_prefix(name: str) -> str:
+    """The log row prefix of evaluation `name`: `eval` for `heldout`, `eval/<name>` for the others."""
+    return "eval" if name == "heldout" else f"eval/{name}"
+
+
 def evaluate(
     pool: Any,
     policy: Any,
@@ -250,9 +262,7 @@ def evaluate_set(pool: Any, policy: Any, held_out: Sequence[Task], training: Seq
     """The evaluations `settings` asks for (`EVALUATIONS`: held-out greedy always; sampled with `eval.sampled`;
     the training tasks with `eval.train`), by name. Sampled ones are seeded by `scope` and their name."""
     results = {}
-    for name, on_training, greedy in EVALUATIONS:
-        if (on_training and not settings.train) or (not greedy and not settings.sampled):
-            continue
+    for name, on_training, greedy in enabled_evaluations(settings):
         tasks = training if on_training else held_out
         results[name] = evaluate(pool, policy, tasks, max_steps=max_steps, step_slack=settings.step_slack,
                                  greedy=greedy, seed_scope=None if greedy else f"{scope}:{name}", console=console,
@@ -264,7 +274,7 @@ def result_row(results: dict[str, EvalResult]) -> dict[str, Any]:
     """The log row keys of `evaluate_set`'s results."""
     row: dict[str, Any] = {}
     for name, result in results.items():
-        row.update(result.row("eval" if name == "heldout" else f"eval/{name}"))
+        row.update(result.row(eval_prefix(name)))
     return row
 
 

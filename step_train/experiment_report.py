@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from step_train.eval import eval_prefix
+
 METRICS = (("train_sampled", "train_success_sampled"), ("train", "train_success_greedy"),
            ("heldout_sampled", "heldout_success_sampled"), ("heldout", "heldout_success_greedy"))
 """(evaluation name in `step_train.eval.EVALUATIONS`, CSV column)."""
@@ -66,7 +68,7 @@ def evaluation(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def _metrics_evaluation(row: dict[str, Any], name: str) -> dict[str, Any] | None:
-    prefix = "eval" if name == "heldout" else f"eval/{name}"
+    prefix = eval_prefix(name)
     if row.get(f"{prefix}/success") is None:
         return None
     return {"success": row[f"{prefix}/success"], "episodes": row[f"{prefix}/episodes"],
