@@ -189,8 +189,14 @@ def test_cloud_file_copies_local_task_data_and_downloads_urls_once_into_the_cach
             fetched = GETTERS["cloud_file"](ctx, {"path": f"{url}/gold.txt", "dest": "r.txt"})
             assert (ctx.cache_dir / "r.txt").read_bytes() == b"remote gold" and fetched.endswith("r.txt")
         assert hits == ["/gold.txt"]  # the second check reads the download cache
-        with pytest.raises(Exception, match=f"{url}/missing.txt"):
+        # a reference the checker cannot fetch is the environment's failure (the env's env_error), not a 0
+        with pytest.raises(ProviderError, match=f"could not fetch its reference file.*{url}/missing.txt"):
             GETTERS["cloud_file"](ctx, {"path": f"{url}/missing.txt", "dest": "m.txt"})
+        with pytest.raises(ProviderError, match=f"{url}/missing.txt"):
+            evaluate({"func": "exact_match", "result": {"type": "cloud_file", "path": f"{url}/missing.txt",
+                                                        "dest": "m.txt"}, "expected": {"type": "rule",
+                                                                                       "rules": {"expected": "x"}}},
+                     ctx)
 
 
 def test_file_getters_refuse_a_dest_outside_the_cache(ctx, tmp_path):

@@ -230,3 +230,24 @@ def test_a_loaded_osworld_task_runs_in_the_desktop_env(loaded, tmp_path):
     finally:
         env.close()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_an_osworld_file_given_as_a_task_path_loads_exactly_as_load_osworld_loads_it(tmp_path):
+    from step_envs.tasks.loader import load_task
+
+    loaded = by_id(load_osworld(EXAMPLES))  # fresh: other tests change the module fixture's tasks
+    for item in loaded.values():
+        if item.supported:  # gym.make(..., task=path) and DesktopEnv(task=path) go through load_task
+            task = load_task(str(item.path))
+            assert (task.id, task.config, task.evaluator, task.params) == (
+                item.task.id, item.task.config, item.task.evaluator, item.task.params), item.id
+        else:
+            with pytest.raises(TaskError, match=f"(cannot read task file )?{item.path}"):
+                load_task(str(item.path))
+    home = loaded["3b27600c-3668-4abd-8f84-7bcdebbccbdb"]
+    assert load_task(home.path).config[0]["parameters"]["command"] == ["rm", "-rf", "~/reports_2024"]
+    no_id = tmp_path / "mine" / "no-id.json"
+    no_id.parent.mkdir()
+    no_id.write_text(json.dumps({"instruction": "x", "evaluator": {"func": "infeasible"}}))
+    with pytest.raises(TaskError, match=f"{no_id}: task '\\?' has no 'id' field"):
+        load_task(str(no_id))

@@ -123,6 +123,26 @@ def test_launch_activate_and_close_window(client: ControllerClient) -> None:
     assert not client.window_action("activate", "no-such-window")
 
 
+def test_a_launch_that_exits_with_an_error_fails_the_setup_at_once_with_its_message(client: ControllerClient) -> None:
+    from step_envs.desktop.setup import SetupError, SetupRunner
+
+    pid = client.launch(["sh", "-c", "echo 'probe: not installed' >&2; exit 3"])
+    deadline = time.monotonic() + 10
+    while client.launched(pid)["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client.launched(pid) == {"known": True, "running": False, "returncode": 3,
+                                    "stderr": "probe: not installed\n"}
+    # VS Code's stand-in (not installed here) as OSWorld's vs_code tasks launch it: an error naming what to
+    # install, in well under the 30 s window wait
+    t0 = time.monotonic()
+    with pytest.raises(SetupError, match=r"setup step 0 \(launch\): 'code' exited with status 127 .*"
+                                         r"Visual Studio Code is not installed"):
+        SetupRunner(client).run([{"type": "launch", "parameters": {"command": ["code"]}}])
+    assert time.monotonic() - t0 < 2.0
+    assert client.launched(999999999)["known"] is False
+
+
 def test_actions_run_in_one_persistent_worker(client: ControllerClient) -> None:
     first = client.act("import os\nprint(os.getpid())")
     second = client.act("import os\nprint(os.getpid())")

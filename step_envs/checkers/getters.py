@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from step_envs.checkers.registry import CheckContext, getter, short
-from step_envs.server.fetch import cached_download
+from step_envs.core import ProviderError
+from step_envs.server.fetch import DownloadError, cached_download
 
 COMMAND_TIMEOUT_S = 30.0
 """Default timeout of a getter's command in the env (OSWorld's getters wait 30 s too); ``timeout`` overrides it."""
@@ -101,11 +102,16 @@ def vm_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None]
 def cloud_file(ctx: CheckContext, config: dict[str, Any]) -> str | list[str | None] | None:
     """Copy a task data file (host path, ``file://`` URL, or an ``http(s)://`` URL downloaded once into OSWorld's
     host cache, :func:`step_envs.server.fetch.cached_download`) into ``cache_dir/dest``, OSWorld's layout. A
-    download that fails raises, naming the URL (the check scores 0 with it as the reason)."""
+    download that fails is the environment's failure, not the agent's: it raises :class:`ProviderError` naming the
+    URL, which the env reports as ``env_error`` (offline, a task that fetches its reference at check time is never
+    scored 0 as if the agent had failed)."""
 
     def fetch(location: str, dest: str) -> str | None:
         if urlparse(location).scheme in ("http", "https"):
-            source = cached_download(location, dest)
+            try:
+                source = cached_download(location, dest)
+            except DownloadError as exc:
+                raise ProviderError(f"the checker could not fetch its reference file: {exc}") from exc
         else:
             source = _local_source(location, ctx.task_dir)
         if not source.is_file():

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -109,6 +110,74 @@ def cmd_tasks_check_osworld(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks_audit_osworld(args: argparse.Namespace) -> int:
+    """Run OSWorld's task files here: reset, screenshot, a do-nothing DONE, the project's solution; JSONL, a
+    per-domain table and an HTML page in --out."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from step_envs.osworld.audit import COLUMNS, audit, write_outputs
+    from step_envs.osworld.solutions import load_solutions
+    from step_envs.tasks import TaskError, load_osworld
+
+    console = wide_console()
+    try:
+        items = load_osworld(args.dir, file_cache=args.file_cache)
+        solutions = load_solutions(args.solutions)
+    except (TaskError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    if args.domain:
+        items = [item for item in items if item.domain in args.domain]
+    if args.only:
+        items = [item for item in items if any(item.id.startswith(prefix) for prefix in args.only)]
+    if not items:
+        console.print(f"[red]error:[/red] no OSWorld task files under {args.dir} (after --domain / --only); "
+                      "pass evaluation_examples/examples or one of its domain folders")
+        return 1
+    if args.solved_only:
+        items = [item for item in items if f"{item.domain}/{item.id}" in solutions or (item.task and item.task.infeasible)]
+    console.print(f"auditing {len(items)} OSWorld task files with {args.envs} desktop(s) "
+                  f"({'with' if args.network else 'without'} network; {len(solutions)} solutions) into {args.out}")
+
+    def line(row: dict) -> str:
+        parts = [f"{row['domain']}/{row['id'][:8]}", row["status"]]
+        if row.get("reset_s") is not None:
+            parts.append(f"reset {row['reset_s']:.1f} s")
+        if row.get("noop_score") is not None:
+            parts.append(f"no-op {row['noop_score']:g}")
+        if row.get("solution"):
+            parts.append(f"solution {row.get('solution_score')}")
+        if row.get("reset_error"):
+            parts.append(str(row["reset_error"])[:120])
+        return "  ".join(parts)
+
+    if console.is_terminal:
+        with Progress(TextColumn("audit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.fields[last]}"), console=console) as progress:
+            bar = progress.add_task("audit", total=len(items), last="")
+            rows = audit(items, args.out, envs=args.envs, network=args.network, provider=args.provider,
+                         solutions=solutions, fresh=args.fresh,
+                         progress=lambda row: progress.update(bar, advance=1, last=line(row)))
+    else:  # plain lines in logs and pipes, one per task as it ends
+        count = iter(range(1, len(items) + 1))
+        rows = audit(items, args.out, envs=args.envs, network=args.network, provider=args.provider,
+                     solutions=solutions, fresh=args.fresh,
+                     progress=lambda row: print(f"[{next(count)}/{len(items)}] {line(row)}", flush=True))
+    summary = write_outputs(rows, args.out)
+    table = Table(title=f"OSWorld task files run here ({args.dir})")
+    table.add_column("domain")
+    for _, title in COLUMNS:
+        table.add_column(title, justify="right")
+    for name, group in [*summary["domains"].items(), ("all", summary["total"])]:
+        table.add_row(name, *(str(group[key]) for key, _ in COLUMNS))
+    console.print(table)
+    for row in summary["noop_above_zero"]:
+        console.print(f"no-op above 0: {row['domain']}/{row['id']} {row['noop_score']:g}: {row['noop_note']}")
+    out = Path(args.out)
+    console.print(f"rows: {out / 'audit.jsonl'}; table: {out / 'summary.md'}; page: {out / 'index.html'}")
+    return 0
+
+
 def cmd_ids(args: argparse.Namespace) -> int:
     import step_envs
 
@@ -167,6 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
     reach.add_argument("--offline", action="store_true",
                        help="count only what runs with no network: network needs become reasons")
     osworld.set_defaults(func=cmd_tasks_check_osworld)
+
+    run = tasks.add_parser(
+        "audit-osworld", help="run OSWorld task files here: reset, a do-nothing DONE, the project's solutions",
+        description="For each OSWorld task file: does it run here, does its reset come up clean (time, env_error, "
+                    "the first screenshot), does a do-nothing agent (DONE at once) score 0, and where the project "
+                    "has a solution (an infeasible task's is FAIL) does it score 1.0. Rows go to OUT/audit.jsonl "
+                    "as tasks end (running again resumes), then OUT/summary.json, summary.md and index.html.")
+    run.add_argument("dir", help="an OSWorld task file or a folder of them (evaluation_examples/examples)")
+    run.add_argument("--out", required=True, help="the results folder; running again with it resumes")
+    run.add_argument("--envs", type=int, default=1, help="desktops run in parallel (default 1)")
+    run.add_argument("--provider", choices=("local", "docker"),
+                     help="the provider for every task (default: local, docker for tasks that need a container)")
+    run.add_argument("--network", action="store_true",
+                     help="this machine has internet: run tasks that download files or open web pages (default: "
+                          "they are reported as needing network and not run)")
+    run.add_argument("--file-cache", help="a local mirror of OSWorld's remote files (<domain>/<id>/<file>)")
+    run.add_argument("--solutions", help="a folder of solutions <domain>/<id>.json (default: the project's)")
+    run.add_argument("--domain", nargs="+", metavar="DOMAIN", help="only these domains")
+    run.add_argument("--only", nargs="+", metavar="ID", help="only tasks whose id starts with one of these")
+    run.add_argument("--solved-only", action="store_true",
+                     help="only tasks with a solution (and infeasible ones): the quick check of the solutions")
+    run.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    run.set_defaults(func=cmd_tasks_audit_osworld)
 
     ids = sub.add_parser("ids", help="print every Gymnasium id registered by `import step_envs`")
     ids.set_defaults(func=cmd_ids)

@@ -44,6 +44,7 @@ class SetupRunner:
     def __init__(self, client: ControllerClient, base_dir: Path | None = None) -> None:
         self.client = client
         self.base_dir = base_dir
+        self._launched: tuple[list[str] | str, int | None] = ([], None)
 
     def run(self, steps: list[dict[str, Any]]) -> None:
         for index, step in enumerate(steps):
@@ -51,6 +52,7 @@ class SetupRunner:
             params = step.get("parameters", {})
             try:
                 before = {w["id"] for w in self.client.windows()} if kind in ("launch", "open") else set()
+                self._launched = ([], None)
                 getattr(self, f"_{'execute' if kind == 'command' else kind}")(**params)
                 self._wait_ready(kind, step.get("ready"), before, params)
             except SetupError as exc:
@@ -75,11 +77,12 @@ class SetupRunner:
         timeout = float((ready or {}).get("timeout", DEFAULT_READY_TIMEOUT_S))
         if ready is None:
             if kind in ("launch", "open"):
-                self._poll(lambda: bool({w["id"] for w in self.client.windows()} - before), timeout,
-                           f"a new window after {kind} {params}")
+                self._poll(lambda: self._launch_alive() and bool({w["id"] for w in self.client.windows()} - before),
+                           timeout, f"a new window after {kind} {params}")
             return
         if "window" in ready:
-            self._poll(lambda: self._window_matches(ready["window"]), timeout, f"window /{ready['window']}/")
+            self._poll(lambda: self._launch_alive() and self._window_matches(ready["window"]), timeout,
+                       f"window /{ready['window']}/")
         if "idle" in ready:
             self._wait_idle(float(ready["idle"]), ready.get("window"), before, timeout)
         if "gone" in ready:
@@ -116,7 +119,22 @@ class SetupRunner:
     # --- steps -------------------------------------------------------------------------------------
 
     def _launch(self, command: list[str] | str, shell: bool = False) -> None:
-        self.client.launch(command, shell)
+        self._launched = (command, self.client.launch(command, shell))
+
+    def _launch_alive(self) -> bool:
+        """False never: raises :class:`SetupError` once the program the last ``launch`` started has exited with an
+        error (not installed, bad arguments), with what it wrote to stderr, instead of waiting out the window
+        timeout. A program that exits 0 (a launcher handing over to a running app) is waited for as before."""
+        command, pid = self._launched
+        if pid is None:
+            return True
+        status = self.client.launched(pid)
+        if status["returncode"] not in (None, 0):
+            shown = command if isinstance(command, str) else " ".join(map(str, command))
+            detail = status["stderr"].strip() or "no output"
+            raise SetupError(f"{shown!r} exited with status {status['returncode']} before opening a window: "
+                             f"{detail}")
+        return True
 
     def _open(self, path: str) -> None:
         self.client.open_file(path)

@@ -51,6 +51,8 @@ def read_solution(path: str | Path) -> Solution:
 
 
 def load_solutions(root: str | Path | None = None) -> dict[str, Solution]:
-    """Every solution under ``root`` (default: the project's), by task id."""
+    """Every solution under ``root`` (default: the project's), by ``<domain>/<task id>`` (OSWorld reuses a few ids
+    across domains)."""
     root = Path(root) if root is not None else SOLUTIONS_DIR
-    return {solution.id: solution for solution in map(read_solution, sorted(root.glob("*/*.json")))}
+    return {f"{solution.domain}/{solution.id}": solution
+            for solution in map(read_solution, sorted(root.glob("*/*.json")))}

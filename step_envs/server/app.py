@@ -30,6 +30,7 @@ from step_envs.server.commands import (
     run_command,
 )
 from step_envs.server.desktop_routes import add_desktop_routes
+from step_envs.server.launches import Launches
 from step_envs.server.screen import QUIET_S, ScreenGrabber, encode
 from step_envs.server.worker import ActionWorker
 
@@ -59,6 +60,7 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
     worker = worker or ActionWorker()
     grabber = grabber or ScreenGrabber()
     reader = A11yReader()
+    launches = Launches()
     app.config["worker"] = worker
     app.config["a11y_reader"] = reader
 
@@ -100,9 +102,14 @@ def create_app(token: str | None, worker: ActionWorker | None = None,
     @app.post("/setup/launch")
     def launch() -> Any:
         command, shell = parse_command(request.get_json(force=True))
-        subprocess.Popen(command, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-        return f"{command if shell else ' '.join(command)} launched successfully"
+        pid = launches.start(command, shell)
+        # OSWorld's answer (text), plus the pid for /setup/launched/<pid>
+        return Response(f"{command if shell else ' '.join(command)} launched successfully",
+                        headers={"X-Launched-Pid": str(pid)})
+
+    @app.get("/setup/launched/<int:pid>")
+    def launched(pid: int) -> Any:
+        return jsonify(launches.status(pid))
 
     @app.get("/screenshot")
     def screenshot() -> Any:

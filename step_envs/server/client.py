@@ -135,10 +135,20 @@ class ControllerClient:
                                  json={"command": command, "shell": shell, "timeout": timeout})
         return response.json()
 
-    def launch(self, command: list[str] | str, shell: bool = False) -> None:
+    def launch(self, command: list[str] | str, shell: bool = False) -> int | None:
+        """Start ``command`` in the session; its pid for :meth:`launched` (None from a server that does not say)."""
         response = self._request("POST", "/setup/launch", json={"command": command, "shell": shell})
         if response.status_code != 200:
             raise RuntimeError(f"launch {command!r} failed: {response.text[:500]}")
+        pid = response.headers.get("X-Launched-Pid", "")
+        return int(pid) if pid.isdigit() else None
+
+    def launched(self, pid: int) -> dict[str, Any]:
+        """How a launched program is doing: ``{"known", "running", "returncode", "stderr"}``."""
+        response = self._request("GET", f"/setup/launched/{pid}")
+        if response.status_code != 200:
+            return {"known": False, "running": False, "returncode": None, "stderr": ""}
+        return response.json()
 
     def open_file(self, path: str) -> None:
         response = self._request("POST", "/setup/open_file", json={"path": path})

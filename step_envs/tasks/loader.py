@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -17,9 +18,36 @@ def tasks_root() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "tasks"
 
 
+OSWORLD_KEYS = ("snapshot", "trajectory", "source")
+"""Keys every one of OSWorld's own task files has and step-gym's task files do not: a file with them is OSWorld's,
+and loads exactly as :func:`step_envs.tasks.osworld.load_osworld` loads it (with its translations)."""
+
+
+def task_from_file(path: str | Path) -> Task:
+    """The task in a JSON file: step-gym's format, or OSWorld's own file (translated as ``load_osworld`` does; one
+    that cannot run here raises :class:`TaskError` with its reasons). Errors name the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TaskError(f"cannot read task file {path}: {exc}") from exc
+    if isinstance(data, dict) and any(key in data for key in OSWORLD_KEYS):
+        from step_envs.tasks.osworld import check_osworld
+
+        item = check_osworld(data, path, path.parent.name)
+        if item.task is None:
+            raise TaskError(f"{path}: OSWorld task {item.id} cannot run here: "
+                            + "; ".join(str(reason) for reason in item.unsupported))
+        return item.task
+    try:
+        return Task.from_dict(data, base_dir=path.parent, domain=path.parent.name)
+    except TaskError as exc:
+        raise TaskError(f"{path}: {exc}") from exc
+
+
 def load_dir(directory: str | Path) -> list[Task]:
     """Every ``*.json`` task under ``directory`` (recursively), sorted by id."""
-    tasks = [Task.from_file(path) for path in sorted(Path(directory).rglob("*.json"))]
+    tasks = [task_from_file(path) for path in sorted(Path(directory).rglob("*.json"))]
     return sorted(tasks, key=lambda task: task.id)
 
 
@@ -46,7 +74,7 @@ def load_task(spec: Task | str | os.PathLike[str]) -> Task:
         path = Path(spec)
         if not path.is_file():
             raise TaskError(f"task file {path} does not exist")
-        return Task.from_file(path)
+        return task_from_file(path)
     builtin = builtin_tasks()
     if spec in builtin:
         return builtin[spec]

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from step_envs.tasks.loader import builtin_tasks, load_dir, load_task
+from step_envs.tasks.loader import builtin_tasks, load_dir, load_task, task_from_file
 from step_envs.tasks.model import Task, TaskError
 
 WIDGET_SEEDS = 5
@@ -61,7 +61,7 @@ def _suite_file(path: Path) -> list[Task]:
         except json.JSONDecodeError as exc:
             raise TaskError(f"cannot read suite file {path}: {exc}") from exc
         if isinstance(data, dict) and "instruction" in data:
-            return [Task.from_file(path)]
+            return [task_from_file(path)]
         specs = data.get("tasks") if isinstance(data, dict) else data
         if not isinstance(specs, list) or not all(isinstance(spec, str) for spec in specs):
             raise TaskError(f"suite file {path} must hold a list of task specs or {{\"tasks\": [...]}}")

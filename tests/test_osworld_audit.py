@@ -1,0 +1,88 @@
+"""`step-envs tasks audit-osworld`: OSWorld-format task files run on real desktops (reset, a do-nothing DONE, a
+solution), the rows resumable, the per-domain table and the page written; and the project's solutions well formed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from step_envs.actions.core import parse_pyautogui
+from step_envs.cli.main import main
+from step_envs.osworld.audit import read_rows, summarize
+from step_envs.osworld.solutions import SCREEN, SOLUTIONS_DIR, load_solutions, read_solution
+
+EXAMPLES = Path(__file__).parent / "data" / "osworld" / "examples"
+FOLDER_TASK = "3b27600c-3668-4abd-8f84-7bcdebbccbdb"
+"""An OSWorld-format os task: make ~/reports_2024/summary.txt."""
+TERMINAL = ["pyautogui.hotkey('ctrl', 'alt', 't')",
+            "import subprocess; subprocess.run(['xdotool', 'search', '--sync', '--onlyvisible', '--class', "
+            "'xfce4-terminal'], timeout=20, capture_output=True)"]
+
+
+def test_every_project_solution_is_well_formed_and_its_actions_parse() -> None:
+    solutions = load_solutions()
+    assert len(solutions) >= 1
+    for key, solution in solutions.items():
+        assert key == f"{solution.domain}/{solution.id}" and solution.path.parent.name == solution.domain
+        assert solution.path.is_relative_to(SOLUTIONS_DIR) and solution.how, key
+        for action in solution.actions:
+            parsed = parse_pyautogui(action, *SCREEN)
+            assert parsed.kind in ("code", "WAIT"), (key, action, parsed.error)
+
+
+def test_a_solution_file_that_is_not_one_is_refused_with_its_name(tmp_path: Path) -> None:
+    bad = tmp_path / "os" / "abc.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps({"id": "other", "actions": "ls"}))
+    with pytest.raises(ValueError, match=f"{bad}: 'actions' must be a list of strings"):
+        read_solution(bad)
+    bad.write_text(json.dumps({"id": "other", "actions": []}))
+    with pytest.raises(ValueError, match="'id' 'other' is not the file's name"):
+        read_solution(bad)
+
+
+@pytest.mark.desktop
+def test_the_audit_runs_task_files_and_reports_resets_no_ops_and_solutions(tmp_path: Path, capsys) -> None:
+    solutions = tmp_path / "solutions" / "os"
+    solutions.mkdir(parents=True)
+    (solutions / f"{FOLDER_TASK}.json").write_text(json.dumps({
+        "id": FOLDER_TASK, "domain": "os", "how": "make the folder and the file in a terminal",
+        "actions": [*TERMINAL,
+                    "pyautogui.typewrite('mkdir -p ~/reports_2024 && touch ~/reports_2024/summary.txt\\n', "
+                    "interval=0.01)",
+                    "import os, time\nfor _ in range(100):\n    if os.path.exists(os.path.expanduser("
+                    "'~/reports_2024/summary.txt')):\n        break\n    time.sleep(0.1)"]}))
+    out = tmp_path / "audit"
+    # the docker-only task (sudo) is left out: the local provider is what every machine has
+    only = [FOLDER_TASK[:8], "7a4deb26", "0ed39f63", "94d95f96", "1d17d234", "897e3b53"]
+    args = ["tasks", "audit-osworld", str(EXAMPLES), "--out", str(out), "--solutions", str(tmp_path / "solutions"),
+            "--only", *only]
+    assert main(args) == 0
+    rows = {row["id"][:8]: row for row in read_rows(out / "audit.jsonl")}
+    assert set(rows) == set(only)
+    folder = rows[FOLDER_TASK[:8]]
+    assert folder["status"] == "ran" and folder["reset_error"] is None and folder["reset_s"] > 0
+    assert folder["noop_score"] == 0.0 and folder["solution_score"] == 1.0, folder
+    assert (out / folder["screenshot"]).is_file() and (out / folder["end_screenshot"]).is_file()
+    infeasible = rows["7a4deb26"]  # an infeasible task: DONE scores 0, FAIL (its built-in solution) scores 1
+    assert (infeasible["infeasible"], infeasible["noop_score"], infeasible["solution"],
+            infeasible["solution_score"]) == (True, 0.0, "FAIL", 1.0)
+    vscode = rows["0ed39f63"]  # VS Code is not installed: an env_error naming what to install, at once
+    assert vscode["status"] == "reset error" and vscode["reset_s"] < 2.0
+    assert "Visual Studio Code is not installed" in vscode["reset_error"]
+    assert rows["1d17d234"]["status"] == "needs network" and rows["1d17d234"]["reasons"][0].startswith("network")
+    assert rows["897e3b53"]["status"] == "unsupported" and "account" in rows["897e3b53"]["reasons"][0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary == summarize(list(rows.values()))
+    assert summary["total"]["reset_clean"] == 3 and summary["total"]["solved"] == 1
+    assert summary["total"]["infeasible_fail"] == 1 and summary["total"]["reset_error"] == 1
+    assert "| **all** |" in (out / "summary.md").read_text()
+    page = (out / "index.html").read_text()
+    assert folder["screenshot"] in page and "Visual Studio Code is not installed" in page
+    # a second run resumes: nothing is run again, the outputs are rewritten from the rows
+    capsys.readouterr()
+    assert main(args) == 0
+    assert len(read_rows(out / "audit.jsonl")) == len(only)
+    assert "auditing 6 OSWorld task files" in capsys.readouterr().out
