@@ -24,6 +24,8 @@ from step_envs.bench import (
     write_report,
     write_summary,
 )
+from step_envs.bench.stats import mcnemar, two_proportions, wilson
+from step_envs.bench.tables import spread_table, verdict
 from step_envs.tasks import Task, builtin_tasks
 
 META = {"agent": "solution", "suite": "unit", "max_steps": 5, "action_space": "pyautogui"}
@@ -82,8 +84,10 @@ def test_summary_counts_success_per_domain_and_difficulty_with_env_errors_apart(
     results = _results(tmp_path, [_row("a", 1.0), _row("b", 0.0, domain="calc", difficulty="hard"),
                                   _row("c", 0.5, domain="calc"), _row("d", env_error="died", domain="calc")])
     summary = write_summary(results)
-    assert summary["overall"] == {"episodes": 4, "scored": 3, "solved": 1, "env_errors": 1, "success_rate": 0.5,
+    interval = summary["overall"]["interval"]
+    assert {k: v for k, v in summary["overall"].items() if k != "interval"} == {"episodes": 4, "scored": 3, "solved": 1, "env_errors": 1, "success_rate": 0.5,
                                   "mean_steps": 2.0, "mean_time_s": 1.5}
+    assert interval == pytest.approx([0.1253, 0.8747], abs=1e-3)  # Wilson, 1.5 of 3
     assert summary["by_domain"]["calc"]["success_rate"] == 0.25
     assert summary["by_domain"]["calc"]["env_errors"] == 1
     assert summary["by_difficulty"]["hard"]["solved"] == 0
@@ -91,7 +95,7 @@ def test_summary_counts_success_per_domain_and_difficulty_with_env_errors_apart(
     console = Console(width=140, record=True)
     console.print(summary_table(summary, "unit"))
     text = console.export_text()
-    assert "domain: calc" in text and "25.0% (0/2)" in text and "50.0% (1/3)" in text
+    assert "domain: calc" in text and "25.0% [3-80] (0/2)" in text and "50.0% [13-87] (1/3)" in text
 
 
 def _chromium():
@@ -143,6 +147,40 @@ def test_compare_puts_two_runs_side_by_side(tmp_path):
     assert "solution (solution)" in text and "random (random)" in text
     assert "domain: os" in text and "-100.0" in text and "-50.0" in text
     assert differing_tasks(first, second) == [("a", None, "1.00", "0.00")]
+    assert verdict(first, second).startswith("overall -50.0 points: not significant at 5 % (p = 1.000, McNemar")
+
+
+def test_intervals_are_wilson_and_compare_says_which_differences_are_more_than_chance(tmp_path):
+    assert wilson(12, 12) == pytest.approx((0.7575, 1.0), abs=1e-3)  # 100 % of 12 is not 100 % of 64
+    assert wilson(64, 64) == pytest.approx((0.9434, 1.0), abs=1e-3)
+    assert wilson(0, 0) == (0.0, 1.0)
+    assert two_proportions(30, 40, 10, 40) == pytest.approx(7.7e-6, rel=0.05)
+    assert two_proportions(6, 12, 7, 12) > 0.5
+    assert mcnemar(0, 10) == pytest.approx(2 / 1024) and mcnemar(3, 3) == 1.0
+    tasks = [f"t{i}" for i in range(40)]
+    first = _results(tmp_path / "a", [_row(t, 1.0 if i < 10 else 0.0) for i, t in enumerate(tasks)])
+    better = _results(tmp_path / "b", [_row(t, 1.0 if i < 30 else 0.0) for i, t in enumerate(tasks)])
+    close = _results(tmp_path / "c", [_row(t, 1.0 if i < 12 else 0.0) for i, t in enumerate(tasks)])
+    console = Console(width=160, record=True)
+    console.print(compare_table(first, better))
+    assert "+50.0 │ 0.000 *" in console.export_text()
+    assert verdict(first, better).startswith("overall +50.0 points: significant at 5 % (p = 0.000, McNemar's exact "
+                                             "test on 40 paired episodes (0 solved only by the first, 20 only by")
+    assert "not significant" in verdict(first, close)
+    unpaired = _results(tmp_path / "d", [_row(f"u{i}", 1.0 if i < 30 else 0.0) for i in range(40)])
+    assert "two-proportion z-test (no episode ran in both)" in verdict(first, unpaired)
+
+
+def test_repeated_runs_report_each_task_s_spread(tmp_path):
+    rows = [_row("steady", 1.0, seed=s) for s in range(3)] + [_row("flaky", float(s % 2), seed=s) for s in range(4)]
+    summary = write_summary(_results(tmp_path, rows + [_row("once", 1.0)]))
+    assert summary["by_task"] == {"flaky": {"runs": 4, "mean": 0.5, "std": 0.5},
+                                  "steady": {"runs": 3, "mean": 1.0, "std": 0.0}}
+    console = Console(width=140, record=True)
+    console.print(spread_table(summary))
+    text = console.export_text()
+    assert "1 of 2" in text and "flaky" in text and "steady" not in text
+    assert spread_table(write_summary(_results(tmp_path / "one", [_row("once", 1.0)]))) is None
 
 
 # --- a real run: local provider, solution agent, killed mid-way, resumed -------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from step_envs.bench.results import REPORT, ResultsDir, summarize, write_atomic
+from step_envs.bench.stats import interval_text
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
@@ -33,7 +34,7 @@ pre{white-space:pre-wrap;background:#f7f7f7;padding:6px;margin:4px 0;max-width:6
 
 def _rate(stats: dict[str, Any]) -> str:
     rate = stats.get("success_rate")
-    return "-" if rate is None else f"{100 * rate:.1f}%"
+    return "-" if rate is None else f"{100 * rate:.1f}% {interval_text(stats)}"
 
 
 def _number(value: Any, digits: int = 1) -> str:
@@ -41,7 +42,7 @@ def _number(value: Any, digits: int = 1) -> str:
 
 
 def _stats_table(title: str, groups: dict[str, dict[str, Any]], overall: dict[str, Any], column: str) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in (column, "episodes", "scored", "solved", "success",
+    head = "".join(f"<th>{escape(h)}</th>" for h in (column, "episodes", "scored", "solved", "success [95 % CI]",
                                                        "env errors", "mean steps"))
     body = []
     for name, stats in [*groups.items(), ("all", overall)]:

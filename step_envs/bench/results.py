@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from step_envs.bench.stats import wilson
+
 EPISODES = "episodes.jsonl"
 RUN = "run.json"
 SUMMARY = "summary.json"
@@ -156,7 +158,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 def group_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts and rates of a set of final rows. `success_rate` is the mean score of the scored episodes (the
-    fraction solved when scores are 0/1, OSWorld's convention); env errors are counted apart, never as failures."""
+    fraction solved when scores are 0/1, OSWorld's convention), `interval` its 95 % Wilson interval; env errors are
+    counted apart, never as failures."""
     scored = [row for row in rows if row.get("env_error") is None and row.get("score") is not None]
     scores = [float(row["score"]) for row in scored]
     return {
@@ -165,6 +168,7 @@ def group_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "solved": sum(1 for s in scores if s >= 1.0),
         "env_errors": len(rows) - len(scored),
         "success_rate": sum(scores) / len(scores) if scores else None,
+        "interval": list(wilson(sum(scores), len(scores))) if scores else None,
         "mean_steps": sum(row.get("steps", 0) for row in scored) / len(scored) if scored else None,
         "mean_time_s": sum(row.get("time_s", 0.0) for row in scored) / len(scored) if scored else None,
     }
@@ -178,10 +182,27 @@ def by(rows: list[dict[str, Any]], field_name: str) -> dict[str, dict[str, Any]]
     return {name: group_stats(groups[name]) for name in sorted(groups)}
 
 
+def task_spread(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per task run more than once (``--repeats``, ``--seeds``): its scored runs, mean score and standard deviation
+    (population), so a task that passes on one seed and fails on another shows as such."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        if row.get("env_error") is None and row.get("score") is not None:
+            groups[row["task"]].append(float(row["score"]))
+    spread = {}
+    for task in sorted(groups):
+        scores = groups[task]
+        if len(scores) > 1:
+            mean = sum(scores) / len(scores)
+            spread[task] = {"runs": len(scores), "mean": mean,
+                            "std": (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5}
+    return spread
+
+
 def summarize(results: ResultsDir) -> dict[str, Any]:
     rows = results.final_rows()
     return {"meta": results.meta(), "overall": group_stats(rows), "by_domain": by(rows, "domain"),
-            "by_difficulty": by(rows, "difficulty"), "written": now()}
+            "by_difficulty": by(rows, "difficulty"), "by_task": task_spread(rows), "written": now()}
 
 
 def write_summary(results: ResultsDir) -> dict[str, Any]:

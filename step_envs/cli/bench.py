@@ -20,7 +20,7 @@ from rich.progress import (
 
 from step_envs.actions import DIALECTS, get_dialect
 from step_envs.bench.results import ResultsDir, write_summary
-from step_envs.bench.tables import compare_table, differing_tasks, summary_table
+from step_envs.bench.tables import compare_table, differing_tasks, spread_table, summary_table, verdict
 from step_envs.cli.console import wide_console
 from step_envs.providers import ANDROID_PROVIDERS
 from step_envs.tasks import Task
@@ -101,7 +101,7 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
 
         try:
             result = run_bench(agent, tasks, out, agent_spec=agent_spec, suite=args.suite, envs=args.envs,
-                               provider=args.provider, max_steps=args.max_steps, seeds=args.seeds,
+                               provider=args.provider, max_steps=args.max_steps, seeds=_seeds(args),
                                env_kwargs=env_kwargs, pool_kwargs=pool_kwargs, image_format=args.images,
                                fresh=args.fresh, record=args.record, on_start=on_start, on_row=on_row)
         except AgentError as exc:
@@ -109,8 +109,21 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
                           "run the same command again to resume")
             return 1
     console.print(summary_table(result.summary, f"{agent_spec} on {args.suite} ({args.provider} provider)"))
+    spread = spread_table(result.summary)
+    if spread is not None:
+        console.print(spread)
     console.print(f"ran {result.ran}, skipped {result.skipped} already scored; report: [bold]{result.report}[/bold]")
     return 0
+
+
+def _seeds(args: argparse.Namespace) -> list[int] | None:
+    """The reset seeds to run every task with: --seeds, or 0..K-1 for --repeats K."""
+    repeats = getattr(args, "repeats", None)
+    if repeats is not None:
+        if repeats < 1:
+            raise ValueError(f"--repeats takes a count of at least 1, got {repeats}")
+        return list(range(repeats))
+    return args.seeds
 
 
 def _so_far(scored: list[Any]) -> str:
@@ -138,6 +151,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           "is it a `step-envs bench --out` directory?")
             return 2
     console.print(compare_table(*dirs))
+    console.print(verdict(*dirs))
     differing = differing_tasks(*dirs)
     if differing:
         console.print(f"{len(differing)} episodes scored differently"
@@ -165,7 +179,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for agent in DEMO_AGENTS:
         run_args = argparse.Namespace(**vars(args), agent=agent, agent_arg=[], model=None, base_url=None,
                                       api_key_env=None, seed=0, dialect=None, adapter=None, action_space=None,
-                                      env_arg=[], provider_arg=[], seeds=None, images="jpeg", fresh=True,
+                                      env_arg=[], provider_arg=[], seeds=None, repeats=None, images="jpeg",
+                                      fresh=True,
                                       record=False)
         try:
             status |= bench_once(run_args, agent, Path(args.out) / agent, console)
@@ -191,7 +206,11 @@ def add_bench_options(parser: argparse.ArgumentParser, *, demo: bool = False) ->
     parser.add_argument("--agent", default="solution",
                         help="solution, random, random-widget, openai, hf, or module:Class (default: solution)")
     parser.add_argument("--out", help="the results directory (required); re-running with it resumes")
-    parser.add_argument("--seeds", type=int, nargs="+", help="run every task once per seed (env reset seed)")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, nargs="+", help="run every task once per seed (env reset seed)")
+    seeds.add_argument("--repeats", type=int, metavar="K",
+                       help="run every task K times, with reset seeds 0..K-1 (--seeds spelled short); the table "
+                            "then lists the tasks whose runs disagree and summary.json each task's mean and std")
     parser.add_argument("--model", help="openai: the served model name (else $OPENAI_MODEL); hf: a model directory")
     parser.add_argument("--base-url", help="openai: the endpoint, e.g. http://127.0.0.1:8000/v1 "
                                            "(else $OPENAI_BASE_URL); the key comes from $OPENAI_API_KEY")
