@@ -53,7 +53,7 @@ class Timings(Mapping[str, float]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return "Timings(" + ", ".join(f"{k}={v * 1000:.1f}ms" for k, v in self._seconds.items()) + ")"
+        return "Timings(" + ", ".join(f"{k}={v:.4f}s" for k, v in self._seconds.items()) + ")"  # seconds, as stored
 
 
 def time_limit_over(env: object) -> int | None:

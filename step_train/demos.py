@@ -52,7 +52,7 @@ from typing import Any
 
 from PIL import Image
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from step_envs.actions import ActionSet
@@ -61,6 +61,7 @@ from step_envs.agents.prompt import downscale
 from step_envs.episodes import Episode, StepRecord
 from step_envs.pool import episode_key
 from step_envs.pool.handles import screen_size_of
+from step_envs.progress import progress as progress_display
 from step_envs.tasks import Task, load_task
 from step_train.config import EnvSettings, EvalSettings
 from step_train.policy.model import ModelSettings
@@ -422,8 +423,8 @@ def record_demos(
 def _run(pool: Any, todo: list[Task], dataset: DemoDataset, summary: DemoSummary, max_steps: int,
          console: Console | None) -> None:
     recorder = DemoRecorder(dataset, todo, summary)
-    with Progress(TextColumn("demos"), BarColumn(), MofNCompleteColumn(), TextColumn("episodes {task.fields[note]}"),
-                  TimeElapsedColumn(), console=console, transient=True, disable=console is None) as progress:
+    with progress_display(console, TextColumn("demos"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("episodes {task.fields[note]}"), TimeElapsedColumn(), transient=True) as progress:
         bar = progress.add_task("demos", total=len(todo), note="")
 
         def advance(episode: Episode) -> None:

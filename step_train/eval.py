@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from step_envs.episodes import Episode
+from step_envs.progress import progress as progress_display
 from step_envs.tasks import Task, load_task
 from step_train.config import EvalSettings, TrainConfig
 from step_train.warmstart import FULL_MODEL_DIR
@@ -239,8 +240,8 @@ def evaluate(
     if seed_scope is not None and round_before is not None:
         policy.round = seed_scope
     try:
-        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
-                      TimeElapsedColumn(), console=console, transient=True, disable=console is None) as progress:
+        with progress_display(console, TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
+                              TimeElapsedColumn(), transient=True) as progress:
             bar = progress.add_task(label, total=len(tasks))
 
             def advance(_: Episode) -> None:

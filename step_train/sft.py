@@ -49,7 +49,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -57,6 +56,7 @@ from rich.progress import (
 
 from step_envs.agents.a11y import tag_action
 from step_envs.agents.prompt import recent
+from step_envs.progress import progress as progress_display
 from step_train.checkpoint import latest_checkpoint, load_training_state, read_state, write_checkpoint
 from step_train.config import TrainConfig, from_dict
 from step_train.eval import EvalResult, eval_source, evaluate, held_out_tasks
@@ -185,7 +185,7 @@ class SFTTrainer:
         columns = [TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("steps  {task.fields[note]}"),
                    TimeElapsedColumn(), TimeRemainingColumn()]
         try:
-            with Progress(*columns, console=self.console, transient=True) as progress:
+            with progress_display(self.console, *columns, transient=True) as progress:
                 bar = progress.add_task("sft", total=self.total_steps, completed=self.step, note="")
                 while self.step < target:
                     row = self.train_step()

@@ -27,9 +27,10 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from step_envs.episodes import Episode, StepRecord
+from step_envs.progress import progress as progress_display
 from step_envs.tasks import Task
 from step_train.algos import (
     AdaptiveSampler,
@@ -321,8 +322,9 @@ class Trainer:
         columns = [TextColumn(f"round {self.round + 1}/{self.config.budget.rounds}"), BarColumn(),
                    MofNCompleteColumn(), TextColumn("episodes  success {task.fields[success]}"), TimeElapsedColumn()]
         scores: list[float] = []
-        with Progress(*columns, console=self.console, transient=True) as progress:
-            bar = progress.add_task("rollouts", total=len(requests), success="-")
+        with progress_display(self.console, *columns, transient=True) as progress:
+            bar = progress.add_task(f"round {self.round + 1}/{self.config.budget.rounds} rollouts",
+                                    total=len(requests), success="-")
 
             def on_episode(episode: Episode) -> None:
                 if episode.valid:

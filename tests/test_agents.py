@@ -42,6 +42,25 @@ def test_solution_agent_replays_the_solution_then_says_done():
     assert make_agent("solution").act([_turn(_task(infeasible=True))]) == ["FAIL"]
 
 
+def test_noop_says_done_at_once_and_replay_plays_your_actions_then_done(tmp_path):
+    task = _task(["pyautogui.press('enter')"])
+    assert make_agent("noop").act([_turn(task)]) == ["DONE"]
+    assert make_agent("noop", {"answer": "FAIL"}).act([_turn(task)]) == ["FAIL"]
+    with pytest.raises(ValueError, match="DONE or FAIL"):
+        make_agent("noop", {"answer": "WAIT"})
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps(["pyautogui.press('tab')", {"action_type": "PRESS", "key": "enter"}]))
+    replay = make_agent("replay", {"file": str(mine)})
+    assert [replay.act([_turn(task, step)])[0] for step in range(3)] == [
+        "pyautogui.press('tab')", '{"action_type": "PRESS", "key": "enter"}', "DONE"]
+    assert make_agent("replay", {"actions": ["WAIT"]}).act([_turn(task, 0), _turn(task, 1)]) == ["WAIT", "DONE"]
+    with pytest.raises(ValueError, match="one of them"):
+        make_agent("replay")
+    mine.write_text("{not json")
+    with pytest.raises(ValueError, match=f"cannot read the actions in {mine}"):
+        make_agent("replay", {"file": str(mine)})
+
+
 @pytest.mark.parametrize("action_space", sorted(PARSERS))
 def test_random_agent_acts_validly_inside_the_screen(action_space):
     agent = make_agent("random", seed=3, options={"p_done": 0.05})
@@ -71,7 +90,7 @@ def test_random_agent_is_reproducible_per_task_whatever_the_batching():
 
 
 def test_registry_knows_the_built_in_agents_and_module_class():
-    assert set(AGENTS) == {"solution", "random", "random-widget", "openai", "hf"}
+    assert set(AGENTS) == {"solution", "noop", "replay", "random", "random-widget", "openai", "hf"}
     agent = make_agent("step_envs.agents.simple:RandomAgent", seed=5, model="ignored")
     assert agent.name == "random" and agent.seed == 5
     with pytest.raises(ValueError, match="unknown agent 'nope'"):

@@ -247,7 +247,25 @@ def test_bench_cli_runs_a_suite_file_writes_the_results_and_compares(tmp_path, c
     assert (out / "report.html").stat().st_size > 1000
     capsys.readouterr()
     assert main(["bench", "compare", str(out), str(out)]) == 0
-    assert "widgets" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "widgets" in printed and "overall +0.0 points: not significant at 5 %" in printed
+    # a task author's checks: doing nothing scores 0; one's own actions (here the solution's) through the real env
+    noop = tmp_path / "noop"
+    assert main(["bench", "--suite", str(suite), "--agent", "noop", "--envs", "2", "--out", str(noop)]) == 0
+    assert [row["score"] for row in ResultsDir.open(noop).rows] == [0.0, 0.0]
+    from step_envs.tasks import load_task
+
+    actions = tmp_path / "my-actions.json"
+    actions.write_text(json.dumps(load_task("widget-click-button/0").solution))
+    replay = tmp_path / "replay"
+    one = tmp_path / "one.txt"
+    one.write_text("widget-click-button/0\n")
+    assert main(["bench", "--suite", str(one), "--agent", "replay", "--agent-arg", f"file={actions}",
+                 "--repeats", "2", "--out", str(replay)]) == 0
+    rows = ResultsDir.open(replay).rows
+    assert sorted(row["seed"] for row in rows) == [0, 1] and all(row["score"] == 1.0 for row in rows)
+    assert json.loads((replay / "summary.json").read_text())["by_task"] == {
+        "widget-click-button/0": {"runs": 2, "mean": 1.0, "std": 0.0}}
 
 
 @pytest.mark.desktop

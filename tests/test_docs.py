@@ -86,3 +86,20 @@ def test_every_command_and_flag_of_the_cli_is_documented(program: str) -> None:
         undocumented += [f"{command} {option}" for option in options
                          if not any(option in text for text in describing)]
     assert not undocumented, f"document these in docs/: {undocumented}"
+
+
+def _python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+
+
+@pytest.mark.desktop
+def test_the_readme_s_env_and_pool_examples_run_as_written() -> None:
+    env_block, pool_block = _python_blocks(ROOT / "README.md")[:2]
+    scope: dict = {}
+    exec(compile(env_block, "README.md (Environments)", "exec"), scope)  # noqa: S102 - our own documentation
+    assert scope["reward"] == 1.0 and scope["terminated"], scope["info"]  # the example solves its task
+    scope = {"print": lambda *args: None}
+    exec(compile(pool_block, "README.md (pool)", "exec"), scope)  # noqa: S102
+    episodes = scope["episodes"]
+    assert [e.score for e in episodes] == [1.0, 1.0], [(e.task_id, e.score, e.env_error) for e in episodes]
+    assert episodes[1].task_id.startswith("files-rename-file/")  # the template's instance the seed drew

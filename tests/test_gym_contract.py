@@ -106,3 +106,13 @@ def test_the_computer13_space_holds_the_documented_actions() -> None:
     assert all(space.contains(space.sample()) for _ in range(200))
     batched = gym.vector.utils.batch_space(space, 3)
     assert len(batched) == 3 and batched.contains(({"action_type": "DONE"}, "WAIT", "FAIL"))
+
+
+def test_timings_are_seconds_everywhere_and_equal_when_they_measured_the_same_phases() -> None:
+    from step_envs.core import Timings
+
+    timings, other = Timings(), Timings()
+    timings["action"], timings["observe"] = 0.0123, 0.5
+    other["action"], other["observe"] = 9.0, 1.0
+    assert dict(timings) == {"action": 0.0123, "observe": 0.5} and timings == other
+    assert repr(timings) == "Timings(action=0.0123s, observe=0.5000s)"  # the unit docs/envs.md states

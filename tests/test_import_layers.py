@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("step_envs.server",),  # the controller inside an env, its client, downloads
     ("step_envs.spaces",),  # the Gymnasium spaces of actions
     ("step_envs.actions",),  # action sets: describe, parse, to_code
-    ("step_envs.episodes", "step_envs.core"),  # episode records; the shared core
+    ("step_envs.episodes", "step_envs.core", "step_envs.progress"),  # episode records; the shared core; progress
 )
 """Top to bottom. A package may import the packages of the layers below its own, never those above or beside."""
 

@@ -156,7 +156,9 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(step_run, pool, tasks, 
     cut_adapter = load_file(latest_checkpoint(cut_config.run_dir) / "adapter" / "adapter_model.safetensors")
     assert full_adapter.keys() == cut_adapter.keys()
     for name in full_adapter:
-        torch.testing.assert_close(cut_adapter[name], full_adapter[name], atol=1e-6, rtol=0)
+        # equal up to float noise: the policy answers the envs waiting at that moment in one padded batch, so on a
+        # loaded machine the rollouts' log-probabilities can differ in the last bits (measured: <= 1.2e-5)
+        torch.testing.assert_close(cut_adapter[name], full_adapter[name], atol=1e-4, rtol=0)
     cut_rows = [json.loads(line) for line in (Path(cut_config.run_dir) / "metrics.jsonl").read_text().splitlines()]
     assert [r["success_per_task"] for r in cut_rows] == [r["success_per_task"] for r in full_rows]
 

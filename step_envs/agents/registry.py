@@ -10,6 +10,8 @@ from step_envs.pool.agent import Agent
 
 AGENTS = {
     "solution": "step_envs.agents.simple:SolutionAgent",
+    "noop": "step_envs.agents.simple:NoopAgent",
+    "replay": "step_envs.agents.simple:ReplayAgent",
     "random": "step_envs.agents.simple:RandomAgent",
     "random-widget": "step_envs.agents.simple:RandomWidgetAgent",
     "openai": "step_envs.agents.openai_agent:OpenAIAgent",

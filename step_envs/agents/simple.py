@@ -52,6 +52,58 @@ class SolutionAgent:
         self._solutions.pop(key, None)
 
 
+class NoopAgent:
+    """Does nothing and says ``answer`` (default ``DONE``) at the first step: what a task's checker gives an agent
+    that claims success without acting. A feasible task should score 0 (a task author's first check); ``FAIL`` is
+    the right answer of an infeasible one."""
+
+    name = "noop"
+
+    def __init__(self, answer: str = "DONE") -> None:
+        if answer not in ("DONE", "FAIL"):
+            raise ValueError(f"noop's answer is DONE or FAIL, got {answer!r}")
+        self.answer = answer
+
+    def reset(self, task: Task, key: str) -> None:
+        pass
+
+    def act(self, turns: list[Turn]) -> list[AgentAction | str]:
+        return [self.answer for _ in turns]
+
+    def end(self, key: str) -> None:
+        pass
+
+
+class ReplayAgent:
+    """Plays the same ``actions`` on every task, then says ``DONE``: your own actions (``--agent-arg
+    file=my-actions.json``, a JSON list; or ``actions=[...]``) through the real env, checker included."""
+
+    name = "replay"
+
+    def __init__(self, actions: list[Any] | None = None, file: str | None = None) -> None:
+        if (actions is None) == (file is None):
+            raise ValueError("replay takes actions=[...] or file=PATH (a JSON list of actions), one of them")
+        if file is not None:
+            try:
+                with open(file) as handle:
+                    actions = json.load(handle)
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(f"replay: cannot read the actions in {file}: {exc}") from exc
+        if not isinstance(actions, list):
+            raise ValueError(f"replay's actions must be a list (pyautogui code, computer_13 dicts, WAIT), got "
+                             f"{type(actions).__name__}" + (f" in {file}" if file else ""))
+        self.actions = [_as_text(action) for action in actions]
+
+    def reset(self, task: Task, key: str) -> None:
+        pass
+
+    def act(self, turns: list[Turn]) -> list[AgentAction | str]:
+        return [self.actions[turn.step] if turn.step < len(self.actions) else "DONE" for turn in turns]
+
+    def end(self, key: str) -> None:
+        pass
+
+
 _KEYS = ("enter", "tab", "esc", "backspace", "up", "down", "left", "right", "space", "home", "end")
 _POINT_ACTIONS = ("CLICK", "DOUBLE_CLICK", "RIGHT_CLICK", "MOVE_TO")
 _ANDROID_KINDS = (*POINTER_ACTIONS, "scroll", "swipe", "input_text", "navigate_back", "navigate_home",

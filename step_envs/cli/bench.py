@@ -22,6 +22,8 @@ from step_envs.actions import DIALECTS, get_dialect
 from step_envs.bench.results import ResultsDir, write_summary
 from step_envs.bench.tables import compare_table, differing_tasks, spread_table, summary_table, verdict
 from step_envs.cli.console import wide_console
+from step_envs.progress import PlainProgress
+from step_envs.progress import progress as progress_display
 from step_envs.providers import ANDROID_PROVIDERS
 from step_envs.tasks import Task
 
@@ -52,10 +54,10 @@ def _options(pairs: list[str], flag: str) -> dict[str, Any]:
     return options
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("success {task.fields[success]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                    TimeRemainingColumn(), console=console)
+def _progress(console: Console) -> Progress | PlainProgress:
+    return progress_display(console, TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("success {task.fields[success]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn())
 
 
 def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Console) -> int:
@@ -204,7 +206,8 @@ def add_bench_options(parser: argparse.ArgumentParser, *, demo: bool = False) ->
         parser.add_argument("--out", default="results/demo", help="where the results go (default results/demo)")
         return
     parser.add_argument("--agent", default="solution",
-                        help="solution, random, random-widget, openai, hf, or module:Class (default: solution)")
+                        help="solution, noop, replay, random, random-widget, openai, hf, or module:Class "
+                             "(default: solution)")
     parser.add_argument("--out", help="the results directory (required); re-running with it resumes")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, nargs="+", help="run every task once per seed (env reset seed)")

@@ -10,3 +10,4 @@ def wide_console(stderr: bool = False) -> Console:
     keep their headers whole instead of wrapping at Rich's default 80."""
     console = Console(stderr=stderr)
     return console if console.is_terminal else Console(stderr=stderr, width=140)
+
