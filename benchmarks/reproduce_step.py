@@ -69,7 +69,7 @@ from step_train.experiment_report import (
     write_csv,
 )
 from step_train.runlog import read_rows
-from step_train.trainer import make_pool
+from step_train.tasks import make_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "reproduce-widgets.toml"

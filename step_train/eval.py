@@ -33,6 +33,7 @@ from step_envs.episodes import Episode
 from step_envs.progress import progress as progress_display
 from step_envs.tasks import Task, load_task
 from step_train.config import EvalSettings, TrainConfig
+from step_train.tasks import load_tasks, make_pool
 from step_train.warmstart import FULL_MODEL_DIR
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -61,7 +62,6 @@ def eval_source(config: TrainConfig, training: Sequence[Task] | None = None) -> 
         return load_suite(config.eval.suite)
     if training is not None:
         return list(training)
-    from step_train.trainer import load_tasks
 
     return load_tasks(config)
 
@@ -293,7 +293,6 @@ def evaluate_checkpoint(
     from step_train.checkpoint import find_checkpoint
     from step_train.config import load_config
     from step_train.policy import VLMPolicy
-    from step_train.trainer import make_pool
 
     run = Path(run_dir)
     config_path = run / "config.json"

@@ -244,7 +244,7 @@ def evaluate_random_widget(pool: Any, config: TrainConfig, seed: int, tasks: Seq
     """The random-widget agent (`step_envs.agents.simple.RandomWidgetAgent`, seeded) on the tasks: on `pool` when
     its envs read the accessibility tree, else on a pool of the same envs with `a11y_tree` on."""
     from step_envs.agents.simple import RandomWidgetAgent
-    from step_train.trainer import make_pool
+    from step_train.tasks import make_pool
 
     agent, max_steps = RandomWidgetAgent(seed), config.eval.max_steps or config.env.max_steps
     if pool.env_kwargs.get("a11y_tree"):

@@ -63,7 +63,8 @@ from step_train.eval import EvalResult, eval_source, evaluate, held_out_tasks
 from step_train.policy import Encoded, VLMPolicy, turn_seed
 from step_train.runlog import RunLog
 from step_train.sft_data import Demos, DemoStep, read_demos
-from step_train.trainer import lr_factor, make_pool
+from step_train.tasks import make_pool
+from step_train.trainer import lr_factor
 from step_train.warmstart import ADAPTER_DIR, FULL_MODEL_DIR, save_full_model, with_init
 
 RESUMABLE = ("eval_every", "checkpoint_every")

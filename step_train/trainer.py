@@ -56,7 +56,7 @@ from step_train.checkpoint import (
     read_state,
     write_checkpoint,
 )
-from step_train.config import EnvSettings, TrainConfig, from_dict
+from step_train.config import TrainConfig, from_dict
 from step_train.eval import (
     EvalResult,
     check_training_tasks,
@@ -70,41 +70,12 @@ from step_train.policy import VLMPolicy, turn_seed
 from step_train.policy.prompts import Encoded
 from step_train.rollout import ObservationStore, RoundRollouts, collect
 from step_train.runlog import RunLog, record_histogram
+from step_train.tasks import load_tasks, make_pool
 from step_train.warmstart import with_init
 
 log = logging.getLogger(__name__)
 
 Sample = StepSample | TrajectorySample
-
-
-def load_tasks(config: TrainConfig) -> list[Task]:
-    """The suite's tasks, restricted to `env.tasks` when given."""
-    from step_envs.tasks.suites import load_suite
-
-    tasks = load_suite(config.env.suite)
-    if config.env.tasks:
-        by_id = {t.id: t for t in tasks}
-        missing = [t for t in config.env.tasks if t not in by_id]
-        if missing:
-            raise ValueError(f"task(s) {', '.join(missing)} not in suite {config.env.suite!r}")
-        tasks = [by_id[t] for t in config.env.tasks]
-    if not tasks:
-        raise ValueError(f"suite {config.env.suite!r} has no tasks")
-    return tasks
-
-
-def make_pool(env: EnvSettings) -> Any:
-    """An `EnvPool` of `env.num_envs` envs as the `[env]` section describes them."""
-    from step_envs.pool import EnvPool
-
-    env_kwargs = {
-        "action_space": env.action_space,
-        "screen_size": tuple(env.screen_size),
-        "max_steps": env.max_steps,
-        **env.env_kwargs,
-    }
-    return EnvPool(env.num_envs, env.provider, env_kwargs=env_kwargs, provider_kwargs=dict(env.provider_kwargs),
-                   max_retries=env.max_retries)
 
 
 def draw_round_tasks(task_ids: Sequence[str], count: int, seed: int, round_index: int) -> list[str]:

@@ -129,6 +129,28 @@ def import_edges() -> list[Edge]:
     return edges
 
 
+def module_edges() -> list[Edge]:
+    """Every reference between two different first-party modules (the task data's scripts included), each edge's
+    ends named by module."""
+    modules = {**first_party_modules(), **data_modules()}
+    edges = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for line, name in referenced_names(tree, module, path.name == "__init__.py"):
+            target = resolve(name, modules)
+            if target is not None and target != module and not module.startswith(target + "."):
+                # a module naming its own package (``from step_envs.tasks import x`` inside step_envs.tasks.y)
+                # reads the package's names, which Python has bound before running y: not a cycle of code
+                edges.append(Edge(module, target, str(path.relative_to(ROOT)), line, name))
+    return edges
+
+
+def data_modules() -> dict[str, Path]:
+    """The Python files shipped under ``data/`` (task generators), by dotted path."""
+    return {".".join(path.relative_to(ROOT).with_suffix("").parts): path
+            for top in FIRST_PARTY for path in sorted((ROOT / top).rglob("data/**/*.py"))}
+
+
 def find_cycle(edges: list[Edge]) -> list[Edge] | None:
     """One cycle of the package graph as its edges (the first reference found for each), or None."""
     first: dict[tuple[str, str], Edge] = {}
@@ -175,6 +197,12 @@ def layer_violations(edges: list[Edge], layers: tuple[tuple[str, ...], ...] = LA
 def test_first_party_packages_import_each_other_without_cycles():
     cycle = find_cycle(import_edges())
     assert cycle is None, "import cycle between first-party packages:\n  " + "\n  ".join(map(str, cycle))
+
+
+def test_no_two_modules_import_each_other_even_inside_a_package():
+    cycle = find_cycle(module_edges())
+    assert cycle is None, ("import cycle between modules (move what both need to a module below them, or pass it "
+                           "in):\n  " + "\n  ".join(map(str, cycle)))
 
 
 def test_every_package_has_a_layer():

@@ -21,7 +21,7 @@ CONFIG = REPO / "configs" / "reproduce-widgets.toml"
 NAME = "reproduce-widgets-quick"
 
 
-def reproduce(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def reproduce(*args: str, timeout: float = 1400) -> subprocess.CompletedProcess:  # ~5 min quiet; loaded, more
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
                           cwd=REPO)
 
@@ -40,7 +40,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.desktop
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1500)
 def test_quick_run_logs_held_out_success_against_the_same_trajectories_for_every_method(quick) -> None:
     _, out, _ = quick
     config, settings = load_experiment(CONFIG, quick=True)
@@ -71,7 +71,7 @@ def test_quick_run_logs_held_out_success_against_the_same_trajectories_for_every
 
 
 @pytest.mark.desktop
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1500)
 def test_quick_run_reports_baselines_per_template_curves_and_the_tables(quick) -> None:
     _, out, stdout = quick
     baselines = {r["template"]: r for r in read_csv(out / f"{NAME}-baselines.csv")}
@@ -95,7 +95,7 @@ def test_quick_run_reports_baselines_per_template_curves_and_the_tables(quick) -
 
 
 @pytest.mark.desktop
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1500)
 def test_a_rerun_finds_every_output_and_redoes_nothing(quick) -> None:
     work, out, _ = quick
     before = (out / f"{NAME}.csv").read_text()

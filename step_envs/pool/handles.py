@@ -133,13 +133,3 @@ class ProviderEnvHandle(EnvHandle):
         if container is not None:
             info["container"] = container.name
         return info
-
-
-def make_handle(provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any],
-                node_provider: str = "local", ray_options: dict[str, Any] | None = None) -> EnvHandle:
-    """``provider="ray"``: the env runs in a Ray actor, on a ``node_provider`` of that actor's node."""
-    if provider == "ray":
-        from step_envs.pool.ray import RayEnvHandle
-
-        return RayEnvHandle(env_kwargs, provider_kwargs, node_provider, ray_options or {})
-    return ProviderEnvHandle(provider, env_kwargs, provider_kwargs)

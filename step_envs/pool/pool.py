@@ -21,12 +21,22 @@ from typing import Any
 import numpy as np
 
 from step_envs.episodes import Episode
-from step_envs.pool.handles import EnvHandle, make_handle, screen_size_of
+from step_envs.pool.handles import EnvHandle, ProviderEnvHandle, screen_size_of
 from step_envs.pool.health import HealthMonitor
 from step_envs.pool.slot import Command, EnvSlot, Ready
 from step_envs.providers import ANDROID_PROVIDERS
 from step_envs.providers.base import ProviderError
 from step_envs.tasks import Task, TaskError, load_task
+
+
+def make_handle(provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any],
+                node_provider: str = "local", ray_options: dict[str, Any] | None = None) -> EnvHandle:
+    """``provider="ray"``: the env runs in a Ray actor, on a ``node_provider`` of that actor's node."""
+    if provider == "ray":
+        from step_envs.pool.ray import RayEnvHandle
+
+        return RayEnvHandle(env_kwargs, provider_kwargs, node_provider, ray_options or {})
+    return ProviderEnvHandle(provider, env_kwargs, provider_kwargs)
 
 
 class EnvPool:

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,8 +24,29 @@ from step_envs.pool.agent import Agent, AgentAction, Turn, as_action
 from step_envs.pool.slot import Ready
 from step_envs.tasks import Task
 
-if TYPE_CHECKING:
-    from step_envs.pool.pool import EnvPool
+
+class Pool(Protocol):
+    """What the runner uses of an `EnvPool` (a protocol, so this module needs not import the pool that imports
+    it)."""
+
+    android: bool
+    env_kwargs: dict[str, Any]
+    width: int
+    height: int
+    max_retries: int
+
+    def load_task(self, spec: Any) -> Task: ...
+
+    def recv(self, timeout: float | None = None) -> list[Ready]: ...
+
+    def idle(self) -> list[int]: ...
+
+    def send_reset(self, env_index: int, task: Task | str, *, seed: int | None = None,
+                   max_steps: int | None = None) -> None: ...
+
+    def send(self, env_index: int, action: Any) -> None: ...
+
+    def drain(self) -> list[Ready]: ...
 
 OnStep = Callable[[str, int, dict[str, Any], StepRecord], None]
 
@@ -94,7 +115,7 @@ class EpisodeRunner:
     the attempts in flight per env and the final episode of each request.
     """
 
-    def __init__(self, pool: EnvPool, agent: Agent, max_steps: int | Callable[[Task], int | None] | None,
+    def __init__(self, pool: Pool, agent: Agent, max_steps: int | Callable[[Task], int | None] | None,
                  on_episode: Callable[[Episode], None] | None, on_step: OnStep | None,
                  batch_window: float = 0.0) -> None:
         if isinstance(max_steps, int) and max_steps < 1:
