@@ -1,4 +1,5 @@
-"""The small shared core every layer may import: how to reach an environment, how one fails, what a step timed.
+"""The small shared core every layer may import: how to reach an environment, how one fails, what a step timed,
+what a kind of environment is (`EnvKind`; the registry is :mod:`step_envs.kinds`).
 
 It imports nothing of step_envs, and nothing heavy: the processes inside a session import it too.
 """
@@ -6,8 +7,9 @@ It imports nothing of step_envs, and nothing heavy: the processes inside a sessi
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 class ProviderError(RuntimeError):
@@ -72,3 +74,42 @@ def time_limit_over(env: object) -> int | None:
             return limit if isinstance(limit, int) else None
         frame = frame.f_back
     return None
+
+
+def _no_options(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class EnvKind:
+    """One kind of environment.
+
+    ``make_provider(provider_name, width, height, **provider_kwargs)`` makes the place an env lives (started by
+    the pool before the env adopts it); ``make_env(provider, provider_name, env_kwargs)`` the Gymnasium env on it.
+    ``load_task(spec)`` turns a task spec (an id, a template instance, a file, a `Task`) into the `Task` the pool
+    sends to ``reset(options={"task": ...})``, raising `TaskError` for a task of another kind. ``suites`` maps suite
+    names to the functions that list their tasks. ``action_space``: the one action set its envs take (None: the
+    ``action_space`` env option, default ``pyautogui``). ``observation_keys(env_kwargs)``: keys of an observation
+    beyond ``screenshot`` and ``instruction`` (a blank one stands in when an env fails). ``provider_options
+    (env_kwargs)``: provider options the env options imply. ``records``: episodes can be filmed."""
+
+    name: str
+    providers: tuple[str, ...]
+    make_provider: Callable[..., Any]
+    make_env: Callable[[Any, str, dict[str, Any]], Any]
+    load_task: Callable[[Any], Any]
+    suites: Mapping[str, Callable[[], list[Any]]] = field(default_factory=dict)
+    default_screen: tuple[int, int] = (1280, 720)
+    action_space: str | None = None
+    observation_keys: Callable[[dict[str, Any]], tuple[str, ...]] = lambda env_kwargs: ()
+    provider_options: Callable[[dict[str, Any]], dict[str, Any]] = _no_options
+    records: bool = False
+
+    def actions(self, env_kwargs: dict[str, Any]) -> str:
+        """The action set the kind's envs made with ``env_kwargs`` take."""
+        return self.action_space or env_kwargs.get("action_space", "pyautogui")
+
+    def screen(self, env_kwargs: dict[str, Any]) -> tuple[int, int]:
+        """(width, height) of the kind's envs made with ``env_kwargs``."""
+        width, height = env_kwargs.get("screen_size", self.default_screen)
+        return int(width), int(height)

@@ -97,8 +97,8 @@ def test_an_android_pool_refuses_a_desktop_task_naming_the_android_ones() -> Non
 @pytest.mark.desktop
 def test_a_desktop_pool_refuses_an_android_task_naming_the_android_providers() -> None:
     with EnvPool(1, "local", wait=False) as pool:
-        with pytest.raises(TaskError, match=r"'system-wifi/1' is an Android task; run it on an Android pool "
-                                            r"\(provider 'emulator' or 'fake-emulator'\), not on 'local'"):
+        with pytest.raises(TaskError, match=r"'system-wifi/1' is an android task; run it on a pool of provider "
+                                            r"'emulator' or 'fake-emulator', not on a desktop one"):
             pool.send_reset(0, make_task("system-wifi/1").as_task())
 
 

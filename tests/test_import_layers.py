@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("step_envs.bench",),  # the benchmark runner and its report
     ("step_envs.agents",),  # the agents the pool drives
     ("step_envs.pool",),  # many envs in parallel (and the Agent protocol it drives)
+    ("step_envs.kinds",),  # kinds of env: desktop, android, registered ones (their packages declare them)
     ("step_envs.osworld",),  # OSWorld's DesktopEnv drop-in, built on the desktop env
     ("step_envs.desktop", "step_envs.android"),  # the Gymnasium envs
     ("step_envs.providers",),  # where an env lives: local, docker, ray, emulator (and adb into a device)

@@ -18,13 +18,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from step_envs.android.actions import ACTION_SPACE as ANDROID_ACTION_SPACE
 from step_envs.bench.report import write_report
 from step_envs.bench.results import ResultsDir, episode_id, now, safe_name, write_summary
 from step_envs.desktop.env import recording_path
 from step_envs.episodes import Episode, StepRecord
+from step_envs.kinds import kind_of_provider
 from step_envs.pool.agent import Agent, AgentAction, Turn, as_action
-from step_envs.providers import ANDROID_PROVIDERS
 from step_envs.tasks import Task
 
 IMAGE_FORMATS = ("jpeg", "png", "none")
@@ -183,8 +182,8 @@ def run_bench(agent: Agent, tasks: Sequence[Task], out: str | Path, *, agent_spe
               on_row: Callable[[dict[str, Any]], None] | None = None) -> BenchResult:
     """Run `agent` on every (task, seed) of `tasks` x `seeds` not already scored in `out`.
 
-    `provider` ``emulator`` or ``fake-emulator`` runs Android tasks (`step_envs.android.tasks.android_suite`) on
-    `AndroidEnv` envs, with `env_kwargs` as their options.
+    `provider` picks the kind of env (:mod:`step_envs.kinds`): ``emulator`` or ``fake-emulator`` runs Android tasks
+    (`step_envs.android.tasks.android_suite`) on `AndroidEnv` envs, with `env_kwargs` as their options.
     `record`: keep a screen recording of every episode (`recording.mp4` beside its steps, linked from the
     report; the envs' sessions need ffmpeg, and with Ray the nodes must share this directory's filesystem);
     desktops only.
@@ -195,17 +194,17 @@ def run_bench(agent: Agent, tasks: Sequence[Task], out: str | Path, *, agent_spe
 
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
-    android = provider in ANDROID_PROVIDERS
-    if record and android:
+    kind = kind_of_provider(provider)
+    if record and not kind.records:
         raise ValueError(f"recording films desktop sessions (the controller's ffmpeg); the {provider!r} provider "
-                         "runs Android envs, which have no recorder: run without it")
+                         f"runs {kind.name} envs, which have no recorder: run without it")
     out = Path(out)
     if fresh and out.exists():
         shutil.rmtree(out)
     env_kwargs = dict(env_kwargs or {})
     env_kwargs["max_steps"] = max_steps
     meta = {"agent": agent_spec, "suite": suite, "max_steps": max_steps,
-            "action_space": ANDROID_ACTION_SPACE if android else env_kwargs.get("action_space", "pyautogui"),
+            "action_space": kind.actions(env_kwargs),
             "provider": provider, "envs": envs,
             "seeds": list(seeds) if seeds else None, "record": record}
     results = ResultsDir.open(out)

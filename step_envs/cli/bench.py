@@ -22,21 +22,21 @@ from step_envs.actions import DIALECTS, get_dialect
 from step_envs.bench.results import ResultsDir, write_summary
 from step_envs.bench.tables import compare_table, differing_tasks, spread_table, summary_table, verdict
 from step_envs.cli.console import wide_console
+from step_envs.kinds import kind_of_provider, kind_of_suite
 from step_envs.progress import PlainProgress
 from step_envs.progress import progress as progress_display
-from step_envs.providers import ANDROID_PROVIDERS
 from step_envs.tasks import Task
 
 DEMO_AGENTS = ("solution", "random")
 
 
 def suite_tasks(suite: str) -> list[Task]:
-    """The tasks of a suite: an Android one (``android-smoke``, ``android-core``: they run on the ``emulator`` or
-    ``fake-emulator`` provider), or what `step_envs.tasks.load_suite` takes."""
-    from step_envs.android.tasks import ANDROID_SUITES, android_suite
+    """The tasks of a suite: a named suite of any kind of env (:mod:`step_envs.kinds`: ``smoke``, ``widgets``,
+    ``android-smoke``, ...), or a folder of task files or a suite file (what `step_envs.tasks.load_suite` takes)."""
     from step_envs.tasks.suites import load_suite
 
-    return android_suite(suite) if suite in ANDROID_SUITES else load_suite(suite)
+    kind = kind_of_suite(suite)
+    return kind.suites[suite]() if kind is not None else load_suite(suite)
 
 
 def _options(pairs: list[str], flag: str) -> dict[str, Any]:
@@ -71,10 +71,11 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
                        api_key=os.environ.get(args.api_key_env) if args.api_key_env else None, seed=args.seed,
                        dialect=args.dialect, adapter=args.adapter)
     env_kwargs: dict[str, Any] = {}
-    if args.provider in ANDROID_PROVIDERS:
+    kind = kind_of_provider(args.provider)
+    if kind.action_space is not None:
         if args.action_space:
-            raise ValueError(f"--action-space is a desktop option; the {args.provider!r} provider runs Android envs, "
-                             "which take AndroidWorld's JSON actions")
+            raise ValueError(f"--action-space is a desktop option; the {args.provider!r} provider runs {kind.name} "
+                             f"envs, which take {kind.action_space} actions")
     else:
         env_kwargs["action_space"] = args.action_space or (get_dialect(args.dialect).default_space if args.dialect
                                                            else "pyautogui")

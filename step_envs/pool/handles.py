@@ -12,7 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
-from step_envs.providers import ANDROID_PROVIDERS
+from step_envs.kinds import kind_of_provider
 from step_envs.providers.base import Provider
 from step_envs.tasks import Task
 
@@ -55,21 +55,13 @@ class EnvHandle(ABC):
 
 def screen_size_of(env_kwargs: dict[str, Any], provider: str = "local") -> tuple[int, int]:
     """(width, height) of the envs made with ``env_kwargs`` on ``provider``: their ``screen_size``, else the
-    default of the env that runs there (`AndroidEnv`'s on an Android device, `DesktopEnv`'s elsewhere)."""
-    if "screen_size" in env_kwargs:
-        width, height = env_kwargs["screen_size"]
-    elif provider in ANDROID_PROVIDERS:
-        from step_envs.android.env import DEFAULT_SCREEN_SIZE
-
-        width, height = DEFAULT_SCREEN_SIZE
-    else:
-        width, height = 1280, 720
-    return int(width), int(height)
+    default of the kind of env that runs there (:mod:`step_envs.kinds`)."""
+    return kind_of_provider(provider).screen(env_kwargs)
 
 
 class ProviderEnvHandle(EnvHandle):
-    """An env in this process on a provider of this host: a `DesktopEnv`, or an `AndroidEnv` on an Android device
-    (:data:`~step_envs.providers.ANDROID_PROVIDERS`: an emulator slot, or android-env's fake one)."""
+    """An env in this process on a provider of this host, of the kind that provider runs (:mod:`step_envs.kinds`):
+    a `DesktopEnv`, an `AndroidEnv` on an Android device, or a registered kind's env."""
 
     def __init__(self, provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any]) -> None:
         self.provider_name = provider
@@ -80,23 +72,14 @@ class ProviderEnvHandle(EnvHandle):
         self._teardown = threading.Lock()  # kill (monitor thread) and close (worker thread) never overlap
 
     def start(self) -> None:
-        from step_envs.desktop.env import DesktopEnv
-        from step_envs.providers import make_provider
-
-        width, height = screen_size_of(self.env_kwargs, self.provider_name)
-        kwargs = dict(self.provider_kwargs)
-        if self.env_kwargs.get("a11y_tree"):  # what DesktopEnv asks of a provider it makes itself
-            kwargs.setdefault("a11y", True)
-        provider = make_provider(self.provider_name, width=width, height=height, **kwargs)
+        kind = kind_of_provider(self.provider_name)
+        width, height = kind.screen(self.env_kwargs)
+        # what the env would ask of a provider it made itself (a desktop with a11y_tree: AT-SPI on)
+        kwargs = {**kind.provider_options(self.env_kwargs), **self.provider_kwargs}
+        provider = kind.make_provider(self.provider_name, width, height, **kwargs)
         self.provider = provider
         provider.start()  # up front, so a replacement is warm before the next reset needs it
-        if self.provider_name in ANDROID_PROVIDERS:
-            from step_envs.android.env import AndroidEnv
-
-            self.env = AndroidEnv(provider=provider, simulator=ANDROID_PROVIDERS[self.provider_name],
-                                  **self.env_kwargs)
-        else:
-            self.env = DesktopEnv(provider=provider, **self.env_kwargs)
+        self.env = kind.make_env(provider, self.provider_name, self.env_kwargs)
         self._default_max_steps = self.env.max_steps
 
     def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:

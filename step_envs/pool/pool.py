@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from step_envs.episodes import Episode
-from step_envs.pool.handles import EnvHandle, ProviderEnvHandle, screen_size_of
+from step_envs.kinds import kind_of_provider, task_for
+from step_envs.pool.handles import EnvHandle, ProviderEnvHandle
 from step_envs.pool.health import HealthMonitor
 from step_envs.pool.slot import Command, EnvSlot, Ready
-from step_envs.providers import ANDROID_PROVIDERS
 from step_envs.providers.base import ProviderError
-from step_envs.tasks import Task, TaskError, load_task
+from step_envs.tasks import Task
 
 
 def make_handle(provider: str, env_kwargs: dict[str, Any], provider_kwargs: dict[str, Any],
@@ -78,8 +78,12 @@ class EnvPool:
         self.num_envs, self.provider, self.max_retries = num_envs, provider, max_retries
         self.env_kwargs = dict(env_kwargs or {})
         self.provider_kwargs = dict(provider_kwargs or {})
-        self.width, self.height = screen_size_of(self.env_kwargs, provider)
-        self.android = provider in ANDROID_PROVIDERS
+        self.kind = kind_of_provider(provider)
+        """The kind of env the provider runs (:mod:`step_envs.kinds`): desktop, android, or a registered one."""
+        self.width, self.height = self.kind.screen(self.env_kwargs)
+        self.action_space = self.kind.actions(self.env_kwargs)
+        """The action set the envs take (``pyautogui``, ``computer_13``, Android's JSON actions, ...)."""
+        self.android = self.kind.name == "android"
         """True when the envs are `AndroidEnv` on Android devices."""
         self._results: queue.SimpleQueue[Ready] = queue.SimpleQueue()
         self._closed = False
@@ -89,8 +93,6 @@ class EnvPool:
 
             self._ray_session = RaySession.join(ray_address)
             ray_options = actor_options(ray_options, num_envs)
-        else:
-            self._check_provider(provider)
 
         def factory() -> EnvHandle:
             return make_handle(provider, self.env_kwargs, self.provider_kwargs, node_provider, ray_options)
@@ -104,13 +106,6 @@ class EnvPool:
         self.monitor.start()
         if wait:
             self.wait_ready()
-
-    @staticmethod
-    def _check_provider(name: str) -> None:
-        from step_envs.providers import PROVIDERS
-
-        if name not in PROVIDERS:
-            raise ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(PROVIDERS))}, ray")
 
     def wait_ready(self, timeout: float | None = None) -> int:
         """Wait until every env finished its first start; returns how many are up. Raises `ProviderError`
@@ -128,10 +123,8 @@ class EnvPool:
     def _blank_observation(self, task: Task | None) -> dict[str, Any]:
         observation: dict[str, Any] = {"screenshot": np.zeros((self.height, self.width, 3), np.uint8),
                                        "instruction": task.instruction if task is not None else ""}
-        if self.android:
-            observation["ui_tree"] = ""
-        elif self.env_kwargs.get("a11y_tree"):
-            observation["a11y_tree"] = ""
+        for key in self.kind.observation_keys(self.env_kwargs):
+            observation[key] = ""
         return observation
 
     def __len__(self) -> int:
@@ -150,18 +143,10 @@ class EnvPool:
         self._slot(env_index).submit(Command("reset", task=self.load_task(task), seed=seed, max_steps=max_steps))
 
     def load_task(self, spec: Any) -> Task:
-        """``spec`` as this pool's envs run it. Desktop envs: what `step_envs.tasks.load_task` takes. Android
-        envs: an Android task id (``system-wifi/3``; a bare template name is its instance 0), an `AndroidTask`
-        or the `Task` it travels as (`AndroidTask.as_task`)."""
-        from step_envs.android.tasks import ANDROID_DOMAIN, make_task
-
-        if not self.android:
-            task = load_task(spec)
-            if task.domain == ANDROID_DOMAIN:
-                raise TaskError(f"{task.id!r} is an Android task; run it on an Android pool "
-                                f"(provider {' or '.join(map(repr, ANDROID_PROVIDERS))}), not on {self.provider!r}")
-            return task
-        return make_task(spec).as_task()
+        """``spec`` as this pool's envs run it (its kind's task lookup, `step_envs.kinds.task_for`). Desktop envs:
+        what `step_envs.tasks.load_task` takes. Android envs: an Android task id (``system-wifi/3``; a bare
+        template name is its instance 0), an `AndroidTask` or the `Task` it travels as (`AndroidTask.as_task`)."""
+        return task_for(self.kind, spec)
 
     def recv(self, timeout: float | None = None) -> list[Ready]:
         """Every result ready now, waiting up to ``timeout`` seconds (None: forever) for the first one.

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from step_envs.android.actions import ACTION_SPACE as ANDROID_ACTION_SPACE
 from step_envs.episodes import Episode, StepRecord
 from step_envs.pool.agent import Agent, AgentAction, Turn, as_action
 from step_envs.pool.slot import Ready
@@ -29,8 +28,7 @@ class Pool(Protocol):
     """What the runner uses of an `EnvPool` (a protocol, so this module needs not import the pool that imports
     it)."""
 
-    android: bool
-    env_kwargs: dict[str, Any]
+    action_space: str
     width: int
     height: int
     max_retries: int
@@ -122,7 +120,7 @@ class EpisodeRunner:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
         self.pool, self.agent, self.max_steps, self.batch_window = pool, agent, max_steps, batch_window
         self.on_episode, self.on_step = on_episode, on_step
-        self.action_space = ANDROID_ACTION_SPACE if pool.android else pool.env_kwargs.get("action_space", "pyautogui")
+        self.action_space = pool.action_space
         self.queue: deque[tuple[_Request, int]] = deque()
         self.active: dict[int, _Attempt] = {}
         self.final: list[Episode | None] = []
