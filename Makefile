@@ -7,7 +7,7 @@ BASE_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || comm
 APT_PACKAGES := $(shell grep -v '^\#' step_envs/data/desktop/apt-packages.txt)
 STAMP := $(VENV)/.installed
 
-.PHONY: install apt docker images demo test lint docs clean
+.PHONY: install apt docker images demo test lint docs clean bench-check
 
 install: apt $(STAMP)
 
@@ -35,6 +35,9 @@ images: docker
 
 demo: install
 	$(VENV)/bin/step-envs demo
+
+bench-check: install
+	$(VENV)/bin/python benchmarks/headline.py
 
 test: install images docs
 	$(VENV)/bin/ruff check step_envs step_train tests benchmarks

@@ -16,6 +16,18 @@ class ProviderError(RuntimeError):
     """The environment itself failed (did not start, died, stopped answering): never a task failure."""
 
 
+class ResetError(ProviderError):
+    """``reset()`` could not bring the env to its task's start (the desktop did not start, the task's setup failed,
+    the provider refuses the task): what a Gymnasium user of one env gets, raised, with the message saying what
+    failed and what to do. ``observation`` and ``info`` (``info["env_error"]``) are what ``reset`` would have
+    returned: a pool catches the error and reports them, so one env's failure never stops a batch. The env can be
+    reset again."""
+
+    def __init__(self, message: str, observation: dict | None = None, info: dict | None = None) -> None:
+        super().__init__(message)
+        self.observation, self.info = observation, info if info is not None else {"env_error": message}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """How to reach an environment's controller: its base URL, the token it wants (None: none) and its screen."""

@@ -45,7 +45,9 @@ def test_seeded_libreoffice_profile_carries_the_installed_build_id(tmp_path: Pat
 @pytest.mark.skipif(shutil.which("vlc") is None, reason="needs VLC")
 def test_seeded_vlc_settings_answer_the_privacy_question(tmp_path: Path) -> None:
     profiles.seed(tmp_path, cache=tmp_path / "none")
-    assert "qt-privacy-ask=0" in (tmp_path / profiles.VLC_CONFIG).read_text().splitlines()
+    lines = (tmp_path / profiles.VLC_CONFIG).read_text().splitlines()
+    assert "qt-privacy-ask=0" in lines
+    assert {"extraintf=http", "http-password=password"} <= set(lines)  # the web interface OSWorld's getters ask
 
 
 def test_a_built_profile_is_seeded_only_when_the_cache_has_it(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The checker registry and evaluate(): names checked at load time, scores combined by conj, every zero explained."""
 
 import socket
+import time
 
 import pytest
 from loopback_http import serve_files
@@ -48,6 +49,23 @@ def test_the_registry_holds_osworld_getters_and_metrics_by_name():
     assert {"vm_file", "vm_command_line", "vm_command_error", "rule", "list_directory", "accessibility_tree",
             "vm_screen_size", "cloud_file", "cache_file", "local_file"} <= set(GETTERS)
     assert {"exact_match", "compare_table", "compare_docx_files", "check_csv", "compare_text_file"} <= set(METRICS)
+
+
+def test_the_accessibility_tree_getter_walks_the_whole_tree_within_the_evaluations_budget(tmp_path):
+    """A check's tree may take longer than an observation's (10 s): LibreOffice's menus alone can take that on a
+    loaded machine, and a tree cut short there misses its panes (OSWorld's walk has no limit)."""
+    from step_envs.checkers.getters import A11Y_CHECK_TIMEOUT_S
+
+    class Client:
+        def accessibility_tree(self, **options):
+            self.options = options
+            return "<desktop-frame/>"
+
+    client = Client()
+    assert GETTERS["accessibility_tree"](CheckContext(client, tmp_path), {}) == "<desktop-frame/>"
+    assert client.options["timeout"] == A11Y_CHECK_TIMEOUT_S > 10
+    GETTERS["accessibility_tree"](CheckContext(client, tmp_path, deadline=time.monotonic() + 5), {})
+    assert 0 < client.options["timeout"] <= 5
 
 
 def test_unknown_getter_fails_at_validate_time_listing_the_known_names():

@@ -2,6 +2,7 @@
 (a sheet's last row, the default video player) against a real controller server."""
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import docx
@@ -123,3 +124,36 @@ def test_default_video_player_asks_xdg_mime(controller, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the server runs its commands in this process's
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # environment
     assert GETTERS["default_video_player"](check_context(controller, tmp_path), {}) == "player.desktop"
+
+
+HOME_SKELETON_CONFIG = Path(__file__).resolve().parents[1] / "step_envs" / "data" / "desktop" / "home" / ".config"
+
+
+@pytest.mark.skipif(shutil.which("xdg-mime") is None or not all(
+    Path("/usr/share/applications", app).exists() for app in ("org.gnome.Totem.desktop", "vlc.desktop")),
+    reason="needs xdg-utils, totem and vlc (step_envs/data/desktop/apt-packages.txt)")
+def test_the_sessions_home_starts_with_totem_as_default_video_player_until_vlc_is_made_it(controller, tmp_path,
+                                                                                           monkeypatch):
+    """As on OSWorld's Ubuntu, videos open in Totem, so multi_apps 937087b6 ("set VLC as the default video
+    player") fails undone and passes after `xdg-mime default vlc.desktop video/...`."""
+    config = tmp_path / "config"
+    shutil.copytree(HOME_SKELETON_CONFIG, config, ignore=lambda d, names: [n for n in names if n != "mimeapps.list"])
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    context = check_context(controller, tmp_path)
+    assert GETTERS["default_video_player"](context, {}) == "org.gnome.Totem.desktop"
+    subprocess.run(["xdg-mime", "default", "vlc.desktop", *(f"video/{kind}" for kind in VIDEO_TYPES)], check=True)
+    assert GETTERS["default_video_player"](context, {}) == "vlc.desktop"
+
+
+@pytest.mark.skipif(shutil.which("xdg-mime") is None or not Path("/usr/share/applications",
+                                                                    "org.gnome.Evince.desktop").exists(),
+                    reason="needs xdg-utils and evince (step_envs/data/desktop/apt-packages.txt)")
+def test_the_sessions_home_opens_pdfs_in_evince_as_osworlds_ubuntu_does(tmp_path, monkeypatch):
+    """OSWorld's setups activate a PDF's window by Evince's title ("lecture.pdf — TITLE", vlc 386dbd0e)."""
+    config = tmp_path / "config"
+    shutil.copytree(HOME_SKELETON_CONFIG, config, ignore=lambda d, names: [n for n in names if n != "mimeapps.list"])
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    found = subprocess.run(["xdg-mime", "query", "default", "application/pdf"], capture_output=True, text=True)
+    assert found.stdout.strip() == "org.gnome.Evince.desktop"

@@ -12,7 +12,7 @@ from step_envs.checkers.chrome_urls import macys_filters, query_values, slash_pa
 from step_envs.checkers.evaluate import measure
 from step_envs.checkers.relative_time import NAMES, day_of, format_day, written_out
 from step_envs.desktop.chrome import chrome_time, history_database
-from step_envs.tasks.osworld import END_CHROMIUM, check_osworld
+from step_envs.tasks.osworld import CHROME_READY, END_CHROMIUM, check_osworld
 
 WEDNESDAY = dt.date(2024, 8, 14)
 
@@ -193,21 +193,25 @@ def test_profile_metrics():
                    ).value == 1.0
 
 
-def test_the_history_database_holds_one_visit_per_entry_in_chromes_time(tmp_path):
+def test_the_history_database_holds_one_visit_per_entry_in_chromes_time_and_one_row_per_url(tmp_path):
     now = 1_700_000_000.0
     path = tmp_path / "History"
     path.write_bytes(history_database([{"url": "https://www.youtube.com/watch?v=1", "title": "Video",
                                         "visit_time_from_now_in_seconds": 3600},
                                        {"url": "https://www.bbc.co.uk/", "title": "BBC",
-                                        "visit_time_from_now_in_seconds": 60}], now=now))
+                                        "visit_time_from_now_in_seconds": 60},
+                                       {"url": "https://www.youtube.com/watch?v=1", "title": "Video",
+                                        "visit_time_from_now_in_seconds": 1800}], now=now))
     with sqlite3.connect(path) as db:
-        urls = list(db.execute("SELECT id, url, title, last_visit_time FROM urls ORDER BY id"))
+        urls = list(db.execute("SELECT id, url, title, visit_count, last_visit_time FROM urls ORDER BY id"))
         visits = list(db.execute("SELECT url, visit_time FROM visits ORDER BY id"))
         meta = dict(db.execute("SELECT key, value FROM meta"))
     db.close()
-    assert urls == [(1, "https://www.youtube.com/watch?v=1", "Video", chrome_time(now - 3600)),
-                    (2, "https://www.bbc.co.uk/", "BBC", chrome_time(now - 60))]
-    assert visits == [(1, chrome_time(now - 3600)), (2, chrome_time(now - 60))]
+    # a page visited twice is one row with two visits, as Chrome records it (its history page deletes a page's
+    # visits through that row)
+    assert urls == [(1, "https://www.youtube.com/watch?v=1", "Video", 2, chrome_time(now - 1800)),
+                    (2, "https://www.bbc.co.uk/", "BBC", 1, chrome_time(now - 60))]
+    assert visits == [(1, chrome_time(now - 3600)), (2, chrome_time(now - 60)), (1, chrome_time(now - 1800))]
     assert meta == {"version": "70", "last_compatible_version": "16"}
     assert chrome_time(0) == 11_644_473_600_000_000  # 1970-01-01 in microseconds since 1601-01-01
     with pytest.raises(ValueError, match="history entry 0 must be"):
@@ -227,3 +231,34 @@ def test_chrome_tasks_load_with_history_steps_and_pkill_chrome_ending_chromium(t
     postconfig = loaded.task.evaluator["postconfig"]
     assert postconfig[0] == {"type": "execute", "parameters": {"command": END_CHROMIUM, "shell": True}}
     assert postconfig[1]["parameters"]["command"] == ["google-chrome"]
+    # Chrome's launch waits until the browser has drawn its page: its window shows up blank first
+    assert postconfig[1]["ready"] == CHROME_READY
+
+
+def test_pkill_chrome_run_as_a_shell_command_ends_chromium_too(tmp_path):
+    task = {"id": "d", "instruction": "Delete browsing data on close.", "config": [
+        {"type": "launch", "parameters": {"command": ["google-chrome", "--remote-debugging-port=1337"]}},
+        {"type": "launch", "parameters": {"command": ["socat", "tcp-listen:9222,fork", "tcp:localhost:1337"]}}],
+        "evaluator": {"postconfig": [{"type": "execute", "parameters": {"command": "pkill chrome", "shell": "true"}}],
+                      "func": "exact_match", "result": {"type": "data_delete_automacally"},
+                      "expected": {"type": "rule", "rules": {"expected": "true"}}}}
+    loaded = check_osworld(task, tmp_path / "d.json", "chrome")
+    assert loaded.supported, loaded.unsupported
+    assert loaded.task.evaluator["postconfig"] == [
+        {"type": "execute", "parameters": {"command": END_CHROMIUM, "shell": True}}]
+    chrome, socat = loaded.task.config
+    assert chrome["ready"] == CHROME_READY and socat["ready"] == {}
+
+
+def test_chromiums_microsoft_bing_reads_as_chromes_bing(monkeypatch):
+    from step_envs.checkers import GETTERS, chrome_profile
+
+    def engine(**data):
+        monkeypatch.setattr(chrome_profile, "preferences",
+                            lambda ctx: {"default_search_provider_data": {"template_url_data": data}})
+        return GETTERS["default_search_engine"](None, {})
+
+    assert engine(short_name="Microsoft Bing", prepopulate_id=3, keyword="bing.com") == "Bing"
+    assert engine(short_name="Microsoft Bing", prepopulate_id=0) == "Microsoft Bing"  # a name the user typed
+    assert engine(short_name="DuckDuckGo", prepopulate_id=92) == "DuckDuckGo"
+    assert engine() == "Google"

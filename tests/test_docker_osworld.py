@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from docker_support import require_docker
 
+from step_envs.core import ResetError
 from step_envs.desktop.env import DesktopEnv
 from step_envs.providers.docker import DockerProvider
 from step_envs.tasks.osworld import check_osworld
@@ -56,8 +57,9 @@ def test_sudo_in_a_tasks_setup_runs_in_a_sudo_container_that_each_reset_recreate
     assert task.params["sudo"]
     sealed = DesktopEnv(task=task, provider=DockerProvider(**LEAN))
     try:
-        _, info = sealed.reset()
-        assert "provider_kwargs={'sudo': True}" in info["env_error"] and sealed.client is None, info
+        with pytest.raises(ResetError, match=r"provider_kwargs=\{'sudo': True\}"):
+            sealed.reset()
+        assert sealed.client is None
     finally:
         sealed.close()
     env = DesktopEnv(task=task, provider="docker", provider_kwargs=LEAN)

@@ -103,3 +103,26 @@ def test_the_readme_s_env_and_pool_examples_run_as_written() -> None:
     episodes = scope["episodes"]
     assert [e.score for e in episodes] == [1.0, 1.0], [(e.task_id, e.score, e.env_error) for e in episodes]
     assert episodes[1].task_id.startswith("files-rename-file/")  # the template's instance the seed drew
+
+
+def test_the_readme_s_headline_figures_are_the_recorded_ones() -> None:
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from headline import FIGURES, RECORD, shown
+
+    record = json.loads(RECORD.read_text())
+    readme = (ROOT / "README.md").read_text()
+    for key, (what, _) in FIGURES.items():
+        row = f"| {what} | {shown(key, record['figures'][key])}"
+        assert row in readme, f"README.md's figure table should have {row!r} (benchmarks/headline.json)"
+
+
+@pytest.mark.desktop
+def test_bench_check_measures_the_headline_figures_and_names_regressions(tmp_path, capsys) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import headline
+
+    assert headline.main(["--resets", "2", "--steps", "3", "--episodes", "1", "--factor", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert "| reset of a simple task, local, p50 |" in out and "more than 0.001x the record" in out

@@ -3,7 +3,10 @@ that honours `max_episode_steps` (the truncating step runs the checker) and refu
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
+import numpy as np
 import pytest
 from pool_support import PROBE
 
@@ -116,3 +119,49 @@ def test_timings_are_seconds_everywhere_and_equal_when_they_measured_the_same_ph
     other["action"], other["observe"] = 9.0, 1.0
     assert dict(timings) == {"action": 0.0123, "observe": 0.5} and timings == other
     assert repr(timings) == "Timings(action=0.0123s, observe=0.5000s)"  # the unit docs/envs.md states
+
+
+BROKEN = {"id": "broken-setup", "instruction": "never starts", "domain": "os",
+          "config": [{"type": "launch", "parameters": {"command": ["step-gym-no-such-program"]}}],
+          "evaluator": {"func": "infeasible"}}
+
+
+@pytest.mark.desktop
+def test_a_reset_that_fails_raises_saying_what_failed_and_a_pool_reports_it_as_env_error() -> None:
+    from step_envs.agents import make_agent
+    from step_envs.core import ResetError
+    from step_envs.pool import EnvPool
+    from step_envs.tasks import Task
+
+    broken = Task.from_dict(BROKEN)
+    env = DesktopEnv(task=broken)
+    try:
+        with pytest.raises(ResetError, match=r"(?s)reset failed: setup step 0 \(launch\).*step-gym-no-such-program.*"
+                                             r"call reset\(\) again") as failed:
+            env.reset(seed=0)
+        assert failed.value.info["env_error"].startswith("reset failed") and "screenshot" in failed.value.observation
+        _, info = env.reset(seed=0, options={"task": PROBE})  # the same env, its task fixed: usable again
+        assert "env_error" not in info
+    finally:
+        env.close()
+    with pytest.raises(ResetError):
+        gym.make("step_envs/Desktop-v0", task=broken).reset(seed=0)
+    env = gym.make("step_envs/Desktop-v0", task=PROBE)  # Gymnasium's passive checker compares what calls return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # its "share an object" warning would fail here
+            obs, info = env.reset(seed=0)
+            step_obs, *_ = env.step("pyautogui.moveTo(10, 10)")
+            moved_obs, *_ = env.step("pyautogui.moveTo(20, 10)")
+            end_obs, *_ = env.step("DONE")
+            after, _, _, truncated, info = env.step("WAIT")  # after the end: the last observation, as a copy
+        assert truncated and info["action_error"] == "the episode is over; call reset()"
+        observations = [obs, step_obs, moved_obs, end_obs, after]
+        for i, a in enumerate(observations):  # no two calls hand out the same object
+            for b in observations[i + 1:]:
+                assert a is not b and not np.shares_memory(a["screenshot"], b["screenshot"])
+    finally:
+        env.close()
+    with EnvPool(1, "local") as pool:  # a pool keeps going: the episode is an env_error, never a crash
+        [episode] = pool.run_episodes(make_agent("solution"), [broken])
+    assert episode.env_error and "step-gym-no-such-program" in episode.env_error and episode.score is None

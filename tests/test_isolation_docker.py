@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from docker_support import require_docker
 
+from step_envs.core import ResetError
 from step_envs.providers.docker import CAP_DROP_ALL_BUT, DockerProvider
 from step_envs.server.client import ControllerClient
 
@@ -155,8 +156,8 @@ def test_an_osworld_task_that_uses_the_network_gets_it_in_its_container(listener
     lean = {"variant": "slim", "panel": False, "desktop": False}
     sealed = DesktopEnv(task=task, provider=DockerProvider(**lean))
     try:
-        _, info = sealed.reset()
-        assert "provider_kwargs={'agent_network': 'host'}" in info["env_error"], info
+        with pytest.raises(ResetError, match=r"provider_kwargs=\{'agent_network': 'host'\}"):
+            sealed.reset()
     finally:
         sealed.close()
     before = len(accepted)

@@ -11,6 +11,7 @@ import random
 import stat
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pool_support import PROBE, comm
@@ -21,6 +22,8 @@ from step_envs.providers.local import LocalProvider
 from step_envs.providers.procs import session_pids, user_pids
 from step_envs.server.client import ControllerClient
 
+ROOT = Path(__file__).resolve().parent.parent
+
 pytestmark = [pytest.mark.desktop, pytest.mark.skipif(os.geteuid() != 0, reason="a user per session needs root")]
 
 # run in env A against env B; each prints one word per probe: denied, or what leaked
@@ -30,7 +33,7 @@ def probe(name, attempt):
     try:
         attempt()
         print(name, 'LEAKED')
-    except (PermissionError, ProcessLookupError):
+    except (PermissionError, ProcessLookupError, FileNotFoundError):  # not found: B's dir is not in A's /tmp
         print(name, 'denied')
 probe('token', lambda: open('{dir}/run/token').read())
 probe('home', lambda: os.listdir('{home}'))
@@ -97,6 +100,54 @@ def test_a_session_gets_its_own_dev_shm_and_process_cap(two_sessions) -> None:
     assert not any(a.shm.iterdir()), "restore empties the session's /dev/shm"
 
 
+def test_a_session_gets_its_own_tmp_that_the_host_and_other_sessions_never_see(two_sessions) -> None:
+    a, b = two_sessions
+    name = f"step-gym-probe-{os.getpid()}"
+    write = f"import os\nopen('/tmp/{name}', 'w').write('a')\nprint(sorted(os.listdir('/tmp')))"
+    result = ControllerClient(a.endpoint).act(write)
+    assert result["status"] == "success" and name in result["output"]
+    assert not os.path.exists(f"/tmp/{name}")  # not on the host's /tmp ...
+    seen = ControllerClient(b.endpoint).execute(["ls", "-a", "/tmp"])["output"].split()
+    assert name not in seen and ".X11-unix" in seen  # ... nor in another session's, which has its own sockets dir
+    assert (a.tmp / name).read_text() == "a"  # the provider sees it where the session does
+    a.restore()
+    assert not (a.tmp / name).exists(), "restore empties the session's /tmp"
+    assert ControllerClient(a.endpoint).execute(["test", "-d", str(a.home)])["returncode"] == 0  # its dir stays
+
+
+def test_a_venv_under_a_directory_closed_to_the_session_user_still_runs_the_session(tmp_path) -> None:
+    """As root with `python3 -m venv /root/venv` or a venv in a `mktemp -d` folder (0700): the session user could
+    not run that interpreter; the session's mount namespace binds the venv back where it is."""
+    import subprocess
+    import sys
+    import sysconfig
+    import textwrap
+
+    closed = tmp_path / "closed"  # pytest's tmp dirs are 0700 already; be explicit
+    closed.mkdir(mode=0o700)
+    venv = closed / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    # this venv's packages and the checkout, reached through a .pth: the new venv's own path is what is closed
+    (site / "step-gym-test.pth").write_text(f"{sysconfig.get_path('purelib')}\n{ROOT}\n")
+    script = textwrap.dedent("""
+        import sys
+        from step_envs.desktop.env import DesktopEnv
+        env = DesktopEnv(task="os-create-folder")
+        obs, info = env.reset()
+        assert info.get("env_error") is None, info
+        print("session prefix:", env.client.act("import sys; print(sys.prefix)")["output"].strip())
+        obs, reward, terminated, truncated, info = env.step("import os; os.makedirs(os.path.expanduser('~/projects'))")
+        obs, reward, terminated, truncated, info = env.step("DONE")
+        print("reward", reward)
+        env.close()
+    """)
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"session prefix: {venv}" in result.stdout and "reward 1.0" in result.stdout, result.stdout
+
+
 def _running(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:
@@ -114,6 +165,19 @@ def test_restore_kills_a_process_that_scrubbed_its_session_marker(two_sessions) 
     assert escaped and not session_pids(a.session_id) & set(escaped)
     a.restore()
     assert not [pid for pid in escaped if _running(pid)]  # a zombie until the worker reaps it
+    assert a.alive()
+
+
+def test_restore_removes_what_a_killed_sound_daemon_left_in_the_runtime_dir(two_sessions) -> None:
+    """A PulseAudio that an app autospawned dies with the episode; its socket and pid file must go with it, or the
+    next episode's VLC waits forever for a daemon to autospawn (``STALE_RUNTIME``)."""
+    a, _ = two_sessions
+    plant = ("import os, pathlib\nrun = pathlib.Path(os.environ['XDG_RUNTIME_DIR'])\n"
+             "(run / 'pulse').mkdir()\n(run / 'pulse' / 'pid').write_text('4242')\n(run / 'pulse' / 'native').touch()")
+    assert ControllerClient(a.endpoint).act(plant)["status"] == "success"
+    assert (a.dir / "run" / "pulse" / "pid").exists()
+    a.restore()
+    assert not (a.dir / "run" / "pulse").exists() and (a.dir / "run" / "bus").exists()
     assert a.alive()
 
 

@@ -2,14 +2,19 @@
 
 import json
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from step_envs.cli.main import main
+from step_envs.core import ResetError
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import OSWorldTask, Reason, TaskError, load_osworld
+from step_envs.tasks.osworld import CHROME_READY
 
 EXAMPLES = Path(__file__).parent / "data" / "osworld" / "examples"
 CALC = "6e99a1ad-07d2-4b66-a1ce-ece6d99c20a5"
@@ -25,7 +30,7 @@ def loaded() -> dict[str, OSWorldTask]:
 
 
 def test_every_task_file_loads_and_index_files_are_skipped(loaded):
-    assert len(loaded) == 12  # test_all.json (domain -> ids) is not a task
+    assert len(loaded) == 13  # test_all.json (domain -> ids) is not a task
     assert {item.domain for item in loaded.values()} == {
         "os", "libreoffice_calc", "libreoffice_writer", "libreoffice_impress", "chrome", "vs_code", "multi_apps",
         "gimp"}
@@ -75,9 +80,54 @@ def test_socat_launches_wait_for_no_window_and_the_proxy_is_noted(tmp_path):
     (tmp_path / "chrome").mkdir()
     (tmp_path / "chrome" / "t.json").write_text(json.dumps(task))
     item = load_osworld(tmp_path)[0]
-    assert item.supported and "ready" not in item.task.config[0] and item.task.config[1]["ready"] == {}
+    assert item.supported and item.task.config[1]["ready"] == {}
+    assert item.task.config[0]["ready"] == CHROME_READY  # Chrome's launch waits until it has drawn its page
     assert {(r.kind, r.name) for r in item.network} == {("network", "proxy")}
     assert "direct" in item.task.params["proxy"]
+
+
+def test_pkill_and_killall_launches_end_the_program_and_wait_for_it_instead_of_for_a_window(tmp_path):
+    from step_envs.tasks.osworld import end_program
+
+    task = {"id": "t", "instruction": "x", "config": [{"type": "launch", "parameters": {"command": "vlc"}}],
+            "evaluator": {"postconfig": [{"type": "launch", "parameters": {"command": ["pkill", "vlc"]}},
+                                         {"type": "launch", "parameters": {"command": "killall vlc"}},
+                                         {"type": "launch", "parameters": {"command": ["pkill", "-9", "vlc"]}},
+                                         {"type": "launch", "parameters": {"command": "vlc"}}],
+                          "func": "check_qt_bgcone", "expected": {"type": "rule", "rules": {"expected_qt_bgcone": 0}},
+                          "result": {"type": "vlc_config", "dest": "vlcrc"}}}
+    (tmp_path / "vlc").mkdir()
+    (tmp_path / "vlc" / "t.json").write_text(json.dumps(task))
+    item = load_osworld(tmp_path)[0]
+    assert item.supported, item.unsupported
+    postconfig = item.task.evaluator["postconfig"]
+    assert postconfig[:2] == [{"type": "execute", "parameters": {"command": end_program(words), "shell": True}}
+                              for words in (["pkill", "vlc"], ["killall", "vlc"])]
+    assert postconfig[2:] == task["evaluator"]["postconfig"][2:]  # with options, or not a kill: as written
+    assert item.task.config == task["config"]
+    # the command ends the process and returns once it has exited, its zombie (not reaped yet) aside
+    program = tmp_path / "stepgym-victim"
+    shutil.copy(shutil.which("sleep"), program)
+    for words in (["pkill", "stepgym-vic"], ["killall", "stepgym-victim"]):
+        victim = subprocess.Popen([str(program), "60"])
+        try:
+            time.sleep(0.2)
+            done = subprocess.run(["bash", "-c", end_program(words)], timeout=20)
+            assert done.returncode == 0 and victim.wait(timeout=5) == -signal.SIGTERM, words
+        finally:
+            victim.kill()
+            victim.wait()
+
+
+def test_killall_gnome_terminal_server_in_bash_ends_the_terminals_that_stand_in_for_it():
+    """OSWorld's postconfig ``["/bin/bash", "-c", "killall gnome-terminal-server"]`` (multi_apps 2b9493d7) ends the
+    terminals, so that their shells write ~/.bash_history; here the terminals are xfce4-terminal's."""
+    from step_envs.tasks.osworld import end_program
+
+    assert end_program(["/bin/bash", "-c", "killall gnome-terminal-server"]) == end_program(
+        ["killall", "xfce4-terminal"])
+    assert "-- xfce4-terminal;" in end_program(["killall", "xfce4-terminal"])
+    assert end_program(["/bin/bash", "-c", "ls; killall gnome-terminal-server"]) is None
 
 
 def test_unsupported_options_and_bad_json_are_reported(loaded, tmp_path):
@@ -139,12 +189,14 @@ def test_package_installs_are_network_needs(tmp_path):
 def test_the_local_provider_refuses_a_task_that_needs_a_container_before_starting_a_desktop(loaded):
     env = DesktopEnv(task=loaded["5812b315-e7bd-4265-b51f-863c02174c28"].task)
     try:
-        _, info = env.reset()
+        with pytest.raises(ResetError) as refused:
+            env.reset()
+        info = refused.value.info
         assert "names OSWorld's home /home/user inside its code" in info["env_error"], info
         assert "provider='docker'" in info["env_error"] and env.client is None  # refused before any desktop started
         env.task.params.pop("home")
-        _, info = env.reset()
-        assert "runs sudo" in info["env_error"] and "provider='docker'" in info["env_error"], info
+        with pytest.raises(ResetError, match="runs sudo.*provider='docker'"):
+            env.reset()
         assert env.client is None
     finally:
         env.close()
@@ -189,7 +241,7 @@ def test_a_missing_path_is_an_error_that_says_what_to_pass(tmp_path):
 def test_check_osworld_prints_a_table_per_domain_and_the_reasons(capsys):
     assert main(["tasks", "check-osworld", str(EXAMPLES)]) == 0
     out = capsys.readouterr().out
-    assert "10/12 tasks under" in out and "run here (with network), 5 of them without network" in out
+    assert "11/13 tasks under" in out and "run here (with network), 5 of them without network" in out
     assert "; 1 of them need the docker provider (OSWorld's /home/user inside their code, or sudo)" in out
     assert "│ os                  │     3 │         3 │       3 │      1 │           0 │         100 │" in out
     assert "│ account │ googledrive" in out and "│ format  │ json" in out
@@ -198,16 +250,16 @@ def test_check_osworld_prints_a_table_per_domain_and_the_reasons(capsys):
 def test_check_osworld_offline_counts_network_needs_as_reasons(capsys):
     assert main(["tasks", "check-osworld", str(EXAMPLES), "--offline"]) == 0
     out = capsys.readouterr().out
-    assert "5/12 tasks under" in out and "run here without network, 5 of them without network" in out
+    assert "5/13 tasks under" in out and "run here without network, 5 of them without network" in out
     assert "│ network │ download" in out
     assert main(["tasks", "check-osworld", str(EXAMPLES), "--assume-network"]) == 0
-    assert "10/12 tasks under" in capsys.readouterr().out
+    assert "11/13 tasks under" in capsys.readouterr().out
 
 
 def test_check_osworld_json_lists_each_task_with_its_reasons(capsys):
     assert main(["tasks", "check-osworld", str(EXAMPLES), "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(rows) == 12
+    assert len(rows) == 13
     ssh = next(row for row in rows if row["id"] == "5812b315-e7bd-4265-b51f-863c02174c28")
     assert ssh["supported"] is True and ssh["docker"][0].startswith("docker sudo:")
     calc = next(row for row in rows if row["id"] == CALC)
@@ -251,3 +303,33 @@ def test_an_osworld_file_given_as_a_task_path_loads_exactly_as_load_osworld_load
     no_id.write_text(json.dumps({"instruction": "x", "evaluator": {"func": "infeasible"}}))
     with pytest.raises(TaskError, match=f"{no_id}: task '\\?' has no 'id' field"):
         load_task(str(no_id))
+
+
+def test_osworld_runtime_dir_terminal_keys_and_a11y_getters_are_translated(tmp_path):
+    from step_envs.tasks.osworld import OPEN_TERMINAL
+
+    bus = "export DBUS_SESSION_BUS_ADDRESS='unix:path=/run/user/1000/bus'\ngsettings get org.gnome.shell favorite-apps"
+    keys = "import pyautogui; import time; pyautogui.hotkey('ctrl', 'alt', 't'); time.sleep(0.5); pyautogui.write('ls')"
+    task = {"id": "t", "instruction": "x", "config": [
+        {"type": "execute", "parameters": {"command": bus, "shell": True}},
+        {"type": "execute", "parameters": {"command": ["python", "-c", keys]}}],
+        "evaluator": {"func": "check_include_exclude", "result": {"type": "vm_terminal_output"},
+                      "expected": {"type": "rule", "rules": {"include": ["x"], "exclude": []}}}}
+    (tmp_path / "os").mkdir()
+    (tmp_path / "os" / "t.json").write_text(json.dumps(task))
+    item = load_osworld(tmp_path)[0]
+    assert item.supported, item.unsupported
+    # OSWorld's user's runtime dir is the session's, where its D-Bus listens (inside single quotes too)
+    command = item.task.config[0]["parameters"]["command"]
+    assert command.startswith("export DBUS_SESSION_BUS_ADDRESS='unix:path='\"$XDG_RUNTIME_DIR\"'/bus'\n")
+    out = subprocess.run(["bash", "-c", command.split("\n")[0] + "; echo $DBUS_SESSION_BUS_ADDRESS"],
+                         env={"XDG_RUNTIME_DIR": "/x/run", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert out.stdout == "unix:path=/x/run/bus\n"
+    # ctrl+alt+t also waits for the new terminal before the script types into it
+    assert item.task.config[1]["parameters"]["command"] == ["python", "-c", keys.replace(
+        "pyautogui.hotkey('ctrl', 'alt', 't')", OPEN_TERMINAL)]
+    # the checker reads the terminal through the accessibility tree: the env gives the task a session with AT-SPI
+    assert item.task.params == {"a11y": ["vm_terminal_output"]}
+    env = DesktopEnv(task=item.task)
+    assert env._make_provider().a11y
+    env.close()

@@ -81,8 +81,11 @@ def test_the_audit_runs_task_files_and_reports_resets_no_ops_and_solutions(tmp_p
     assert "| **all** |" in (out / "summary.md").read_text()
     page = (out / "index.html").read_text()
     assert folder["screenshot"] in page and "Visual Studio Code is not installed" in page
-    # a second run resumes: nothing is run again, the outputs are rewritten from the rows
+    # a second run resumes: no desktop task runs again (those that could not run are looked at again, and still
+    # cannot), the outputs are rewritten from the rows
     capsys.readouterr()
     assert main(args) == 0
-    assert len(read_rows(out / "audit.jsonl")) == len(only)
+    again = read_rows(out / "audit.jsonl")
+    assert len(again) == len(only) + 2 and {r["status"] for r in again[len(only):]} == {"needs network", "unsupported"}
+    assert json.loads((out / "summary.json").read_text()) == summary
     assert "auditing 6 OSWorld task files" in capsys.readouterr().out

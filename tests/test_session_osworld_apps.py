@@ -98,3 +98,78 @@ def test_x_clients_without_the_sessions_cookie_are_refused(session: LocalProvide
     stranger = subprocess.run(["xdpyinfo"], env={**env, "HOME": str(session.dir / "run")}, capture_output=True,
                               text=True, timeout=10)
     assert stranger.returncode != 0 and "Authorization required" in stranger.stderr
+
+
+def test_commands_and_terminals_start_in_the_home(session: LocalProvider, client: ControllerClient) -> None:
+    assert client.execute(["pwd"])["output"] == f"{session.home}\n"
+    before = len(_terminals(client))
+    assert client.execute(["python3", "-c", "from step_envs.server.windows import open_terminal\n"
+                           "assert open_terminal()"], timeout=60)["returncode"] == 0
+    assert len(_terminals(client)) == before + 1  # open_terminal returned once the new one was active
+    # the terminal's shell: xfce4-terminal is one process for all its windows, the newest bash its newest shell
+    cwd = "for _ in $(seq 100); do d=$(readlink /proc/$(pgrep -n -x bash -P $(pgrep -o -u $(id -u) -x xfce4-terminal))/cwd) " \
+          "&& break; sleep 0.1; done; echo $d"
+    shell = client.execute(cwd, shell=True, timeout=20)
+    assert shell["output"] == f"{session.home}\n", shell
+    for window in _terminals(client):
+        client.execute(["wmctrl", "-i", "-c", window["id"]])
+
+
+def test_timedatectl_shows_and_sets_the_sessions_time_zone(client: ControllerClient) -> None:
+    lines = client.execute(["timedatectl", "status"])["output"].split("\n")
+    assert lines[3].strip().startswith("Time zone: "), lines  # OSWorld's is_utc_0 reads the fourth line
+    assert client.execute(["timedatectl", "set-timezone", "Asia/Tokyo"])["returncode"] == 0
+    assert client.execute(["timedatectl"])["output"].split("\n")[3].strip() == "Time zone: Asia/Tokyo (JST, +0900)"
+    assert client.execute(["bash", "-ic", "date +%Z"])["output"].strip() == "JST"  # new shells take it
+    refused = client.execute(["timedatectl", "set-timezone", "Nowhere/Atlantis"])
+    assert refused["returncode"] == 1 and "Invalid or unknown time zone" in refused["error"]
+    client.execute(["timedatectl", "set-timezone", "America/Los_Angeles"])  # the session's own, as it started
+
+
+def test_gsettings_has_gnome_shells_keys_and_pactl_a_sound_server(client: ControllerClient) -> None:
+    apps = "['vim.desktop', 'thunderbird.desktop']"
+    assert client.execute(["gsettings", "set", "org.gnome.shell", "favorite-apps", apps])["returncode"] == 0
+    assert client.execute(["gsettings", "get", "org.gnome.shell", "favorite-apps"])["output"] == apps + "\n"
+    volume = "pactl get-sink-volume @DEFAULT_SINK@ | head -1"  # the first call starts PulseAudio
+    assert " 40% " in client.execute(volume, shell=True, timeout=30)["output"]
+    assert client.execute("pactl set-sink-volume @DEFAULT_SINK@ 100%", shell=True)["returncode"] == 0
+    assert " 100% " in client.execute(volume, shell=True)["output"]
+
+
+def test_a_session_starts_as_osworlds_ubuntu_does_and_pyautogui_can_grab_the_screen(client: ControllerClient) -> None:
+    # what a do-nothing agent must not find already done: the screen lock off, a time zone that is not UTC
+    locked = client.execute(["gsettings", "get", "org.gnome.desktop.screensaver", "lock-enabled"])["output"]
+    assert locked == "false\n"
+    zone = client.execute(["timedatectl"])["output"].split("\n")[3].strip()
+    assert zone.startswith("Time zone: America/Los_Angeles") and not zone.endswith("+0000)"), zone
+    grabbed = client.act("im = pyautogui.screenshot()\nprint(im.size, tuple(pyautogui.pixel(5, 5)))")
+    assert grabbed["status"] == "success" and grabbed["output"].startswith(f"({client.endpoint.width}, "), grabbed
+
+
+def test_the_window_manager_leaves_libreoffices_function_keys_to_the_apps(client: ControllerClient) -> None:
+    """GNOME on OSWorld's Ubuntu grabs neither Alt+F12 (LibreOffice's Options) nor Ctrl+F1 ... F12; xfwm4 reads
+    its keys from the home's list, which leaves them out and keeps the rest (Alt+F4, Alt+Tab, Alt+F10, ...)."""
+    def key(name: str) -> str:
+        found = client.execute(["xfconf-query", "-c", "xfce4-keyboard-shortcuts", "-p", f"/xfwm4/custom/{name}"])
+        return found["output"].strip() if found["returncode"] == 0 else ""
+
+    assert key("override") == "true"
+    assert key("<Alt>F4") == "close_window_key" and key("<Alt>Tab") == "cycle_windows_key"
+    assert key("<Alt>F10") == "maximize_window_key"
+    assert [name for name in ["<Alt>F12", "<Alt>F11", *(f"<Primary>F{n}" for n in range(1, 13))] if key(name)] == []
+
+
+def test_gnome_terminal_and_xdg_open_return_at_once_as_on_gnome(client: ControllerClient) -> None:
+    """OSWorld's setups `execute` them and wait for them to end (multi_apps 2c9fc0de: gnome-terminal --maximize
+    --working-directory=...; os 4127319a: xdg-open FOLDER): on GNOME both hand over and return, the window stays."""
+    client.execute(["mkdir", "-p", "~/opened-folder"])
+    for command, title in ((["gnome-terminal", "--title", "returns-probe"], "returns-probe"),
+                           (["xdg-open", "~/opened-folder"], "opened-folder")):
+        started = time.monotonic()
+        result = client.execute(command, timeout=20)
+        assert result["returncode"] == 0 and time.monotonic() - started < 10, (command, result)
+        deadline = time.monotonic() + 30
+        while not any(title in window["title"] for window in client.windows()):
+            assert time.monotonic() < deadline, client.windows()
+            time.sleep(0.2)
+        assert client.window_action("close", title)

@@ -71,6 +71,53 @@ def test_an_app_that_never_stops_working_fails_the_step_naming_it(client: Contro
         _close(client)
 
 
+# a Tk app that shows a splash screen (EWMH type splash) for a second and a half, then its window, and works a second
+# and a half more before it marks its start done, as GIMP does
+SPLASH_APP = """
+import pathlib, time, tkinter
+root = tkinter.Tk()
+root.withdraw()
+splash = tkinter.Toplevel(root)
+splash.title("splash-probe")
+splash.attributes("-type", "splash")
+
+
+def main():
+    splash.destroy()
+    root.title("main-probe")
+    root.deiconify()
+    root.update()
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        pass
+    pathlib.Path.home().joinpath("splash-done").write_text("done")
+
+
+root.after(1500, main)
+root.mainloop()
+"""
+
+
+def test_a_launch_waits_past_the_apps_splash_screen_for_its_window(client: ControllerClient) -> None:
+    client.upload("~/splash_probe.py", SPLASH_APP.encode())
+    command = ["python3", "~/splash_probe.py"]
+    try:
+        client.launch(command)
+        deadline = time.monotonic() + 20
+        while not (splash := [w for w in client.windows() if w["title"] == "splash-probe"]):
+            assert time.monotonic() < deadline, client.windows()
+            time.sleep(0.05)
+        assert splash[0]["type"] == "splash"
+        client.execute(["pkill", "-f", "splash_probe.py"])
+        client.execute(["rm", "-f", "~/splash-done"])
+        SetupRunner(client).run([{"type": "launch", "parameters": {"command": command}}])
+        windows = client.windows()
+        assert any(w["title"] == "main-probe" for w in windows), windows  # not just the splash
+        assert client.execute(["cat", "~/splash-done"])["output"] == "done"  # and the app has finished starting
+    finally:
+        client.execute(["pkill", "-f", "splash_probe.py"])
+
+
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="needs LibreOffice")
 def test_a_libreoffice_task_starts_on_the_same_screen_every_episode() -> None:
     """LibreOffice redraws its ruler and controls on timers after loading: the task's ``idle`` rule outlasts them,

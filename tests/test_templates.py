@@ -95,3 +95,31 @@ def test_load_task_takes_template_instance_ids_and_names_the_known_templates() -
 
 def test_template_ids_do_not_collide_with_fixed_task_ids() -> None:
     assert not set(TEMPLATES) & set(builtin_tasks())
+
+
+def test_solutions_wait_on_state_not_on_time() -> None:
+    """Every action of every desktop solution and near miss (templates and fixed tasks) is Python that compiles, and
+    sleeps only inside a polling loop: a fixed pause passes on an idle machine and fails on a busy one
+    (`benchmarks/bench_under_load.py`)."""
+    checked = 0
+    for task in [*_instances(), *builtin_tasks().values()]:
+        actions = list(task.solution)
+        if task.template:
+            actions += get_template(task.template).draft(task.seed).near_miss
+        for action in actions:
+            if action in ("DONE", "FAIL", "WAIT"):
+                continue
+            compile(action, f"<{task.id}>", "exec")
+            for line in action.splitlines():
+                assert "time.sleep(" not in line or line.startswith(" "), f"{task.id}: a fixed pause: {action!r}"
+            checked += 1
+    assert checked > 300
+
+
+def test_action_code_joins_keep_each_import_once() -> None:
+    from step_envs.tasks.templates.steps import idle_wait, join, settled
+
+    code = settled("pyautogui.press('down')")
+    assert code.count("import wait_active_idle") == 1 and code.count("wait_active_idle(timeout=4.5)") == 2
+    assert join("import os", "x = 1", "import os") == "import os\nx = 1"
+    assert idle_wait(2).endswith("wait_active_idle(timeout=2)")

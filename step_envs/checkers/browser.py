@@ -23,7 +23,7 @@ from urllib.parse import urlparse, urlunparse
 
 from step_envs.checkers.devtools import DEVTOOLS_PORT
 from step_envs.checkers.general import rules_of, similarity, verdict
-from step_envs.checkers.getters import env_python
+from step_envs.checkers.getters import check_tree, env_python
 from step_envs.checkers.registry import (
     NO_RESULT,
     CheckContext,
@@ -327,7 +327,7 @@ def active_url_from_access_tree(ctx: CheckContext, config: dict[str, Any]) -> st
     from step_envs.checkers.apps import A11Y_NAMESPACES
 
     try:
-        tree = lxml.etree.fromstring(ctx.client.accessibility_tree().encode())
+        tree = lxml.etree.fromstring(check_tree(ctx).encode())
         elements = CSSSelector(_ADDRESS_BAR, namespaces=A11Y_NAMESPACES)(tree)
     except A11yError:
         elements = []

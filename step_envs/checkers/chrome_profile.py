@@ -25,6 +25,10 @@ CHROME_PROFILES = ("~/.config/google-chrome", "~/.config/chromium")
 """Where Chrome keeps its profile in the env: Google Chrome's folder, then Chromium's."""
 DEFAULT_FONT_SIZES = {"default_fixed_font_size": 13, "default_font_size": 16, "minimum_font_size": 13}
 """Chrome's font sizes when ``webkit.webprefs`` does not set them (Chrome writes only the changed ones)."""
+CHROME_ENGINE_NAMES = {(3, "Microsoft Bing"): "Bing"}
+"""``(prepopulate_id, short_name)`` of a built-in search engine as this Chromium names it, and the name OSWorld's
+Chrome gave the same engine (the one its tasks expect): Chromium now calls Bing "Microsoft Bing". A name the user
+typed for an engine is left as it is."""
 STARTUP_NEW_TAB = 5
 """``session.restore_on_startup`` when Chrome opens the New Tab page at startup."""
 
@@ -128,11 +132,14 @@ def chrome_font_size(ctx: CheckContext, config: dict[str, Any]) -> dict[str, int
 @getter("default_search_engine")
 def default_search_engine(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """The default search engine's name (``default_search_provider_data.template_url_data.short_name``);
-    ``"Google"`` when the profile never changed it."""
+    ``"Google"`` when the profile never changed it. A built-in engine this Chromium names otherwise than OSWorld's
+    Chrome did has Chrome's name (:data:`CHROME_ENGINE_NAMES`: Chromium's "Microsoft Bing" is "Bing")."""
     prefs = preferences(ctx)
     if prefs is None:
         return None
-    return prefs.get("default_search_provider_data", {}).get("template_url_data", {}).get("short_name", "Google")
+    engine = prefs.get("default_search_provider_data", {}).get("template_url_data", {})
+    name = engine.get("short_name", "Google")
+    return CHROME_ENGINE_NAMES.get((engine.get("prepopulate_id"), name), name)
 
 
 def _rows(ctx: CheckContext, config: dict[str, Any], name: str, query: str) -> list[list[Any]] | None:

@@ -207,10 +207,22 @@ def list_directory(ctx: CheckContext, config: dict[str, Any]) -> dict[str, Any] 
     return ctx.client.list_directory(text_of(config, "path"))
 
 
+A11Y_CHECK_TIMEOUT_S = 60.0
+"""How long a check's walk of the accessibility tree may take (the observations' walk stops at 10 s). OSWorld's walk
+has no limit; LibreOffice's two menu bars (hundreds of items, walked before its panes) alone take longer than 10 s
+on a loaded machine, and a tree cut short there lacks the slide pane Impress's ``check_left_panel`` looks for."""
+
+
+def check_tree(ctx: CheckContext) -> str:
+    """The env's whole accessibility tree for a check, walked for up to :data:`A11Y_CHECK_TIMEOUT_S` seconds (cut to
+    the evaluation's budget); raises ``A11yError`` when it cannot be read."""
+    return ctx.client.accessibility_tree(timeout=ctx.time_left(A11Y_CHECK_TIMEOUT_S))
+
+
 @getter("accessibility_tree")
 def accessibility_tree(ctx: CheckContext, config: dict[str, Any]) -> str:
-    """The env's accessibility tree as XML text."""
-    return ctx.client.accessibility_tree()
+    """The env's accessibility tree as XML text (:func:`check_tree`)."""
+    return check_tree(ctx)
 
 
 @getter("vm_screen_size")

@@ -16,6 +16,7 @@ from step_envs.cli.bench import add_bench_options, add_bench_parser, cmd_demo, s
 from step_envs.cli.console import wide_console
 from step_envs.cli.docker import add_commands as add_docker_commands
 from step_envs.cli.emulator import add_commands as add_emulator_commands
+from step_envs.core import ResetError
 from step_envs.tasks import Task, TaskError, builtin_tasks, load_dir
 
 
@@ -115,13 +116,22 @@ def cmd_tasks_audit_osworld(args: argparse.Namespace) -> int:
     per-domain table and an HTML page in --out."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from step_envs.osworld.audit import COLUMNS, audit, write_outputs
+    from step_envs.osworld.audit import COLUMNS, audit, latest_rows, write_outputs
     from step_envs.osworld.solutions import load_solutions
     from step_envs.tasks import TaskError, load_osworld
 
     console = wide_console()
+    file_cache = args.file_cache
+    if args.made_files:  # our own stand-ins for the files some tasks download (step_envs.osworld.made_files)
+        from step_envs.osworld.made_files import make_mirror
+
+        if file_cache:
+            console.print("[red]error:[/red] --made-files builds its own file cache; leave out --file-cache")
+            return 2
+        file_cache = Path(args.out) / "made-files"
+        console.print(f"made {len(make_mirror(file_cache))} stand-in files into {file_cache}")
     try:
-        items = load_osworld(args.dir, file_cache=args.file_cache)
+        items = load_osworld(args.dir, file_cache=file_cache)
         solutions = load_solutions(args.solutions)
     except (TaskError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -155,15 +165,15 @@ def cmd_tasks_audit_osworld(args: argparse.Namespace) -> int:
         with Progress(TextColumn("audit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[last]}"), console=console) as progress:
             bar = progress.add_task("audit", total=len(items), last="")
-            rows = audit(items, args.out, envs=args.envs, network=args.network, provider=args.provider,
-                         solutions=solutions, fresh=args.fresh,
+            audit(items, args.out, envs=args.envs, network=args.network, provider=args.provider,
+                         solutions=solutions, fresh=args.fresh, redo=args.redo,
                          progress=lambda row: progress.update(bar, advance=1, last=line(row)))
     else:  # plain lines in logs and pipes, one per task as it ends
         count = iter(range(1, len(items) + 1))
-        rows = audit(items, args.out, envs=args.envs, network=args.network, provider=args.provider,
-                     solutions=solutions, fresh=args.fresh,
+        audit(items, args.out, envs=args.envs, network=args.network, provider=args.provider,
+                     solutions=solutions, fresh=args.fresh, redo=args.redo,
                      progress=lambda row: print(f"[{next(count)}/{len(items)}] {line(row)}", flush=True))
-    summary = write_outputs(rows, args.out)
+    summary = write_outputs(latest_rows(Path(args.out) / "audit.jsonl"), args.out)  # every task run into --out
     table = Table(title=f"OSWorld task files run here ({args.dir})")
     table.add_column("domain")
     for _, title in COLUMNS:
@@ -189,7 +199,10 @@ def cmd_ids(args: argparse.Namespace) -> int:
 def run_solution(env: Any, task: Task) -> dict[str, Any]:
     """Reset to ``task`` and replay its solution; returns one results row."""
     t0 = time.monotonic()
-    _, info = env.reset(options={"task": task})
+    try:
+        _, info = env.reset(options={"task": task})
+    except ResetError as exc:
+        info = exc.info
     row = {"task": task.id, "domain": task.domain, "reset_s": time.monotonic() - t0, "steps": 0,
            "score": None, "reason": info.get("env_error", ""), "env_error": info.get("env_error")}
     if row["env_error"]:
@@ -252,12 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="this machine has internet: run tasks that download files or open web pages (default: "
                           "they are reported as needing network and not run)")
     run.add_argument("--file-cache", help="a local mirror of OSWorld's remote files (<domain>/<id>/<file>)")
+    run.add_argument("--made-files", action="store_true",
+                     help="make our own stand-ins for the files of the tasks whose checkers compare with rules or "
+                          "the input itself (step_envs.osworld.made_files) into OUT/made-files and use them as the "
+                          "file cache")
     run.add_argument("--solutions", help="a folder of solutions <domain>/<id>.json (default: the project's)")
     run.add_argument("--domain", nargs="+", metavar="DOMAIN", help="only these domains")
     run.add_argument("--only", nargs="+", metavar="ID", help="only tasks whose id starts with one of these")
     run.add_argument("--solved-only", action="store_true",
                      help="only tasks with a solution (and infeasible ones): the quick check of the solutions")
     run.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    run.add_argument("--redo", action="store_true",
+                     help="run the selected tasks (--only, --domain) again even if recorded; the new rows replace "
+                          "the old")
     run.set_defaults(func=cmd_tasks_audit_osworld)
 
     ids = sub.add_parser("ids", help="print every Gymnasium id registered by `import step_envs`")

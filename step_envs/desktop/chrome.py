@@ -5,7 +5,10 @@ The endpoint is port 9222 inside the env (the port OSWorld's tasks forward with 
 a tab, ``/json/close/ID`` closes one. The requests run in the env (its ``python3``), so this works whatever the
 provider, container or local. Browsing history (``update_browse_history``) is a new ``History`` database for
 Chrome's profile (:data:`CHROME_HISTORY`), made here with Chrome's own tables and uploaded: where OSWorld downloads
-an empty database and fills it, this needs no network.
+an empty database and fills it, this needs no network. Where OSWorld adds a ``urls`` row per entry (so a page
+visited three times has three rows), this keeps one row per page, with all its visits, as Chrome records them:
+Chrome's history page deletes a page's visits through its one row, so with duplicates "delete these entries"
+leaves the other rows' visits behind (and the page in the history) however often it is done.
 """
 
 from __future__ import annotations
@@ -118,23 +121,32 @@ def chrome_time(unix_seconds: float) -> int:
 def history_database(history: list[dict[str, Any]], now: float | None = None) -> bytes:
     """The bytes of a Chrome ``History`` database holding one visit per entry of ``history``
     (``{"url", "title", "visit_time_from_now_in_seconds"}``: the visit was that long before ``now``, default the
-    current time), as OSWorld's ``update_browse_history`` writes them. ValueError names a malformed entry."""
+    current time), as OSWorld's ``update_browse_history`` writes them, except that the entries of one URL share its
+    ``urls`` row (``visit_count``: their number, ``last_visit_time``: the latest, the title of the first).
+    ValueError names a malformed entry."""
     now = time.time() if now is None else now
     with tempfile.TemporaryDirectory(prefix="step-gym-history-") as folder:
         path = Path(folder) / "History"
         with sqlite3.connect(path) as db:
             for statement in _HISTORY_TABLES:
                 db.execute(statement)
+            url_ids: dict[str, int] = {}
             for index, entry in enumerate(history):
                 if not (isinstance(entry, dict) and isinstance(entry.get("url"), str)
                         and isinstance(entry.get("visit_time_from_now_in_seconds"), int | float)):
                     raise ValueError(f"history entry {index} must be {{'url': str, 'title': str, "
                                      f"'visit_time_from_now_in_seconds': number}}, got {entry!r}")
                 visited = chrome_time(now - entry["visit_time_from_now_in_seconds"])
-                row = db.execute("INSERT INTO urls (url, title, visit_count, typed_count, last_visit_time, hidden) "
-                                 "VALUES (?, ?, 1, 0, ?, 0)", (entry["url"], str(entry.get("title", "")), visited))
+                if entry["url"] not in url_ids:
+                    row = db.execute("INSERT INTO urls (url, title, visit_count, typed_count, last_visit_time, "
+                                     "hidden) VALUES (?, ?, 0, 0, ?, 0)",
+                                     (entry["url"], str(entry.get("title", "")), visited))
+                    url_ids[entry["url"]] = row.lastrowid
+                url_id = url_ids[entry["url"]]
+                db.execute("UPDATE urls SET visit_count = visit_count + 1, last_visit_time = MAX(last_visit_time, ?)"
+                           " WHERE id = ?", (visited, url_id))
                 db.execute("INSERT INTO visits (url, visit_time, from_visit, transition, segment_id, visit_duration)"
-                           " VALUES (?, ?, 0, ?, 0, 0)", (row.lastrowid, visited, VISIT_TRANSITION))
+                           " VALUES (?, ?, 0, ?, 0, 0)", (url_id, visited, VISIT_TRANSITION))
         db.close()
         return path.read_bytes()
 

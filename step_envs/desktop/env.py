@@ -25,7 +25,7 @@ from gymnasium import spaces
 
 from step_envs.actions.core import MAX_ACTION_CHARS, PARSERS, ParsedAction
 from step_envs.checkers import CheckContext, Score, evaluate
-from step_envs.core import Timings, time_limit_over
+from step_envs.core import ResetError, Timings, time_limit_over
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.providers import make_provider
 from step_envs.providers.base import Provider, ProviderError
@@ -97,8 +97,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
     ``task``: a built-in task id, a template name (the seed draws the instance), an instance ``<template>/<seed>``,
     a task JSON path, or a `Task`; or ``reset(options={"task": ...})``, which also keeps it for later resets.
     ``provider`` (``"local"``) and ``provider_kwargs``; ``action_space`` (``"pyautogui"``); ``screen_size``
-    (``(1280, 720)``); ``max_steps`` (15); ``a11y_tree`` (False); ``a11y_scope`` (``"all"``: the whole desktop's
-    tree; ``"active"``: the active window's only, a faster read); ``action_timeout`` (10 s per action);
+    (``(1280, 720)``); ``max_steps`` (15); ``a11y_tree`` (False; a task whose checker reads the accessibility tree,
+    like OSWorld's terminal tasks, gets a session with AT-SPI on either way); ``a11y_scope`` (``"all"``: the whole
+    desktop's tree; ``"active"``: the active window's only, a faster read); ``action_timeout`` (10 s per action);
     ``wait_seconds`` (what ``WAIT`` sleeps, 1 s); ``settle_min`` / ``settle_max`` (0 / 0.5 s: how long a step waits
     for the screen to stop changing); ``settle`` (``"damage"``: the X server says when drawing stopped; ``"grabs"``:
     two grabs 15 ms apart are identical); ``render_mode`` (None or ``"rgb_array"``); ``record_dir`` (an mp4 of every
@@ -169,14 +170,27 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         the internet gives its agent code the network, and one for a task that runs sudo lets its user use sudo."""
         if isinstance(self._provider_spec, Provider):
             return self._provider_spec
-        kwargs = {"width": self.width, "height": self.height, **({"a11y": True} if self.a11y_tree else {}),
-                  **self._provider_kwargs}
+        kwargs = {"width": self.width, "height": self.height,
+                  **({"a11y": True} if self.a11y_tree or self._task_reads_a11y() else {}), **self._provider_kwargs}
         if self._provider_spec == "docker" and self.task is not None:
             if self.task.params.get("network"):
                 kwargs.setdefault("agent_network", "host")
             if self.task.params.get("sudo"):
                 kwargs.setdefault("sudo", True)
         return make_provider(self._provider_spec, **kwargs)
+
+    def _task_reads_a11y(self) -> bool:
+        """The task's checker reads the accessibility tree (OSWorld's ``vm_terminal_output``, which reads the
+        terminal's text from it; :data:`step_envs.tasks.osworld.A11Y_GETTERS`): its session needs AT-SPI on."""
+        return bool(self.task is not None and self.task.params.get("a11y"))
+
+    def _drop_provider(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.provider is not None:
+            self.provider.stop()
+            self.provider = None
 
     def _ensure_started(self, after_env_error: bool) -> float:
         """Start the desktop on first use; afterwards restore it, or replace it if it died."""
@@ -239,6 +253,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         timings = Timings()
         info: dict[str, Any] = {"task_id": self.task.id, "timings": timings}
         try:
+            if self.provider is not None and self._task_reads_a11y() and not getattr(self.provider, "a11y", True) \
+                    and not isinstance(self._provider_spec, Provider) and "a11y" not in self._provider_kwargs:
+                self._drop_provider()  # AT-SPI is on or off for a session's life: the task gets a new one with it
             if self.provider is None:
                 self.provider = self._make_provider()
             self._check_provider(self.task)
@@ -260,7 +277,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             timings["observe"] = time.monotonic() - t0
         except (ProviderError, SetupError) as exc:
             self._fail_env(f"reset failed: {exc}", info)
-        return self._obs, info
+            raise ResetError(f"{info['env_error']} (the env is usable: fix the cause and call reset() again)",
+                             self._fresh(self._obs), info) from exc
+        return dict(self._obs), info  # a new dict; its arrays were just read from the screen
 
     def _start_recording(self, seed: int | None, info: dict[str, Any]) -> None:
         """Record the episode from here; a recording left running (an episode cut short by a reset) is dropped."""
@@ -297,6 +316,12 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         if self._obs is None:
             self._obs = self._blank_obs()
 
+    @staticmethod
+    def _fresh(obs: dict[str, Any]) -> dict[str, Any]:
+        """``obs`` as a new dict whose arrays are the caller's own: two calls never return objects that share
+        memory (a caller may keep or change an observation; the env keeps its own for the step after the end)."""
+        return {key: value.copy() if isinstance(value, np.ndarray) else value for key, value in obs.items()}
+
     def _blank_obs(self) -> dict[str, Any]:
         obs = {"screenshot": np.zeros((self.height, self.width, 3), np.uint8),
                "instruction": self.task.instruction if self.task else ""}
@@ -326,7 +351,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             info["action_error"] = "the episode is over; call reset()"
             if self._env_error:
                 info["env_error"] = self._env_error
-            return self._obs or self._blank_obs(), 0.0, False, True, info
+            return self._fresh(self._obs or self._blank_obs()), 0.0, False, True, info
         self._steps += 1
         info["step"] = self._steps
         parsed = self._parse(action, self.width, self.height)
@@ -350,7 +375,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             timings["observe"] = time.monotonic() - t0
         except ProviderError as exc:
             self._fail_env(f"step {self._steps} failed: {exc}", info)
-            return self._obs, 0.0, False, True, info
+            return self._fresh(self._obs), 0.0, False, True, info
 
         terminated = parsed.kind in ("DONE", "FAIL")
         limit = min(self.max_steps, self.episode_step_cap) if self.episode_step_cap else self.max_steps
@@ -364,11 +389,11 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
                 score = self.score(parsed.kind)
             except ProviderError as exc:
                 self._fail_env(f"evaluation failed: {exc}", info)
-                return self._obs, 0.0, False, True, info
+                return self._fresh(self._obs), 0.0, False, True, info
             timings["evaluate"] = time.monotonic() - t0
             reward = float(score.value)
             info["score"], info["reason"] = reward, score.reason
-        return self._obs, reward, terminated, truncated, info
+        return dict(self._obs), reward, terminated, truncated, info
 
     def score(self, last: str = "DONE") -> Score:
         """The task's score for the desktop as it is now, the agent's last word being ``last`` (``DONE`` or
@@ -385,7 +410,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         postconfig = self.task.evaluator.get("postconfig", [])
         if postconfig:
             try:
-                SetupRunner(self.client, self.task.base_dir).run(postconfig)
+                SetupRunner(self.client, self.task.base_dir, self._cache).run(postconfig)
             except SetupError as exc:
                 notes = f" (postconfig: {exc})"
         last_action = next((a.code or a.kind for a in reversed(self._history)), None)
@@ -398,12 +423,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         return None
 
     def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.client = None
-        if self.provider is not None:
-            self.provider.stop()
-            self.provider = None
+        self._drop_provider()
         self._done = True
         shutil.rmtree(self._cache, ignore_errors=True)
         super().close()

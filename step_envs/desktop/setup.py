@@ -4,13 +4,16 @@ Step format is OSWorld's: ``{"type": "launch", "parameters": {...}}``. Our exten
 ``"ready": {"window": REGEX, "idle": SECONDS, "file": PATH, "gone": REGEX, "quiet": SECONDS, "timeout": SECONDS}``
 (``idle``: the app that owns the window, or the step's new windows, has stopped working, and the screen has not
 changed, for that long, :mod:`step_envs.server.activity`; ``quiet``: the screen has not changed for that long);
-``launch`` and ``open`` without one wait for a new window to appear. ``upload_file`` takes files shipped with the
+``launch`` and ``open`` without one wait for a new window to appear. A splash screen (EWMH window type ``splash``:
+GIMP's, LibreOffice's) is not the app's window: these waits go on past it to the window that follows, for up to
+:data:`SPLASH_TIMEOUT_S` once a splash has shown that the app is starting. ``upload_file`` takes files shipped with the
 task (paths relative to the task file, or ``file://``); so does ``download``, which also fetches ``http(s)://`` URLs
 into a host cache (OSWorld's remote task files; see :func:`step_envs.server.fetch.cached_download`).
 ``chrome_open_tabs`` / ``chrome_close_tabs`` drive Chrome through its DevTools endpoint
-(:mod:`step_envs.desktop.chrome`); ``update_browse_history`` writes
-Chrome's History database; ``proxy`` is accepted and does nothing: the env's traffic goes direct. The step
-types and their load-time check are :mod:`step_envs.tasks.steps`.
+(:mod:`step_envs.desktop.chrome`); ``activate_window`` / ``close_window`` also find a stand-in's window under the
+name of the app it stands in for (``"Google Chrome"``: Chromium's, :data:`WINDOW_ALIASES`);
+``update_browse_history`` writes Chrome's History database; ``proxy`` is accepted and does nothing: the env's
+traffic goes direct. The step types and their load-time check are :mod:`step_envs.tasks.steps`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,29 @@ from step_envs.server.fetch import cached_download
 from step_envs.tasks.steps import WEB_SCHEMES, local_source
 
 DEFAULT_READY_TIMEOUT_S = 30.0
+SPLASH_TIMEOUT_S = 120.0
+"""How long a ``launch``/``open`` that has shown a splash screen waits in all for the app's window: GIMP's first
+start on a loaded machine shows its splash for half a minute and more."""
+SPLASH_IDLE_S = 0.5
+"""How long an app that showed a splash must have been idle, after its window came, for its launch to be ready."""
+
+
+WINDOW_ALIASES = {"Google Chrome": ("Chromium",), "Visual Studio Code": ("VSCodium", "Code - OSS")}
+"""App names in the window titles OSWorld's ``activate_window`` / ``close_window`` steps look for, and the names the
+windows of the apps standing in for them here have: Chromium (Chrome's stand-in) titles its windows "... -
+Chromium" where Chrome's read "... - Google Chrome"; VS Code's open-source builds title theirs "... - VSCodium" or
+"... - Code - OSS"."""
+
+
+def window_names(window_name: str, by_class: bool = False) -> list[str]:
+    """``window_name``, then (for a title, not a WM_CLASS) the same name with each of :data:`WINDOW_ALIASES`' app
+    names in it replaced by its stand-ins' names: ``"Google Chrome"`` is also ``"Chromium"``."""
+    names = [window_name]
+    if not by_class:
+        for theirs, ours in WINDOW_ALIASES.items():
+            if theirs in window_name:
+                names += [window_name.replace(theirs, alias) for alias in ours]
+    return names
 
 
 class SetupError(RuntimeError):
@@ -41,9 +67,11 @@ class SetupRunner:
     naming its index and type. ``base_dir``: where the task's relative file paths resolve.
     """
 
-    def __init__(self, client: ControllerClient, base_dir: Path | None = None) -> None:
+    def __init__(self, client: ControllerClient, base_dir: Path | None = None, cache_dir: Path | None = None) -> None:
         self.client = client
         self.base_dir = base_dir
+        self.cache_dir = cache_dir
+        """Where ``execute``'s ``stdout`` / ``stderr`` captures go (the checker's cache folder, for a postconfig)."""
         self._launched: tuple[list[str] | str, int | None] = ([], None)
 
     def run(self, steps: list[dict[str, Any]]) -> None:
@@ -70,15 +98,39 @@ class SetupRunner:
             time.sleep(0.05)
 
     def _window_matches(self, pattern: str) -> bool:
+        """Whether a window other than a splash screen has a title or WM_CLASS that ``pattern`` finds."""
         regex = re.compile(pattern, re.IGNORECASE)
-        return any(regex.search(w["title"]) or regex.search(w["wm_class"]) for w in self.client.windows())
+        return any(regex.search(w["title"]) or regex.search(w["wm_class"]) for w in self.client.windows()
+                   if w.get("type") != "splash")
+
+    def _wait_new_window(self, before: set[str], timeout: float, what: str) -> None:
+        """Until a window not in ``before`` that is not a splash screen is open: GIMP and LibreOffice map a splash
+        seconds before their main window and take no input meanwhile. Once only a splash has opened the app is
+        evidently starting, and the wait goes on for up to :data:`SPLASH_TIMEOUT_S` in all; and when its window
+        comes, until the app has also gone idle for :data:`SPLASH_IDLE_S` (GIMP fills its docks a second or more
+        after mapping its window), or that deadline has passed: the window is there, a busy app is no failure."""
+        start = time.monotonic()
+        deadline, splashed = start + timeout, False
+        while True:
+            self._launch_alive()
+            new = [w for w in self.client.windows() if w["id"] not in before]
+            apps = [w["id"] for w in new if w.get("type") != "splash"]
+            if apps:
+                if splashed:
+                    self.client.wait_idle(apps, SPLASH_IDLE_S, max(1.0, deadline - time.monotonic()))
+                return
+            if new:
+                deadline, splashed = max(deadline, start + SPLASH_TIMEOUT_S), True
+            if time.monotonic() > deadline:
+                shown = "only a splash screen" if new else "no window"
+                raise SetupError(f"{what}: {shown} after {time.monotonic() - start:.0f} s")
+            time.sleep(0.05)
 
     def _wait_ready(self, kind: str, ready: dict[str, Any] | None, before: set[str], params: dict[str, Any]) -> None:
         timeout = float((ready or {}).get("timeout", DEFAULT_READY_TIMEOUT_S))
         if ready is None:
             if kind in ("launch", "open"):
-                self._poll(lambda: self._launch_alive() and bool({w["id"] for w in self.client.windows()} - before),
-                           timeout, f"a new window after {kind} {params}")
+                self._wait_new_window(before, timeout, f"a new window after {kind} {params}")
             return
         if "window" in ready:
             self._poll(lambda: self._launch_alive() and self._window_matches(ready["window"]), timeout,
@@ -142,7 +194,10 @@ class SetupRunner:
     def _execute(self, command: list[str] | str, shell: bool = False, stdout: str = "", stderr: str = "",
                  until: dict[str, Any] | None = None, timeout: float = 120) -> None:
         """OSWorld's execute; ``until`` (``returncode`` / ``stdout`` / ``stderr`` to match) re-runs the command
-        until it holds. ``stdout``/``stderr`` name OSWorld's host-side capture files, which nothing here reads.
+        until it holds. ``stdout``/``stderr`` name OSWorld's host-side capture files: the command's output and
+        errors are written there, under ``cache_dir`` (where a postconfig's ``cache_file`` getters read them, as in
+        OSWorld; an old capture is removed first, so a command that cannot run leaves none); without a
+        ``cache_dir`` (a task's setup) nothing reads them.
         OSWorld's placeholders become their values: ``{CLIENT_PASSWORD}`` (the session user's password, for
         ``sudo -S``), ``{SCREEN_WIDTH}``, ``{SCREEN_HEIGHT}``, ``{SCREEN_WIDTH_HALF}``, ``{SCREEN_HEIGHT_HALF}``."""
         command = self._placeholders(command)
@@ -153,6 +208,10 @@ class SetupRunner:
                 raise SetupError(f"command {command!r} could not run: {result.get('message') or result}")
             return result
 
+        captures = {out: self._capture_path(name) for out, name in (("output", stdout), ("error", stderr))
+                    if name and self.cache_dir is not None}
+        for path in captures.values():
+            path.unlink(missing_ok=True)
         result = run()
         if until:
             def holds() -> bool:
@@ -165,6 +224,18 @@ class SetupRunner:
                 return False
 
             self._poll(holds, DEFAULT_READY_TIMEOUT_S, f"command {command!r} until {until}")
+        for out, path in captures.items():
+            path.write_text(result.get(out) or "")
+
+    def _capture_path(self, name: str) -> Path:
+        """``cache_dir/name`` for an ``execute``'s capture file, refusing a name that climbs out of it."""
+        assert self.cache_dir is not None
+        root = self.cache_dir.resolve()
+        path = (root / name).resolve()
+        if not path.is_relative_to(root):
+            raise SetupError(f"capture file {name!r} leaves the cache folder {root}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def _placeholders(self, command: list[str] | str) -> list[str] | str:
         width, height = self.client.endpoint.width, self.client.endpoint.height
@@ -182,12 +253,17 @@ class SetupRunner:
     def _sleep(self, seconds: float) -> None:
         time.sleep(float(seconds))
 
+    def _window_action(self, action: str, window_name: str, strict: bool, by_class: bool) -> bool:
+        """OSWorld's window step on the first of :func:`window_names` that names a window."""
+        return any(self.client.window_action(action, name, strict, by_class)
+                   for name in window_names(window_name, by_class))
+
     def _activate_window(self, window_name: str, strict: bool = False, by_class: bool = False) -> None:
-        self._poll(lambda: self.client.window_action("activate", window_name, strict, by_class),
+        self._poll(lambda: self._window_action("activate", window_name, strict, by_class),
                    DEFAULT_READY_TIMEOUT_S, f"window {window_name!r} to activate")
 
     def _close_window(self, window_name: str, strict: bool = False, by_class: bool = False) -> None:
-        if not self.client.window_action("close", window_name, strict, by_class):
+        if not self._window_action("close", window_name, strict, by_class):
             raise SetupError(f"no window {window_name!r} to close")
 
     def _upload_file(self, files: list[dict[str, str]]) -> None:

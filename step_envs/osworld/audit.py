@@ -7,7 +7,8 @@ where the project has a solution (:mod:`step_envs.osworld.solutions`; an infeasi
 solution score 1.0. Each no-op above 0 is listed with why (:data:`NOOP_NOTES`): OSWorld's own rule, or our
 starting state.
 
-Rows go to ``audit.jsonl`` as each task ends (a second run resumes: recorded tasks are skipped), screenshots to
+Rows go to ``audit.jsonl`` as each task ends (a second run resumes: tasks that ran are skipped; those that could not run
+are looked at again, in case a file cache or ``--network`` lets them run now), screenshots to
 ``shots/``, then ``summary.json``, ``summary.md`` (the per-domain table) and ``index.html`` (every task, its
 screenshots and scores). ``step-envs tasks audit-osworld`` is the command line.
 """
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from step_envs.core import ResetError
 from step_envs.osworld.solutions import SCREEN, Solution, load_solutions
 from step_envs.tasks.osworld import OSWorldTask
 
@@ -88,7 +90,10 @@ def _episode(env: Any, item: OSWorldTask, actions: Iterable[str], last: str, sho
     the error of the first action that failed, and the first screenshot (``shot``) and the one before ``last``
     (``end_shot``)."""
     t0 = time.monotonic()
-    obs, info = env.reset(options={"task": item.task})
+    try:
+        obs, info = env.reset(options={"task": item.task})
+    except ResetError as exc:  # a finding of the audit, not its end
+        obs, info = exc.observation, exc.info
     out: dict[str, Any] = {"reset_s": round(time.monotonic() - t0, 2), "env_error": info.get("env_error"),
                            "score": None, "reason": "", "action_error": None, "steps": 0}
     if out["env_error"]:
@@ -168,20 +173,30 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def latest_rows(path: Path) -> list[dict[str, Any]]:
+    """Every task's latest row in ``audit.jsonl``, sorted by domain and id (what the outputs are written from)."""
+    latest = {(row["domain"], row["id"]): row for row in read_rows(path)}
+    return [latest[key] for key in sorted(latest)]
+
+
 def audit(items: list[OSWorldTask], out: str | Path, envs: int = 1, network: bool = False,
           provider: str | None = None, solutions: dict[str, Solution] | None = None, fresh: bool = False,
           make: Callable[[str], Any] = make_env, progress: Callable[[dict[str, Any]], None] | None = None,
-          ) -> list[dict[str, Any]]:
+          redo: bool = False) -> list[dict[str, Any]]:
     """Audit ``items`` with ``envs`` desktops in parallel, appending to ``out/audit.jsonl`` (resumed unless
-    ``fresh``); returns every row (old and new), in the order of ``items``."""
+    ``fresh``; ``redo`` runs ``items`` again even when recorded, the new rows replacing the old); returns every row
+    (old and new), in the order of ``items``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "audit.jsonl"
     if fresh:
         log.unlink(missing_ok=True)
     solutions = load_solutions() if solutions is None else solutions
-    done = {(row["domain"], row["id"]): row for row in read_rows(log)}  # OSWorld reuses a few ids across domains
-    todo = [item for item in items if (item.domain, item.id) not in done]
+    # OSWorld reuses a few ids across domains; a later row of a task replaces an earlier one. Tasks that did not
+    # run (unsupported, needs network) are looked at again: a file cache or --network may let them run now
+    done = {(row["domain"], row["id"]): row for row in read_rows(log)}
+    todo = [item for item in items
+            if redo or done.get((item.domain, item.id), {}).get("status") not in ("ran", "reset error")]
     pool, lock = _Envs(make), threading.Lock()
 
     def one(item: OSWorldTask) -> dict[str, Any]:
@@ -255,7 +270,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                   for r in summary["noop_above_zero"]]
     if summary["reset_errors"]:
         lines += ["", "Resets that failed:", ""]
-        lines += [f"- {r['domain']} {r['id']}: {r['reset_error']}" for r in summary["reset_errors"]]
+        lines += [f"- {r['domain']} {r['id']}: {' '.join(str(r['reset_error']).split())}" for r in summary["reset_errors"]]
     return "\n".join(lines) + "\n"
 
 

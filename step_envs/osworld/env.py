@@ -152,9 +152,7 @@ class DesktopEnv:
         self._traj_no, self._step_no = self._traj_no + 1, 0
         self.action_history = []
         self.task, self.task_id, self.instruction = task, task.id, task.instruction
-        _, info = self.env.reset(seed=seed, options={"task": task})
-        if info.get("env_error"):
-            raise RuntimeError(f"task {task.id}: {info['env_error']}")
+        self.env.reset(seed=seed, options={"task": task})  # ResetError (a RuntimeError) when it cannot
         return self._get_obs()
 
     def _get_obs(self) -> dict[str, Any]:

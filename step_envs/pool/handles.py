@@ -12,6 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
+from step_envs.core import ResetError
 from step_envs.kinds import kind_of_provider
 from step_envs.providers.base import Provider
 from step_envs.tasks import Task
@@ -84,7 +85,10 @@ class ProviderEnvHandle(EnvHandle):
 
     def reset(self, task: Task, seed: int | None, max_steps: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
         self.env.max_steps = max_steps or self._default_max_steps
-        return self.env.reset(seed=seed, options={"task": task})
+        try:
+            return self.env.reset(seed=seed, options={"task": task})
+        except ResetError as exc:  # one env's failed reset is its episode's env_error, never the pool's crash
+            return exc.observation or {}, exc.info
 
     def step(self, action: Any) -> StepResult:
         return self.env.step(action)

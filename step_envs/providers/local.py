@@ -3,8 +3,10 @@
 Xvfb on a free display (``-displayfd``, ``-nolisten tcp``, a fresh MIT cookie in ``~/.Xauthority``), a session
 D-Bus, xfwm4, the Xfce panel, Ubuntu's ctrl+alt+t and super shortcuts (`step_envs.server.shortcuts`), and the
 controller server on a free 127.0.0.1 port. OSWorld's command names (``google-chrome``, ``nautilus``, ...) resolve
-through stand-ins in step_envs/data/desktop/bin. ``HOME`` is a fresh directory per session, named ``user`` like the
-container's ``/home/user``.
+through stand-ins in step_envs/data/desktop/bin; commands that need systemd, which a session has not
+(``timedatectl``), through stand-ins in step_envs/data/desktop/overrides, which come before the system's on PATH.
+``HOME`` is a fresh directory per session, named ``user`` like the container's ``/home/user``; the session's
+processes start in it.
 
 Isolation (as root): every session runs as its own unprivileged user, taken from a pool of system accounts
 ``step-gym-0``, ``step-gym-1``, ... (created on first use, held with a lock file under /run/step-gym for as long as
@@ -60,6 +62,12 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 HOME_SKELETON = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "home"
 # stand-ins for the command names OSWorld's tasks use (google-chrome, nautilus, gnome-terminal, code), last on PATH
 STAND_INS = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "bin"
+# stand-ins for commands the host has but that cannot work in a session without systemd (timedatectl), first on PATH
+OVERRIDES = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "overrides"
+# what daemons an app started keep in the session's runtime dir ($XDG_RUNTIME_DIR), removed with them at restore:
+# PulseAudio's socket and pid file, which would send the next episode's first sound client (VLC, through ALSA's pulse
+# hook) to autospawn a daemon and wait for it forever (VLC blocks SIGCHLD)
+STALE_RUNTIME = ("pulse",)
 _live: weakref.WeakSet[LocalProvider] = weakref.WeakSet()
 _useradd_lock = threading.Lock()
 log = logging.getLogger(__name__)
@@ -155,6 +163,7 @@ class LocalProvider(Provider):
                  server_host: str = "127.0.0.1", server_port: int = 0, token: str | None = None,
                  exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = (), reaper: bool = True,
                  user: str | None = None, pids_limit: int | None = 2048, private_shm: str | None = "512m",
+                 private_tmp: bool = True,
                  server_fd: int | None = None, home: str | None = None, app_profiles: bool = True) -> None:
         """``a11y`` turns on AT-SPI for the session's apps (for ``/accessibility``; apps start slower).
         ``server_host`` / ``server_port`` / ``token``: where the controller listens and its token (a free
@@ -169,7 +178,8 @@ class LocalProvider(Provider):
         module docstring; implies ``exclusive_user`` and wipes /tmp and /var/tmp); ``user="name"`` runs as that
         existing account instead (the container's ``user``). ``pids_limit``: ``RLIMIT_NPROC`` of the session's
         processes (counted per uid, so only with a user of its own). ``private_shm``: the size of the session's
-        own /dev/shm (None: the host's). ``server_fd``: a listening socket the controller serves as well, e.g. one
+        own /dev/shm (None: the host's, and no mount namespace). ``private_tmp``: the session's own /tmp too (in
+        the same namespace; what it writes there never reaches the host's /tmp). ``server_fd``: a listening socket the controller serves as well, e.g. one
         made in another network namespace (the Docker provider's, for a container without network).
         ``app_profiles``: seed the home with pre-warmed app profiles (`step_envs.providers.profiles`), so an
         episode's first start of LibreOffice, GIMP, ... skips their first-run work; part of the pristine home.
@@ -195,6 +205,7 @@ class LocalProvider(Provider):
             self.exclusive_user, self.wipe_dirs = True, wipe_dirs or SHARED_TMP_DIRS
         self.pids_limit = pids_limit if self.pooled else None  # RLIMIT_NPROC counts per uid: a shared uid shares it
         self.private_shm = private_shm if self.pooled else None
+        self.private_tmp = private_tmp and self.private_shm is not None  # the same namespace gives both
         self._lock_fd: int | None = None
         self._namespace: subprocess.Popen[bytes] | None = None
         self.session_id = secrets.token_hex(8)
@@ -234,10 +245,15 @@ class LocalProvider(Provider):
         env = {
             # the system's dirs and this venv's, not the caller's PATH: its entries may be unreadable to the
             # session user (then execvp fails with EACCES instead of trying the next dir)
-            "PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}:{self.dir / 'bin'}",
+            "PATH": f"{Path(sys.executable).parent}:{self.dir / 'overrides'}:{SYSTEM_PATH}:{self.dir / 'bin'}",
             "HOME": str(self.home), "USER": user, "LOGNAME": user, "SHELL": "/bin/bash",
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "XDG_RUNTIME_DIR": str(self.dir / "run"),
             "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.dir / 'run' / 'bus'}",
+            # GSettings in a text file of the home (~/.config/glib-2.0/settings/keyfile), not dconf's binary
+            # database: the home template sets the values OSWorld's Ubuntu starts with (screen lock off), and every
+            # reset puts them back with the home
+            "GSETTINGS_BACKEND": "keyfile",
+            "XDG_SESSION_TYPE": "x11",  # as on OSWorld's Ubuntu: pyautogui.screenshot() grabs X11 with scrot
             "GTK_OVERLAY_SCROLLING": "0", MARKER: self.session_id,
             "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(self.dir / "tmp"),
             "PYTHONPATH": str(PACKAGE_ROOT),  # the server runs this copy of step_envs, checkout or installed
@@ -252,14 +268,15 @@ class LocalProvider(Provider):
         return env
 
     def _install_stand_ins(self) -> None:
-        """Copy the stand-in commands into the session's ``bin`` with their execute bits (a wheel or the image's
-        build context may not keep file modes)."""
+        """Copy the stand-in commands into the session's ``bin`` (last on PATH) and ``overrides`` (before the
+        system's dirs) with their execute bits (a wheel or the image's build context may not keep file modes)."""
         assert self.dir is not None
-        target = self.dir / "bin"
-        target.mkdir()
-        for script in sorted(STAND_INS.iterdir()) if STAND_INS.is_dir() else ():
-            shutil.copyfile(script, target / script.name)
-            (target / script.name).chmod(0o755)
+        for source, name in ((STAND_INS, "bin"), (OVERRIDES, "overrides")):
+            target = self.dir / name
+            target.mkdir()
+            for script in sorted(source.iterdir()) if source.is_dir() else ():
+                shutil.copyfile(script, target / script.name)
+                (target / script.name).chmod(0o755)
 
     def _seed_home(self) -> None:
         """A fresh home: the skeleton in step_envs/data/desktop/home (the panel layout, with a date-only clock so equal
@@ -342,8 +359,10 @@ class LocalProvider(Provider):
         if self.pids_limit is not None:  # inherited by all it starts; checked against the uid's process count
             argv = ["prlimit", f"--nproc={self.pids_limit}:{self.pids_limit}", "--", *argv]
         if self._user is not None and self._namespace is not None:  # nsenter needs root: it switches user itself
-            argv = ["nsenter", f"--mount=/proc/{self._namespace.pid}/ns/mnt", "-S", str(self._user.pw_uid),
-                    "-G", str(self._user.pw_gid), "--", *argv]
+            # entering a mount namespace moves the working directory to its root: --wd puts it back in the home,
+            # where a terminal (started by the shortcuts process) opens, as in OSWorld's VM
+            argv = ["nsenter", f"--mount=/proc/{self._namespace.pid}/ns/mnt", f"--wd={self.home}", "-S",
+                    str(self._user.pw_uid), "-G", str(self._user.pw_gid), "--", *argv]
         elif self._user is not None:
             user = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
         try:
@@ -358,11 +377,15 @@ class LocalProvider(Provider):
         return proc
 
     def _start_namespace(self) -> None:
-        """A mount namespace with the session's own /dev/shm (a tmpfs of ``private_shm``), held open by a sleeping
-        root process; every session process is started in it (see ``_spawn``)."""
+        """A mount namespace, held open by a sleeping root process, that every session process is started in (see
+        ``_spawn``): the session's own ``/dev/shm`` (a tmpfs of ``private_shm``) and ``/tmp`` (a tmpfs, with the
+        session's directory bound back in), and the interpreter and the package reachable even when a directory
+        above them is closed to the session user (a venv under ``/root`` or a ``mktemp -d`` folder, 0700): a tmpfs
+        hides that directory in the namespace, and only the paths the session needs are bound back at their own
+        paths (see :func:`_namespace_script`)."""
         assert self.dir is not None
-        script = (f"mount -t tmpfs -o size={self.private_shm},mode=1777,nosuid,nodev step-gym-shm /dev/shm "
-                  "&& echo ready && exec sleep infinity")
+        script = _namespace_script(self.private_shm or "512m", self.private_tmp, self.dir, session_needs(),
+                                   self._user.pw_uid if self._user is not None else None)
         self._namespace = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
@@ -372,8 +395,14 @@ class LocalProvider(Provider):
             error = self._namespace.stderr.read().decode(errors="replace") if self._namespace.stderr else ""
             self._namespace.kill()
             self._namespace = None
-            raise ProviderError(f"could not give the session its own /dev/shm: {error.strip()}; pass "
+            raise ProviderError(f"could not give the session its own /dev/shm and /tmp: {error.strip()}; pass "
                                 "private_shm=None to share the host's")
+
+    @property
+    def tmp(self) -> Path:
+        """The session's /tmp, as seen from here."""
+        private = self._namespace is not None and self.private_tmp
+        return Path(f"/proc/{self._namespace.pid}/root/tmp") if private else Path("/tmp")
 
     @property
     def shm(self) -> Path:
@@ -488,8 +517,7 @@ class LocalProvider(Provider):
         # everything alive now is the session's furniture; anything started later is an app (see restore)
         self._infra = self._pids()
         self._infra_windows = set(self._windows())
-        roots = [*map(Path, self.wipe_dirs), *([self.shm] if self._namespace else [])]
-        self._infra_files = {child for root in roots if root.is_dir() for child in root.iterdir()}
+        self._infra_files = {child for root in self._wipe_roots() if root.is_dir() for child in root.iterdir()}
         self._pristine_home = self._snapshot_home()
 
     def _wait_painted(self, url: str, token: str, deadline: float) -> None:
@@ -572,13 +600,20 @@ class LocalProvider(Provider):
         kill_pids(owners - core, grace_s=0.5, signals=(signal.SIGKILL,))
         for wid in leftover:
             subprocess.run(["wmctrl", "-i", "-c", wid], env=self._session_env(), capture_output=True, timeout=5)
+        for name in STALE_RUNTIME:  # the daemons that kept them were killed above
+            shutil.rmtree(self.dir / "run" / name, ignore_errors=True)
         self._restore_home()
         self._wipe_user_files()
+
+    def _wipe_roots(self) -> list[Path]:
+        """The shared writable dirs as the session sees them (its own /tmp and /dev/shm when it has them)."""
+        roots = [self.tmp if Path(d) == Path("/tmp") else Path(d) for d in self.wipe_dirs]
+        return [*roots, *([self.shm] if self._namespace else [])]
 
     def _wipe_user_files(self) -> None:
         """Delete what the session user left in the shared writable dirs (``wipe_dirs``)."""
         uid = self._user.pw_uid if self._user is not None else os.getuid()
-        for root in [*map(Path, self.wipe_dirs), *([self.shm] if self._namespace else [])]:
+        for root in self._wipe_roots():
             with contextlib.suppress(OSError):
                 for child in root.iterdir():
                     with contextlib.suppress(OSError):
@@ -641,3 +676,63 @@ class LocalProvider(Provider):
         self.endpoint = None
         self.display = None
         _live.discard(self)
+
+
+def session_needs() -> list[Path]:
+    """What a session must reach on the host that a closed directory above it may hide from the session user:
+    this interpreter's environment (a venv's prefix, where its ``bin/python`` is) and the package's checkout."""
+    return list(dict.fromkeys([Path(sys.prefix).absolute(), PACKAGE_ROOT]))
+
+
+def closed_above(path: Path, uid: int | None) -> Path | None:
+    """The topmost directory above ``path`` (itself excluded) that the user ``uid`` cannot pass through (no
+    execute bit for others, and not its owner), or None."""
+    for parent in reversed(path.parents):
+        try:
+            info = parent.stat()
+        except OSError:
+            return None
+        if uid is not None and info.st_uid == uid:
+            continue
+        if not info.st_mode & stat.S_IXOTH:
+            return parent
+    return None
+
+
+def _namespace_script(shm_size: str, private_tmp: bool, session_dir: Path, needs: list[Path],
+                      uid: int | None = None) -> str:
+    """The shell run by ``unshare --mount`` as root: a tmpfs on /dev/shm; then every path the session needs
+    (its own directory when /tmp goes private, and ``needs`` hidden by a closed directory above them) is bound
+    aside under that tmpfs, a fresh tmpfs covers /tmp and each closed directory, the paths go back where they
+    were, and /tmp gets its sticky X11 and ICE socket dirs."""
+    import shlex
+
+    keep = [session_dir] if private_tmp else []
+    covers = ["/tmp"] if private_tmp else []
+    for path in needs:
+        closed = closed_above(path, uid)
+        if closed is None or (private_tmp and Path("/tmp") in (closed, *closed.parents)):
+            if private_tmp and Path("/tmp") in path.parents:
+                keep.append(path)  # under /tmp, which the private /tmp covers
+            continue
+        keep.append(path)
+        if str(closed) not in covers:
+            covers.append(str(closed))
+    keep = [p for p in dict.fromkeys(keep) if not any(other in p.parents for other in keep)]
+    q = shlex.quote
+    lines = ["set -e", "umask 022",  # the dirs made on the way to a kept path: passable by the session user
+             f"mount -t tmpfs -o size={shm_size},mode=1777,nosuid,nodev step-gym-shm /dev/shm",
+             "mkdir -m 700 /dev/shm/.step-gym-keep"]
+    for index, path in enumerate(keep):
+        lines += [f"mkdir /dev/shm/.step-gym-keep/{index}", f"mount --bind {q(str(path))} /dev/shm/.step-gym-keep/{index}"]
+    for cover in covers:
+        lines.append("mount -t tmpfs -o mode=1777,nosuid,nodev step-gym-tmp /tmp" if cover == "/tmp" else
+                     f"mount -t tmpfs -o size=16m,mode=755,nosuid,nodev step-gym-cover {q(cover)}")
+    for index, path in enumerate(keep):
+        lines += [f"mkdir -p {q(str(path))}", f"mount --move /dev/shm/.step-gym-keep/{index} {q(str(path))}"]
+    lines.append("rm -rf /dev/shm/.step-gym-keep")
+    if private_tmp:
+        lines += [f"mkdir -p -m 1777 {socket_dir}" for socket_dir in SOCKET_DIRS]
+        lines += [f"chmod 1777 {socket_dir}" for socket_dir in SOCKET_DIRS]
+    lines += ["echo ready", "exec sleep infinity"]
+    return "\n".join(lines)

@@ -10,7 +10,10 @@ of its files back, so an episode starts from the same profile every time and wha
 - ``libreoffice``: ``~/.config/libreoffice/4/user/extensions/buildid``, the installation's build id (from its
   ``program/versionrc``), so the profile counts as set up for this installation. Written at seeding, no cache.
 - ``vlc``: ``~/.config/vlc/vlcrc`` saying the privacy question was answered, as VLC writes it after its first run
-  (its dialog would otherwise cover the player at every episode). Written at seeding, no cache.
+  (its dialog would otherwise cover the player at every episode), with VLC's web interface on (``extraintf=http``,
+  Lua HTTP password ``password``) as on OSWorld's VM, whose ``vlc_playing_info`` getter asks the player's state at
+  ``http://127.0.0.1:8080/requests/status.xml`` (vlc 59f21cfb; on the local provider the sessions share the host's
+  port 8080, so one VLC at a time answers). Written at seeding, no cache.
 - ``gimp``: the profile ``gimp-console`` writes on its first start (``~/.config/GIMP``, ``~/.cache/babl``). Built
   once per machine into the cache directory (:func:`build`: ``python -m step_envs.providers.profiles build``; the
   image build runs it), keyed by the installed program, so an upgrade gets a new one; a session whose cache has none
@@ -38,7 +41,9 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUILD_TIMEOUT_S = 300
 LIBREOFFICE_BUILDID = ".config/libreoffice/4/user/extensions/buildid"
 VLC_CONFIG = ".config/vlc/vlcrc"
-VLC_ANSWERED = b"[qt]\n# the privacy and network access question was answered\nqt-privacy-ask=0\n"
+VLC_ANSWERED = (b"[qt]\n# the privacy and network access question was answered\nqt-privacy-ask=0\n\n"
+                b"[core]\n# the web interface, as on OSWorld's VM (its vlc_playing_info getter reads status.xml)\n"
+                b"extraintf=http\n\n[lua]\nhttp-password=password\n")
 
 
 class ProfileBuildError(RuntimeError):

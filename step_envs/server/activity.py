@@ -133,6 +133,30 @@ def wait_idle(roots: set[int], seconds: float, timeout: float, grab: Callable[[]
         frame = current
 
 
+ACTION_IDLE_S = 0.3
+"""How long the active app must stay idle for :func:`wait_active_idle` (several of :data:`TICK_S`)."""
+
+
+def active_window_id() -> str | None:
+    """The ``0x...`` id of the active window (EWMH ``_NET_ACTIVE_WINDOW``, through xdotool); None without one."""
+    proc = subprocess.run(["xdotool", "getactivewindow"], capture_output=True, text=True, timeout=10)
+    return hex(int(proc.stdout)) if proc.returncode == 0 and proc.stdout.strip().isdigit() else None
+
+
+def wait_active_idle(seconds: float = ACTION_IDLE_S, timeout: float = 8.0) -> bool:
+    """For an action (agent code runs in the session): wait until the app of the active window, with its child
+    processes, has handled the input sent to it and gone idle for ``seconds`` (:func:`wait_idle` without the
+    screen), at most ``timeout``; whether it did. A step's settle wait ends once the screen is still, which on a
+    loaded machine can be before a starved app has even read its keys: LibreOffice then handles typed text before
+    the cursor keys sent ahead of it, and a checker reads a file before the app has written it. Solutions wait
+    with this (``step_envs.tasks.templates.steps.IDLE``) where the next keys need the last ones done."""
+    window = active_window_id()
+    roots = window_pids([window]) if window else set()
+    if not roots:
+        return False
+    return bool(wait_idle(roots, seconds, timeout, lambda: b"")["idle"])
+
+
 def add_activity_routes(app: Flask, grab: Callable[[], bytes | bytearray]) -> None:
     """``POST /step/idle`` with ``{"windows": ["0x...", ...], "seconds": S, "timeout": T}``: :func:`wait_idle` on
     the processes that own those windows (none: the screen alone), answered with its result."""

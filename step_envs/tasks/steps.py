@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 STEP_TYPES = ("launch", "open", "execute", "command", "sleep", "activate_window", "close_window",
               "upload_file", "download", "chrome_open_tabs", "chrome_close_tabs",
@@ -24,7 +24,7 @@ def local_source(url: str, base_dir: Path | None) -> Path:
     if parsed.scheme in ("http", "https", "ftp"):
         raise ValueError(f"{url} is a network URL; tasks must be self-contained: ship the file with the task "
                          "and give a path relative to the task file (or file://)")
-    path = Path(parsed.path if parsed.scheme == "file" else url)
+    path = Path(unquote(parsed.path) if parsed.scheme == "file" else url)  # a file URL's path is %-encoded
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     return path

@@ -11,8 +11,9 @@ from step_envs.tasks.templates.steps import (
     INFEASIBLE,
     cells_check,
     goto,
+    idle,
     office,
-    save_and_wait,
+    recalc_and_save,
     settled,
     upload,
     write,
@@ -30,13 +31,16 @@ def _sheet(name: str, rows: list[list[Any]]) -> tuple[str, list[dict], dict[str,
 
 
 def _goto(cell: str) -> str:
-    """The first action: go to ``cell`` once Calc has settled."""
+    """The first action: go to ``cell`` once Calc has settled, and wait until it is there."""
     return settled(goto(cell))
 
 
-def _save(path: str) -> str:
-    """Recalculate (F9: new formulas get their values now, not when Calc is next idle), then save."""
-    return "pyautogui.press('f9')\n" + save_and_wait(path)
+def _type(text: str) -> str:
+    """Type ``text`` into the sheet and wait until Calc has handled it."""
+    return idle(write(text))
+
+
+_save = recalc_and_save
 
 
 def _eq(value: Any) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def column_stat(rng: random.Random) -> Draft:
     last = len(items) + 1
     name = f"{rng.choice(('sales', 'stock', 'orders', 'costs'))}.xlsx"
     path, setup, files = _sheet(name, [["Item", "Amount"], *map(list, zip(items, values, strict=True))])
-    formula = write(f"={function}(B2:B{last})\n")
+    formula = _type(f"={function}(B2:B{last})\n")
     return Draft(
         instruction=f"In {name} (open in Calc), put the {stat} of B2:B{last} in cell B{last + 1} and {SAVE_NOTE}.",
         setup=setup, evaluator=cells_check(path, {f"B{last + 1}": {"method": "approx:0.01",
@@ -81,8 +85,8 @@ def fix_typo(rng: random.Random) -> Draft:
         instruction=f"In cities.xlsx (open in Calc), cell A{row} says {TYPOS[right]}; correct it to {right} and "
                     f"{SAVE_NOTE}.",
         setup=setup, evaluator=cells_check(path, {f"A{row}": _eq(right)}),
-        solution=[_goto(f"A{row}"), write(right + "\n"), _save(path), "DONE"],
-        near_miss=[_goto(f"A{wrong_row}"), write(right + "\n"), _save(path), "DONE"],
+        solution=[_goto(f"A{row}"), _type(right + "\n"), _save(path), "DONE"],
+        near_miss=[_goto(f"A{wrong_row}"), _type(right + "\n"), _save(path), "DONE"],
         params={"cell": f"A{row}", "typo": TYPOS[right], "city": right}, files=files)
 
 
@@ -95,8 +99,8 @@ def fill_header(rng: random.Random) -> Draft:
         instruction=f"In people.xlsx (open in Calc), fill the empty header row: Name in A1 and {second} in B1, then "
                     f"{SAVE_NOTE}.",
         setup=setup, evaluator=cells_check(path, {"A1": _eq("Name"), "B1": _eq(second)}),
-        solution=[_goto("A1"), write(f"Name\t{second}\n"), _save(path), "DONE"],
-        near_miss=[_goto("A1"), write(f"{second}\tName\n"), _save(path), "DONE"],
+        solution=[_goto("A1"), _type(f"Name\t{second}\n"), _save(path), "DONE"],
+        near_miss=[_goto("A1"), _type(f"{second}\tName\n"), _save(path), "DONE"],
         params={"header": ["Name", second]}, files=files)
 
 
@@ -117,8 +121,8 @@ def scale_column(rng: random.Random) -> Draft:
                     f"same row, then {SAVE_NOTE}.",
         setup=setup,
         evaluator=cells_check(path, {f"C{r}": _eq(p * factor) for r, p in enumerate(prices, start=2)}),
-        solution=[_goto("C2"), write(formulas), _save(path), "DONE"],
-        near_miss=[_goto("C3"), write(formulas), _save(path), "DONE"],
+        solution=[_goto("C2"), _type(formulas), _save(path), "DONE"],
+        near_miss=[_goto("C3"), _type(formulas), _save(path), "DONE"],
         params={"factor": factor, "rows": len(items)}, files=files)
 
 

@@ -8,13 +8,31 @@ import json
 import random
 
 from step_envs.tasks.templates.base import Draft, template
-from step_envs.tasks.templates.steps import INFEASIBLE, cmd_equals, launch, press, write, write_text
+from step_envs.tasks.templates.steps import (
+    INFEASIBLE,
+    cmd_equals,
+    join,
+    launch,
+    path_wait,
+    press,
+    write,
+    write_text,
+)
 from step_envs.tasks.templates.vocab import CITIES, ITEMS, NAMES
 
 APPS = ("chromium",)
 FLAGS = ("--no-first-run --no-default-browser-check --password-store=basic --disable-gpu "
          "--disable-features=DownloadBubble,DownloadBubbleV2 --disable-component-update")
-SUBMIT_WAIT = "time.sleep(1.0)"  # the page's download lands in ~/Downloads a moment after the click
+READY_IDLE = 1.0
+"""Seconds Chromium's processes and the screen must stay idle after it opens a page: it maps its window, then loads
+and paints the page and focuses its ``autofocus`` field a moment later (seconds on a loaded machine); keys typed
+before that are lost (`step_envs.tasks.osworld.CHROME_READY` waits the same way)."""
+
+
+def submit(name: str, keys: str = "pyautogui.press('enter')") -> str:
+    """Action: ``keys`` submit the form, then wait until its download ``~/Downloads/<name>`` has landed (Chromium
+    renames it there once written)."""
+    return join(keys, path_wait(f"~/Downloads/{name}"))
 
 SCRIPT = """
 function submitted(name, text) {
@@ -41,7 +59,8 @@ def page(title: str, body: str, on_submit: str) -> str:
 def open_page(name: str, title: str, content: str) -> list[dict]:
     """Setup: write the page to ``~/site/<name>``, open it in Chromium and wait for its window."""
     return [write_text(f"~/site/{name}", content),
-            *launch(f"chromium {FLAGS} file://$HOME/site/{name}", f"{title} - Chromium", quiet=0.5, timeout=60)]
+            *launch(f"chromium {FLAGS} file://$HOME/site/{name}", f"{title} - Chromium", idle=READY_IDLE,
+                    timeout=60)]
 
 
 def downloaded(name: str, text: str) -> dict:
@@ -63,7 +82,7 @@ def fill_form(rng: random.Random) -> Draft:
 
     def fill(answer: dict[str, str]) -> list[str]:
         return [write(value) + ("" if i == len(answer) - 1 else "\n" + press("tab"))
-                for i, value in enumerate(answer.values())] + [press("enter") + "\n" + SUBMIT_WAIT]
+                for i, value in enumerate(answer.values())] + [submit("order.json")]
 
     return Draft(
         instruction=f"Fill in the order form open in Chromium with {fields}, then submit it.",
@@ -88,8 +107,8 @@ def table_lookup(rng: random.Random) -> Draft:
                     "box and submit.",
         setup=open_page("prices.html", title, page(title, body, on_submit)),
         evaluator=downloaded("answer.txt", str(prices[index])),
-        solution=[write(str(prices[index])), press("enter") + "\n" + SUBMIT_WAIT, "DONE"],
-        near_miss=[write(str(prices[neighbour])), press("enter") + "\n" + SUBMIT_WAIT, "DONE"],
+        solution=[write(str(prices[index])), submit("answer.txt"), "DONE"],
+        near_miss=[write(str(prices[neighbour])), submit("answer.txt"), "DONE"],
         params={"item": items[index], "price": prices[index]})
 
 
@@ -107,13 +126,13 @@ def choose_plan(rng: random.Random) -> Draft:
     on_submit = ("submitted('plan.json', JSON.stringify({plan: document.getElementById('plan').value, "
                  "terms: document.getElementById('terms').checked}));")
     pick = [write(plan), press("tab")]
-    submit = press("tab") + "\n" + press("enter") + "\n" + SUBMIT_WAIT
+    send = submit("plan.json", press("tab") + "\n" + press("enter"))
     return Draft(
         instruction=f"On the subscription page open in Chromium, choose the {plan} plan, accept the terms and "
                     "submit.",
         setup=open_page("plan.html", title, page(title, body, on_submit)),
         evaluator=downloaded("plan.json", json.dumps({"plan": plan, "terms": True}, separators=(",", ":"))),
-        solution=[*pick, press("space"), submit, "DONE"], near_miss=[*pick, submit, "DONE"],
+        solution=[*pick, press("space"), send, "DONE"], near_miss=[*pick, send, "DONE"],
         params={"plan": plan, "choices": plans})
 
 

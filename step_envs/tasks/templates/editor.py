@@ -5,7 +5,15 @@ from __future__ import annotations
 import random
 
 from step_envs.tasks.templates.base import Draft, template
-from step_envs.tasks.templates.steps import SAVE, cmd_equals, editor, hotkey, press, write, write_text
+from step_envs.tasks.templates.steps import (
+    cmd_equals,
+    editor,
+    hotkey,
+    press,
+    save_and_wait,
+    write,
+    write_text,
+)
 from step_envs.tasks.templates.vocab import ITEMS, NAMES, WORDS
 
 APPS = ("mousepad",)
@@ -28,8 +36,8 @@ def append_line(rng: random.Random) -> Draft:
         instruction=f"In the open text editor, add the line {new} at the end of {path} (below {lines[-1]}) and "
                     "save the file.",
         setup=_setup(path, text), evaluator=cmd_equals(f"cat {path}", text + new + "\n"),
-        solution=[hotkey("ctrl", "end"), write(new + "\n"), SAVE, "DONE"],
-        near_miss=[hotkey("ctrl", "home"), write(new + "\n"), SAVE, "DONE"],
+        solution=[hotkey("ctrl", "end"), write(new + "\n"), save_and_wait(path), "DONE"],
+        near_miss=[hotkey("ctrl", "home"), write(new + "\n"), save_and_wait(path), "DONE"],
         params={"file": path, "line": new})
 
 
@@ -42,8 +50,9 @@ def replace_word(rng: random.Random) -> Draft:
     return Draft(
         instruction=f"In {path}, which is open in the editor, replace the word {old} with {new}, then save.",
         setup=_setup(path, sentence + "\n"), evaluator=cmd_equals(f"cat {path}", fixed + "\n"),
-        solution=[hotkey("ctrl", "a"), write(fixed + "\n"), SAVE, "DONE"],
-        near_miss=[hotkey("ctrl", "a"), write(sentence.replace(f" {old} ", f" {old} {new} ") + "\n"), SAVE, "DONE"],
+        solution=[hotkey("ctrl", "a"), write(fixed + "\n"), save_and_wait(path), "DONE"],
+        near_miss=[hotkey("ctrl", "a"), write(sentence.replace(f" {old} ", f" {old} {new} ") + "\n"),
+                   save_and_wait(path), "DONE"],
         params={"file": path, "old": old, "new": new})
 
 
@@ -59,7 +68,7 @@ def delete_line(rng: random.Random) -> Draft:
         instruction=f"Delete the line {lines[index]} from {path} (open in the editor) and save it, keeping the "
                     "other lines in order.",
         setup=_setup(path, "\n".join(lines) + "\n"), evaluator=cmd_equals(f"cat {path}", "\n".join(keep) + "\n"),
-        solution=[*select, SAVE, "DONE"], near_miss=[*near, SAVE, "DONE"],
+        solution=[*select, save_and_wait(path), "DONE"], near_miss=[*near, save_and_wait(path), "DONE"],
         params={"file": path, "line": lines[index], "wrong_result": wrong})
 
 
@@ -72,8 +81,8 @@ def add_header(rng: random.Random) -> Draft:
     return Draft(
         instruction=f"Add a first line {title} at the top of {path} (open in the editor) and save.",
         setup=_setup(path, text), evaluator=cmd_equals(f"cat {path}", f"{title}\n{text}"),
-        solution=[hotkey("ctrl", "home"), write(title + "\n"), SAVE, "DONE"],
-        near_miss=[hotkey("ctrl", "end"), write(title + "\n"), SAVE, "DONE"],
+        solution=[hotkey("ctrl", "home"), write(title + "\n"), save_and_wait(path), "DONE"],
+        near_miss=[hotkey("ctrl", "end"), write(title + "\n"), save_and_wait(path), "DONE"],
         params={"file": path, "header": title})
 
 
@@ -104,5 +113,5 @@ def fill_placeholders(rng: random.Random) -> Draft:
                     f"{name}, {day} and {sender} respectively, then save.",
         setup=_setup(path, "\n".join(lines) + "\n"),
         evaluator=cmd_equals(f"cat {path}", "\n".join(filled(values)) + "\n"),
-        solution=[*steps, SAVE, "DONE"], near_miss=[*near, SAVE, "DONE"],
+        solution=[*steps, save_and_wait(path), "DONE"], near_miss=[*near, save_and_wait(path), "DONE"],
         params={"file": path, **{key.lower(): value for key, value in values.items()}})

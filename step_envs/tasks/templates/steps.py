@@ -94,26 +94,81 @@ INFEASIBLE = {"func": "infeasible"}
 # --- actions ----------------------------------------------------------------------------------------------
 
 TYPE = "pyautogui.write({!r})"
-SAVE = "pyautogui.hotkey('ctrl', 's')\ntime.sleep(0.5)"
-OFFICE_SAVE = "pyautogui.hotkey('ctrl', 's')\ntime.sleep(1.5)"
+def idle_wait(timeout: float = 8.0) -> str:
+    """Action code: :data:`IDLE` with a time limit (an action has 10 s in all)."""
+    return f"from step_envs.server.activity import wait_active_idle\nwait_active_idle(timeout={timeout:g})"
 
 
-def settled(action: str, seconds: float = 1.0) -> str:
-    """Action: ``action`` after a pause. LibreOffice goes on loading after its window is quiet and then puts the
-    cursor back where the file says, undoing keys that came too early; a person or a model takes that long to
-    look at the first screenshot anyway."""
-    return f"time.sleep({seconds:g})\n{action}"
+IDLE = idle_wait()
+"""Action code: wait until the app of the active window has handled the keys sent so far and gone idle
+(:func:`step_envs.server.activity.wait_active_idle`). A step's settle wait ends once the screen is still, which on a
+loaded machine can come before a starved app has even read its keys; keys sent on then can overtake them
+(LibreOffice handles typed text before cursor keys still queued ahead of it). Solutions wait on this, not on a
+fixed sleep, wherever the next keys need the last ones done."""
 
 
-def save_and_wait(path: str, pause: float = 1.0, timeout: float = 8.0) -> str:
-    """Action: Ctrl+S, then wait until the app has rewritten ``path``. The ``pause`` first lets the app finish the
-    last edit (Calc computes new formulas when idle, and a file saved before that holds no value for them); the
-    wait after it stops a busy machine's slow save from letting the checker read the old file."""
-    return (f"import os\ntime.sleep({pause:g})\n_path = os.path.expanduser({path!r})\n"
+def join(*parts: str) -> str:
+    """One action of the code ``parts``, one after the other, each import kept only where it first comes."""
+    lines: list[str] = []
+    for line in "\n".join(parts).split("\n"):
+        if not (line.startswith(("import ", "from ")) and line in lines):
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def idle(action: str, timeout: float = 8.0) -> str:
+    """Action: ``action``, then wait until the active app has handled it (:data:`IDLE`)."""
+    return join(action, idle_wait(timeout))
+
+
+def settled(action: str) -> str:
+    """Action: wait until the active app is idle, then ``action``, then wait until it has handled that (each wait
+    at most 4.5 s: an action has 10): the first action on a document LibreOffice has just opened (it goes on
+    loading after its window is quiet, and keys that come meanwhile are handled out of order or undone)."""
+    return join(idle_wait(4.5), action, idle_wait(4.5))
+
+
+def window(pattern: str, absent: bool = False, timeout: float = 8.0) -> str:
+    """Action code: wait until the active window's title matches ``pattern`` (a regular expression; ``absent``:
+    until it no longer does), e.g. a dialog the last key opened has the focus
+    (:func:`step_envs.server.windows.wait_active_window`)."""
+    return ("from step_envs.server.windows import wait_active_window\n"
+            f"wait_active_window({pattern!r}{', absent=True' if absent else ''}, timeout={timeout:g})")
+
+
+def path_wait(path: str, exists: bool = True, timeout: float = 8.0) -> str:
+    """Action code: wait until ``path`` (``~/...``) exists (``exists=False``: until it is gone), at most
+    ``timeout`` seconds: what a file manager's rename, copy or delete, or a page's download, did on disk."""
+    test = "not os.path.exists(_path)" if exists else "os.path.exists(_path)"
+    return (f"import os\n_path = os.path.expanduser({path!r})\n_deadline = time.time() + {timeout:g}\n"
+            f"while {test} and time.time() < _deadline:\n    time.sleep(0.1)")
+
+
+def save_and_wait(path: str, timeout: float = 6.0) -> str:
+    """Action: Ctrl+S, then wait until the app has rewritten ``path`` (its modification time changed, then its size
+    and time held still for 0.2 s), at most ``timeout`` seconds (an action has 10): on a busy machine a save
+    takes seconds, and a checker that read the file before then would see the old one. The app must be done with
+    the last edit first: the action before ends with :data:`IDLE` (Calc computes new formulas when idle: press F9
+    and wait before, or a file saved before that holds no value for them)."""
+    return (f"import os\n_path = os.path.expanduser({path!r})\n"
             f"_before = os.stat(_path).st_mtime_ns\npyautogui.hotkey('ctrl', 's')\n"
             f"_deadline = time.time() + {timeout:g}\n"
             "while os.stat(_path).st_mtime_ns == _before and time.time() < _deadline:\n    time.sleep(0.1)\n"
-            "time.sleep(0.3)")
+            "_seen = None\n"
+            "while _seen != (os.stat(_path).st_mtime_ns, os.stat(_path).st_size) and time.time() < _deadline + 1:\n"
+            "    _seen = (os.stat(_path).st_mtime_ns, os.stat(_path).st_size)\n    time.sleep(0.2)")
+
+
+def recalc_and_save(path: str) -> str:
+    """Action, Calc: recalculate (F9: new formulas get their values now, not when Calc is next idle), wait until
+    Calc has, then save and wait until the file is written (:func:`save_and_wait`)."""
+    return join("pyautogui.press('f9')", idle_wait(2.5), save_and_wait(path))
+
+
+def run(command: str) -> str:
+    """Action, terminal: type a shell command, press Enter, and wait until the terminal and the command are done
+    (the terminal's processes, the shell's and its children's, idle: :data:`IDLE`)."""
+    return idle(write(command + "\n"))
 
 
 def write(text: str) -> str:
@@ -121,14 +176,12 @@ def write(text: str) -> str:
     return TYPE.format(text)
 
 
-def hotkey(*keys: str, wait: float = 0.0) -> str:
-    action = f"pyautogui.hotkey({', '.join(repr(key) for key in keys)})"
-    return action + (f"\ntime.sleep({wait:g})" if wait else "")
+def hotkey(*keys: str) -> str:
+    return f"pyautogui.hotkey({', '.join(repr(key) for key in keys)})"
 
 
-def press(key: str, presses: int = 1, wait: float = 0.0) -> str:
-    action = f"pyautogui.press({key!r}" + (f", presses={presses})" if presses != 1 else ")")
-    return action + (f"\ntime.sleep({wait:g})" if wait else "")
+def press(key: str, presses: int = 1) -> str:
+    return f"pyautogui.press({key!r}" + (f", presses={presses})" if presses != 1 else ")")
 
 
 def goto(cell: str) -> str:

@@ -5,15 +5,10 @@ from __future__ import annotations
 import random
 
 from step_envs.tasks.templates.base import Draft, template
-from step_envs.tasks.templates.steps import INFEASIBLE, TERMINAL, cmd_equals, sh, write, write_text
+from step_envs.tasks.templates.steps import INFEASIBLE, TERMINAL, cmd_equals, run, sh, write_text
 from step_envs.tasks.templates.vocab import FOLDERS, WORDS
 
 APPS = ("terminal",)
-
-
-def run(command: str) -> str:
-    """Action: type a shell command and press Enter."""
-    return write(command + "\n")
 
 
 @template("terminal-make-dirs", "os", APPS)

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import random
+import re
 
 from step_envs.tasks.templates.base import Draft, template
 from step_envs.tasks.templates.files import Recipe, png
-from step_envs.tasks.templates.steps import SAVE, cmd_equals, editor, hotkey, launch, press, sh, upload, write
+from step_envs.tasks.templates.steps import (
+    cmd_equals,
+    editor,
+    hotkey,
+    join,
+    launch,
+    path_wait,
+    press,
+    save_and_wait,
+    sh,
+    upload,
+    window,
+    write,
+)
 from step_envs.tasks.templates.vocab import COLORS
 
 APPS = ("ristretto",)
@@ -35,8 +49,12 @@ def delete_picture(rng: random.Random) -> Draft:
     kept = [name for number, name in enumerate(names) if number != index]
 
     def delete(number: int) -> list[str]:
-        moves = [press("right", number, wait=0.3)] if number else []
-        return [*moves, press("delete", wait=0.6), hotkey("alt", "o", wait=0.6)]  # OK in "send to trash?"
+        """Go to picture ``number`` (until the viewer's title names it), Delete (until the "send to trash?" dialog,
+        which has no title, has the focus), OK (until the file is gone)."""
+        name = names[number]
+        moves = [join(press("right", number), window(f"^{re.escape(name)} "))] if number else []
+        return [*moves, join(press("delete"), window("Image Viewer", absent=True)),
+                join(hotkey("alt", "o"), path_wait(f"~/Photos/{name}", exists=False))]
 
     return Draft(
         instruction=f"The image viewer shows the pictures in ~/Photos. Delete the {colors[index]} one (moving it "
@@ -58,5 +76,6 @@ def read_code(rng: random.Random) -> Draft:
         setup=[upload("code.png", "~/Photos/code.png"), sh("touch ~/code.txt"), *_viewer("code.png"),
                *editor("~/code.txt")],
         evaluator=cmd_equals("cat ~/code.txt", code + "\n"),
-        solution=[write(code + "\n"), SAVE, "DONE"], near_miss=[write(wrong + "\n"), SAVE, "DONE"],
+        solution=[write(code + "\n"), save_and_wait("~/code.txt"), "DONE"],
+        near_miss=[write(wrong + "\n"), save_and_wait("~/code.txt"), "DONE"],
         params={"code": code}, files={"code.png": png(COLORS[color], text=code)})

@@ -11,6 +11,7 @@ from step_envs.tasks.templates.steps import (
     INFEASIBLE,
     docx_check,
     hotkey,
+    idle,
     office,
     press,
     save_and_wait,
@@ -37,13 +38,14 @@ def _opened(rng: random.Random, paragraphs: list[str]) -> tuple[str, list[dict],
 
 def _draft(rng: random.Random, paragraphs: list[str], expected: list[str], instruction: str, solution: list[str],
            near_miss: list[str], params: dict) -> Draft:
-    """A Writer task: ``paragraphs`` open in Writer, checked against ``expected`` once saved."""
+    """A Writer task: ``paragraphs`` open in Writer, checked against ``expected`` once saved; each action waits
+    until Writer has handled its keys before the next one comes."""
     path, setup, files = _opened(rng, paragraphs)
     name = path[2:]
     return Draft(
         instruction=instruction.format(name=name), setup=setup, evaluator=docx_check(path, EXPECTED),
-        solution=[settled(solution[0]), *solution[1:], save_and_wait(path), "DONE"],
-        near_miss=[settled(near_miss[0]), *near_miss[1:], save_and_wait(path), "DONE"],
+        solution=[settled(solution[0]), *map(idle, solution[1:]), save_and_wait(path), "DONE"],
+        near_miss=[settled(near_miss[0]), *map(idle, near_miss[1:]), save_and_wait(path), "DONE"],
         params={"file": name, **params}, files={**files, EXPECTED: document(expected)})
 
 

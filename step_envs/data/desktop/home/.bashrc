@@ -4,3 +4,5 @@
 case $- in *i*) ;; *) return ;; esac
 PS1='user@step-gym:\w\$ '
 PROMPT_COMMAND='printf "\033]0;user@step-gym: %s\007" "${PWD/#$HOME/\~}"'
+# the time zone the session's timedatectl was given (step_envs/data/desktop/overrides/timedatectl)
+if [ -s ~/.config/step-gym/timezone ]; then export TZ=":$(cat ~/.config/step-gym/timezone)"; fi
