@@ -17,9 +17,11 @@ Every file is made deterministically (fixed seeds, fixed zip and document dates,
 ``OUT/made-files`` and runs the tasks with it. Files that need FFmpeg are skipped (their tasks still need the
 network) where it is not installed.
 
-Two kinds of download are more than an input and are marked in :data:`CHECK_SCRIPTS`: OSWorld's ``os`` tasks
-download an ``eval.sh`` that prints the line the task's rule looks for, and the stand-in is our own script that
-checks what the instruction asks. Tasks not made (and why) are listed in :data:`NOT_MADE`.
+Some downloads are more than an input. Five ``os``/``multi_apps`` tasks download an ``eval.sh`` that prints the
+line the task's rule looks for: the stand-in is our own script that checks what the instruction asks, and these
+tasks are listed in :data:`CHECK_SCRIPTS`. multi_apps 6f4073b8 downloads a "gold" workbook after the episode that
+its checker never reads (it compares with its rule): the stand-in is the table filled in from the public record.
+Tasks not made (and why) are listed in :data:`NOT_MADE`.
 """
 
 from __future__ import annotations
