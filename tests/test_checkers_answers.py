@@ -129,13 +129,18 @@ def test_default_video_player_asks_xdg_mime(controller, tmp_path, monkeypatch):
 HOME_SKELETON_CONFIG = Path(__file__).resolve().parents[1] / "step_envs" / "data" / "desktop" / "home" / ".config"
 
 
-@pytest.mark.skipif(shutil.which("xdg-mime") is None or not all(
-    Path("/usr/share/applications", app).exists() for app in ("org.gnome.Totem.desktop", "vlc.desktop")),
-    reason="needs xdg-utils, totem and vlc (step_envs/data/desktop/apt-packages.txt)")
+def _installed(*desktop_files: str) -> None:
+    """The desktop apps a test needs, installed by `make install` (step_envs/data/desktop/apt-packages.txt)."""
+    missing = [name for name in desktop_files if not Path("/usr/share/applications", name).exists()]
+    if shutil.which("xdg-mime") is None or missing:
+        pytest.fail(f"xdg-utils or {missing} not installed: `make install` installs them")
+
+
 def test_the_sessions_home_starts_with_totem_as_default_video_player_until_vlc_is_made_it(controller, tmp_path,
                                                                                            monkeypatch):
     """As on OSWorld's Ubuntu, videos open in Totem, so multi_apps 937087b6 ("set VLC as the default video
     player") fails undone and passes after `xdg-mime default vlc.desktop video/...`."""
+    _installed("org.gnome.Totem.desktop", "vlc.desktop")
     config = tmp_path / "config"
     shutil.copytree(HOME_SKELETON_CONFIG, config, ignore=lambda d, names: [n for n in names if n != "mimeapps.list"])
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
@@ -146,14 +151,32 @@ def test_the_sessions_home_starts_with_totem_as_default_video_player_until_vlc_i
     assert GETTERS["default_video_player"](context, {}) == "vlc.desktop"
 
 
-@pytest.mark.skipif(shutil.which("xdg-mime") is None or not Path("/usr/share/applications",
-                                                                    "org.gnome.Evince.desktop").exists(),
-                    reason="needs xdg-utils and evince (step_envs/data/desktop/apt-packages.txt)")
 def test_the_sessions_home_opens_pdfs_in_evince_as_osworlds_ubuntu_does(tmp_path, monkeypatch):
     """OSWorld's setups activate a PDF's window by Evince's title ("lecture.pdf — TITLE", vlc 386dbd0e)."""
+    _installed("org.gnome.Evince.desktop")
     config = tmp_path / "config"
     shutil.copytree(HOME_SKELETON_CONFIG, config, ignore=lambda d, names: [n for n in names if n != "mimeapps.list"])
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     found = subprocess.run(["xdg-mime", "query", "default", "application/pdf"], capture_output=True, text=True)
     assert found.stdout.strip() == "org.gnome.Evince.desktop"
+
+
+def test_chromiums_microsoft_bing_reads_as_chromes_bing(controller, tmp_path, monkeypatch):
+    """The getter reads the profile's Preferences through the controller, as in an episode."""
+    import json
+
+    home = tmp_path / "home"
+    preferences = home / ".config" / "chromium" / "Default" / "Preferences"
+    preferences.parent.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))  # the server's commands run in this process's environment
+    context = check_context(controller, tmp_path)
+
+    def engine(**data):
+        preferences.write_text(json.dumps({"default_search_provider_data": {"template_url_data": data}}))
+        return GETTERS["default_search_engine"](context, {})
+
+    assert engine(short_name="Microsoft Bing", prepopulate_id=3, keyword="bing.com") == "Bing"
+    assert engine(short_name="Microsoft Bing", prepopulate_id=0) == "Microsoft Bing"  # a name the user typed
+    assert engine(short_name="DuckDuckGo", prepopulate_id=92) == "DuckDuckGo"
+    assert engine() == "Google"

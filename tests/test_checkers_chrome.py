@@ -248,17 +248,3 @@ def test_pkill_chrome_run_as_a_shell_command_ends_chromium_too(tmp_path):
         {"type": "execute", "parameters": {"command": END_CHROMIUM, "shell": True}}]
     chrome, socat = loaded.task.config
     assert chrome["ready"] == CHROME_READY and socat["ready"] == {}
-
-
-def test_chromiums_microsoft_bing_reads_as_chromes_bing(monkeypatch):
-    from step_envs.checkers import GETTERS, chrome_profile
-
-    def engine(**data):
-        monkeypatch.setattr(chrome_profile, "preferences",
-                            lambda ctx: {"default_search_provider_data": {"template_url_data": data}})
-        return GETTERS["default_search_engine"](None, {})
-
-    assert engine(short_name="Microsoft Bing", prepopulate_id=3, keyword="bing.com") == "Bing"
-    assert engine(short_name="Microsoft Bing", prepopulate_id=0) == "Microsoft Bing"  # a name the user typed
-    assert engine(short_name="DuckDuckGo", prepopulate_id=92) == "DuckDuckGo"
-    assert engine() == "Google"
