@@ -41,10 +41,15 @@ def _texts(config: dict[str, Any], key: str) -> list[str]:
 
 def cache_path(ctx: CheckContext, dest: str) -> Path:
     """``cache_dir/dest``, refusing a ``dest`` that climbs out of the cache folder."""
-    root = ctx.cache_dir.resolve()
-    path = (root / dest).resolve()
+    return path_in_cache(ctx.cache_dir, dest, "dest")
+
+
+def path_in_cache(cache_dir: Path, name: str, what: str = "dest") -> Path:
+    """``cache_dir/name`` with its folder made; ValueError for a ``name`` that climbs out of ``cache_dir``."""
+    root = cache_dir.resolve()
+    path = (root / name).resolve()
     if not path.is_relative_to(root):
-        raise ValueError(f"dest {dest!r} leaves the cache folder {root}")
+        raise ValueError(f"{what} {name!r} leaves the cache folder {root}")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from step_envs.checkers.getters import path_in_cache
 from step_envs.desktop.chrome import chrome_close_tabs, chrome_open_tabs, update_browse_history
 from step_envs.providers.base import SESSION_PASSWORD
 from step_envs.server.client import ControllerClient
@@ -230,12 +231,10 @@ class SetupRunner:
     def _capture_path(self, name: str) -> Path:
         """``cache_dir/name`` for an ``execute``'s capture file, refusing a name that climbs out of it."""
         assert self.cache_dir is not None
-        root = self.cache_dir.resolve()
-        path = (root / name).resolve()
-        if not path.is_relative_to(root):
-            raise SetupError(f"capture file {name!r} leaves the cache folder {root}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
+        try:
+            return path_in_cache(self.cache_dir, name, "capture file")
+        except ValueError as exc:
+            raise SetupError(str(exc)) from exc
 
     def _placeholders(self, command: list[str] | str) -> list[str] | str:
         width, height = self.client.endpoint.width, self.client.endpoint.height
