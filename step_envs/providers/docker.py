@@ -32,6 +32,8 @@ diff``). ``reset="recreate"`` replaces the container instead, for images whose a
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import secrets
 import shutil
@@ -43,6 +45,7 @@ from typing import Any
 
 import requests
 
+from step_envs.core import DEFAULT_SCREEN
 from step_envs.docker.containers import gc, owner_labels
 from step_envs.docker.engine import DockerUnavailable, docker_client
 from step_envs.docker.image import image_tag
@@ -71,6 +74,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@functools.cache
+def _warn_no_snapshots() -> None:
+    logging.getLogger(__name__).warning(
+        "step-gym: reset_mode='snapshot' is not available in a container (CRIU needs privileges step-gym does not "
+        "give one); the docker provider restarts apps at reset. The local provider takes snapshots "
+        "(docs/providers.md)")
+
+
 class DockerProvider(Provider):
     """A desktop in a container of the desktop image (this module's docstring): ``start`` runs it and waits
     for its controller, ``restore`` has its supervisor wipe the session (or replaces the container with
@@ -80,19 +91,27 @@ class DockerProvider(Provider):
     name = "docker"
     fixed_home = SESSION_HOME
 
-    def __init__(self, width: int = 1280, height: int = 720, image: str | None = None, variant: str = "full",
-                 network: str = "host", reset: str | None = None, mem_limit: str | None = "4g",
+    def __init__(self, width: int = DEFAULT_SCREEN[0], height: int = DEFAULT_SCREEN[1], image: str | None = None,
+                 variant: str = "full", network: str = "host", reset: str | None = None, mem_limit: str | None = "4g",
                  cpus: float | None = 2.0, shm_size: str = "512m", pids_limit: int = 2048,
                  start_timeout: float = 60.0, a11y: bool = False, panel: bool = True,
                  desktop: bool = True, agent_network: str = "none", sudo: bool = False,
-                 app_profiles: bool = True) -> None:
+                 app_profiles: bool = True, reset_mode: str = "restart") -> None:
         """``mem_limit`` / ``cpus`` / ``pids_limit`` cap each container (None: no cap); ``shm_size`` is /dev/shm
         (Chromium needs more than Docker's 64 MB). ``panel`` / ``desktop``: the Xfce panel and xfdesktop, as in
         the local provider (without them an idle env needs less memory). ``agent_network``: ``"none"`` (no network
         for anything in the container) or ``"host"`` (the container's ``network``: ``"host"`` or ``"bridge"``).
         ``sudo``: the session user may use sudo (see the module docstring); ``reset`` is then ``"recreate"``
         (default: ``"restore"`` without sudo).
-        ``app_profiles``: pre-warmed app profiles in the session's home, as in the local provider."""
+        ``app_profiles``: pre-warmed app profiles in the session's home, as in the local provider.
+        ``reset_mode``: only ``"restart"`` runs in a container: ``"snapshot"`` (CRIU) needs privileges a
+        step-gym container is not given (CAP_SYS_ADMIN, CAP_CHECKPOINT_RESTORE); it warns once and restarts.
+        Use the local provider for snapshot resets (docs/providers.md)."""
+        if reset_mode not in ("restart", "snapshot"):
+            raise ValueError(f"reset_mode must be 'restart' or 'snapshot', got {reset_mode!r}")
+        if reset_mode == "snapshot":
+            _warn_no_snapshots()
+        self.reset_mode = "restart"
         if network not in NETWORKS:
             raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
         if agent_network not in AGENT_NETWORKS:

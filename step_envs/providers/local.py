@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
 import functools
 import itertools
 import logging
@@ -44,7 +46,8 @@ from pathlib import Path
 
 import requests
 
-from step_envs.providers import profiles
+from step_envs.core import DEFAULT_SCREEN
+from step_envs.providers import criu, pidns, profiles
 from step_envs.providers.base import Endpoint, Provider, ProviderError
 from step_envs.providers.procs import MARKER, kill_pids, kill_session, kill_user, session_pids, user_pids
 from step_envs.server import TOKEN_HEADER
@@ -68,6 +71,10 @@ OVERRIDES = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "overrides"
 # PulseAudio's socket and pid file, which would send the next episode's first sound client (VLC, through ALSA's pulse
 # hook) to autospawn a daemon and wait for it forever (VLC blocks SIGCHLD)
 STALE_RUNTIME = ("pulse",)
+RESET_MODES = ("restart", "snapshot")
+# where snapshot images go (root only): $STEP_ENVS_SNAPSHOT_DIR, or this
+SNAPSHOT_DIR = Path("/var/lib/step-gym/snapshots")
+SNAPSHOT_DISPLAY_BASE = 2000  # snapshot mode: the display is :(this + the session user's uid), see _start_session
 _live: weakref.WeakSet[LocalProvider] = weakref.WeakSet()
 _useradd_lock = threading.Lock()
 log = logging.getLogger(__name__)
@@ -130,6 +137,21 @@ def claim_session_user(prefix: str = USER_POOL_PREFIX) -> tuple[pwd.struct_passw
 
 
 @functools.cache
+def _warn_no_snapshots(why: str) -> None:
+    log.warning("step-gym: reset_mode='snapshot' is not available here (%s): sessions reset by restarting their "
+                "apps instead (docs/providers.md)", why)
+
+
+@dataclasses.dataclass
+class _Snapshot:
+    """A dumped session: CRIU's images, and the session's files as they were at the dump (CRIU does not carry
+    files outside the namespace's tmpfs mounts: the home, the run dir, the session's TMPDIR)."""
+
+    images: Path
+    files: dict[str, dict[str, tuple[bytes | None, int]]]
+
+
+@functools.cache
 def _warn_unisolated() -> None:
     log.warning("step-gym: not root, so local sessions run as you, unisolated: an agent's actions can read and "
                 "change your files and other sessions' files and tokens, and signal their processes. Run as root, "
@@ -158,13 +180,14 @@ class LocalProvider(Provider):
 
     name = "local"
 
-    def __init__(self, width: int = 1280, height: int = 720, run_as_user: bool = True,
+    def __init__(self, width: int = DEFAULT_SCREEN[0], height: int = DEFAULT_SCREEN[1], run_as_user: bool = True,
                  start_timeout: float = 30.0, panel: bool = True, desktop: bool = True, a11y: bool = False,
                  server_host: str = "127.0.0.1", server_port: int = 0, token: str | None = None,
                  exclusive_user: bool = False, wipe_dirs: tuple[str, ...] = (), reaper: bool = True,
                  user: str | None = None, pids_limit: int | None = 2048, private_shm: str | None = "512m",
                  private_tmp: bool = True,
-                 server_fd: int | None = None, home: str | None = None, app_profiles: bool = True) -> None:
+                 server_fd: int | None = None, home: str | None = None, app_profiles: bool = True,
+                 reset_mode: str = "restart", snapshot_limit: int = 8) -> None:
         """``a11y`` turns on AT-SPI for the session's apps (for ``/accessibility``; apps start slower).
         ``server_host`` / ``server_port`` / ``token``: where the controller listens and its token (a free
         127.0.0.1 port and a fresh token by default). ``exclusive_user``: this is the only session of its user
@@ -185,7 +208,17 @@ class LocalProvider(Provider):
         episode's first start of LibreOffice, GIMP, ... skips their first-run work; part of the pristine home.
         ``home``: a fixed path for the session's home (the container's ``/home/user``, where OSWorld's tasks look),
         made at start (it must not exist yet: one session at a time has it) and removed at stop; default: a fresh
-        ``user`` folder in the session's own directory."""
+        ``user`` folder in the session's own directory.
+
+        ``reset_mode``: ``"restart"`` (``restore`` kills the apps and puts the home back; an env's setup then starts
+        its apps again) or ``"snapshot"``: the session runs as one process tree in namespaces of its own
+        (`step_envs.providers.pidns`), so that :meth:`snapshot` can dump it with CRIU and :meth:`restore_snapshot`
+        bring it back, apps and all, with the files as they were (docs/providers.md). Needs root (a user of its
+        own) and CRIU 4.2+ (`step_envs.providers.criu`); where either is missing the session runs as
+        ``"restart"`` after one warning (:attr:`snapshot_unavailable` says why). ``snapshot_limit``: how many
+        snapshots the session keeps (the least recently restored goes first; each is ~200 MB of images)."""
+        if reset_mode not in RESET_MODES:
+            raise ValueError(f"reset_mode must be one of {', '.join(RESET_MODES)}, got {reset_mode!r}")
         if wipe_dirs and not exclusive_user:
             raise ValueError("wipe_dirs deletes every file of the session user: it needs exclusive_user=True")
         self.width, self.height = width, height
@@ -218,6 +251,20 @@ class LocalProvider(Provider):
         self._infra_files: set[Path] = set()
         self._pristine_home: dict[str, tuple[bytes | None, int]] = {}
         self._reaper: subprocess.Popen[bytes] | None = None
+        self.snapshot_unavailable: str | None = None
+        if reset_mode == "snapshot":
+            self.snapshot_unavailable = ("it needs a session user of its own (root, run_as_user=True, user=None) "
+                                         "and private namespaces (private_shm)" if not (self.pooled and self.private_shm)
+                                         else criu.unavailable())
+            if self.snapshot_unavailable:
+                _warn_no_snapshots(self.snapshot_unavailable)
+        self.reset_mode = "restart" if self.snapshot_unavailable else reset_mode
+        self.snapshot_limit = snapshot_limit
+        self._init_pid: int | None = None  # snapshot mode: the host pid of the session's pid-namespace init
+        self._init_is_child = False  # a restored init is this process's child (reaped here), a first one unshare's
+        self._snapshots: dict[str, _Snapshot] = {}  # key -> images and files, least recently restored first
+        self._snapshot_root: Path | None = None
+        self._infra_ns: set[int] = set()
 
     # --- paths and environment ---------------------------------------------------------------------
 
@@ -302,32 +349,25 @@ class LocalProvider(Provider):
     def _snapshot_home(self) -> dict[str, tuple[bytes | None, int]]:
         """The home as the session came up: the skeleton plus what the panel and desktop wrote while starting
         (the panel copies its launchers' .desktop files there). Path -> (contents, or None for a dir; mode)."""
-        snapshot: dict[str, tuple[bytes | None, int]] = {}
-        for root, dirs, files in os.walk(self.home):
-            for name in dirs + files:
-                path = Path(root) / name
-                with contextlib.suppress(OSError):
-                    info = path.lstat()
-                    if stat.S_ISDIR(info.st_mode):
-                        snapshot[str(path.relative_to(self.home))] = (None, stat.S_IMODE(info.st_mode))
-                    elif stat.S_ISREG(info.st_mode):
-                        snapshot[str(path.relative_to(self.home))] = (path.read_bytes(), stat.S_IMODE(info.st_mode))
-        return snapshot
+        return _capture(self.home)
 
     def _restore_home(self) -> None:
-        """Put the home back as it was when the session came up. Files still as they were are left alone: the
-        panel watches its launcher files, and deleting and re-creating them would leave it showing fallback
-        icons. Anything else goes; changed, missing or retyped entries are written again (never through a link
-        the session may have planted: this runs as root)."""
-        pristine = self._pristine_home
-        if self.home.is_symlink() or not self.home.is_dir():  # the agent removed (or replaced) its home
-            _remove(self.home)
-            self.home.mkdir(mode=0o700)
-            self._chown(self.home)
-        for root, dirs, files in os.walk(self.home, topdown=False):
+        """Put the home back as it was when the session came up (see :meth:`_put_back`)."""
+        self._put_back(self.home, self._pristine_home)
+
+    def _put_back(self, top: Path, pristine: dict[str, tuple[bytes | None, int]]) -> None:
+        """Put the directory ``top`` back as ``pristine`` (:func:`_capture`) holds it. Files still as they were
+        are left alone: the panel watches its launcher files, and deleting and re-creating them would leave it
+        showing fallback icons. Anything else goes; changed, missing or retyped entries are written again (never
+        through a link the session may have planted: this runs as root)."""
+        if top.is_symlink() or not top.is_dir():  # the agent removed (or replaced) it
+            _remove(top)
+            top.mkdir(mode=0o700)
+            self._chown(top)
+        for root, dirs, files in os.walk(top, topdown=False):
             for name in dirs + files:
                 path = Path(root) / name
-                kept = pristine.get(str(path.relative_to(self.home)))
+                kept = pristine.get(str(path.relative_to(top)))
                 with contextlib.suppress(OSError):
                     info = path.lstat()
                     same_kind = kept is not None and (stat.S_ISDIR(info.st_mode) if kept[0] is None
@@ -335,7 +375,7 @@ class LocalProvider(Provider):
                     if not same_kind:
                         _remove(path)
         for rel, (data, mode) in sorted(pristine.items()):  # parents sort before their children
-            path = self.home / rel
+            path = top / rel
             if data is None:
                 fresh = not path.is_dir()
                 if fresh:
@@ -352,8 +392,10 @@ class LocalProvider(Provider):
             if fresh:
                 self._chown(path)
 
-    def _spawn(self, name: str, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes] | pidns.NsProcess:
         """Start a session process as the session user, in the session's mount namespace when it has one."""
+        if self._init_pid is not None:
+            return self._spawn_in_tree(name, argv, **kwargs)
         log_file = open(self.dir / "run" / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process
         user: dict[str, object] = {}
         if self.pids_limit is not None:  # inherited by all it starts; checked against the uid's process count
@@ -361,7 +403,7 @@ class LocalProvider(Provider):
         if self._user is not None and self._namespace is not None:  # nsenter needs root: it switches user itself
             # entering a mount namespace moves the working directory to its root: --wd puts it back in the home,
             # where a terminal (started by the shortcuts process) opens, as in OSWorld's VM
-            argv = ["nsenter", f"--mount=/proc/{self._namespace.pid}/ns/mnt", f"--wd={self.home}", "-S",
+            argv = ["nsenter", f"--mount=/proc/{self._ns_pid}/ns/mnt", f"--wd={self.home}", "-S",
                     str(self._user.pw_uid), "-G", str(self._user.pw_gid), "--", *argv]
         elif self._user is not None:
             user = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
@@ -376,6 +418,43 @@ class LocalProvider(Provider):
         self._procs[name] = proc
         return proc
 
+    def _spawn_in_tree(self, name: str, argv: list[str], **kwargs: object) -> pidns.NsProcess:
+        """Snapshot mode: start the process as a child of the session's init (see `step_envs.providers.pidns`),
+        inside all its namespaces, as the session user, its output in the session's log dir."""
+        assert self._user is not None and self._init_pid is not None
+        if self.pids_limit is not None:
+            argv = ["prlimit", f"--nproc={self.pids_limit}:{self.pids_limit}", "--", *argv]
+        argv = ["nsenter", f"--target={self._init_pid}", "--mount", "--pid", "--ipc", "--uts",
+                "-S", str(self._user.pw_uid), "-G", str(self._user.pw_gid), "--",
+                "sh", "-c", pidns.LAUNCH, "step-gym-launch", f"{pidns.LOG_DIR}/{name}.log",
+                "0" if kwargs.get("stdin", subprocess.DEVNULL) == subprocess.DEVNULL else "1", *argv]
+        try:
+            launcher = subprocess.Popen(argv, env=kwargs.pop("env", self._session_env()),
+                                        stdin=kwargs.pop("stdin", subprocess.DEVNULL), stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, cwd="/", start_new_session=True, **kwargs)
+        except OSError as exc:
+            raise ProviderError(f"could not start {name} ({argv[0]}): {exc}; run `make install`") from exc
+        out, err = launcher.communicate(timeout=30) if launcher.stdin is None else (
+            launcher.stdout.readline(), b"")  # type: ignore[union-attr]
+        launcher.wait(timeout=30)
+        if launcher.returncode != 0 or not out.strip().isdigit():
+            raise ProviderError(f"could not start {name} in the session's namespaces: {(err or b'').decode()[-500:]}")
+        inner = int(out)
+        outer = pidns.host_pid(self._init_pid, inner)
+        if outer is None:  # exited already: its log says why
+            raise ProviderError(f"{name} exited at once: {self._log_tail(name)}")
+        proc = pidns.NsProcess(outer, inner, stdin=launcher.stdin)
+        self._procs[name] = proc  # type: ignore[assignment]
+        return proc
+
+    @property
+    def _ns_pid(self) -> int:
+        """A process inside the session's namespaces, to enter them or read its files through /proc."""
+        if self._init_pid is not None:
+            return self._init_pid
+        assert self._namespace is not None
+        return self._namespace.pid
+
     def _start_namespace(self) -> None:
         """A mount namespace, held open by a sleeping root process, that every session process is started in (see
         ``_spawn``): the session's own ``/dev/shm`` (a tmpfs of ``private_shm``) and ``/tmp`` (a tmpfs, with the
@@ -384,10 +463,16 @@ class LocalProvider(Provider):
         hides that directory in the namespace, and only the paths the session needs are bound back at their own
         paths (see :func:`_namespace_script`)."""
         assert self.dir is not None
-        script = _namespace_script(self.private_shm or "512m", self.private_tmp, self.dir, session_needs(),
-                                   self._user.pw_uid if self._user is not None else None)
+        uid = self._user.pw_uid if self._user is not None else None
+        script = _namespace_script(self.private_shm or "512m", self.private_tmp, self.dir, session_needs(), uid)
+        # snapshot mode: the script's shell becomes the init of a pid namespace (and IPC, UTS) and the session leader
+        tree = self.reset_mode == "snapshot"
+        if tree:
+            script = script.rsplit("\necho ready", 1)[0] + "\n" + "\n".join(pidns.init_lines(uid, self._user.pw_gid if self._user else None))
+        unshare = ["unshare", "--pid", "--fork", "--ipc", "--uts", "--mount", "--propagation", "private", "--",
+                   "setsid"] if tree else ["unshare", "--mount", "--propagation", "private", "--"]
         self._namespace = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script], stdin=subprocess.DEVNULL,
+            [*unshare, "sh", "-c", script], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             env={"PATH": SYSTEM_PATH, MARKER: self.session_id})
         assert self._namespace.stdout is not None
@@ -397,21 +482,27 @@ class LocalProvider(Provider):
             self._namespace = None
             raise ProviderError(f"could not give the session its own /dev/shm and /tmp: {error.strip()}; pass "
                                 "private_shm=None to share the host's")
+        if tree:
+            found = pidns.children(self._namespace.pid)
+            if not found:
+                raise ProviderError("the session's namespace init is gone")
+            self._init_pid = found[0]
 
     @property
     def tmp(self) -> Path:
         """The session's /tmp, as seen from here."""
         private = self._namespace is not None and self.private_tmp
-        return Path(f"/proc/{self._namespace.pid}/root/tmp") if private else Path("/tmp")
+        return Path(f"/proc/{self._ns_pid}/root/tmp") if private else Path("/tmp")
 
     @property
     def shm(self) -> Path:
         """The session's /dev/shm, as seen from here."""
-        return Path(f"/proc/{self._namespace.pid}/root/dev/shm") if self._namespace else Path("/dev/shm")
+        return Path(f"/proc/{self._ns_pid}/root/dev/shm") if self._namespace else Path("/dev/shm")
 
     def _log_tail(self, name: str, chars: int = 2000) -> str:
+        logs = self.tmp / pidns.LOG_DIR.removeprefix("/tmp/") if self._init_pid is not None else self.dir / "run"
         with contextlib.suppress(OSError):
-            return (self.dir / "run" / f"{name}.log").read_text(errors="replace")[-chars:]
+            return (logs / f"{name}.log").read_text(errors="replace")[-chars:]
         return ""
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -471,12 +562,22 @@ class LocalProvider(Provider):
         # keep the abstract "local" socket: with -displayfd it is what makes a second Xvfb skip a display in use.
         # No GLX: it loads Mesa into Xvfb (~11 MiB private per display, benchmarks/bench_memory.py); the apps here
         # draw without it (Chromium, Firefox and LibreOffice render in software, VLC's video falls back to XCB)
-        self._spawn("xvfb", ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{self.width}x{self.height}x24",
-                             "-nolisten", "tcp", "-noreset", "+extension", "XFIXES", "-extension", "GLX", "-auth",
-                             str(server_auth)],
-                    pass_fds=(write_fd,))
-        os.close(write_fd)
-        number = self._read_display(read_fd, deadline)
+        args = ["-screen", "0", f"{self.width}x{self.height}x24", "-nolisten", "tcp", "-noreset", "+extension",
+                "XFIXES", "-extension", "GLX", "-auth", str(server_auth)]
+        if self._init_pid is not None and self._user is not None:
+            # snapshot mode: no abstract socket (those belong to the host's network namespace: while the tree is
+            # down between a kill and a restore, another session could take the name and the restore would fail),
+            # only the socket file in the session's own /tmp; and a number no other session uses (clients try the
+            # abstract name first, which must not reach another session's display): its user's, who has one session
+            os.close(read_fd)
+            os.close(write_fd)
+            number = SNAPSHOT_DISPLAY_BASE + self._user.pw_uid
+            self._spawn("xvfb", ["Xvfb", f":{number}", *args, "-nolisten", "local"])
+            self._wait(lambda: (self.tmp / ".X11-unix" / f"X{number}").exists(), deadline, "Xvfb", "xvfb")
+        else:
+            self._spawn("xvfb", ["Xvfb", "-displayfd", str(write_fd), *args], pass_fds=(write_fd,))
+            os.close(write_fd)
+            number = self._read_display(read_fd, deadline)
         self.display = f":{number}"
         self._private_file(self.home / ".Xauthority", xauth_entry(FAMILY_LOCAL, socket.gethostname().encode(),
                                                                    str(number).encode(), cookie))
@@ -516,6 +617,7 @@ class LocalProvider(Provider):
         self._wait_painted(url, token, deadline)
         # everything alive now is the session's furniture; anything started later is an app (see restore)
         self._infra = self._pids()
+        self._infra_ns = {n for n in map(pidns.ns_pid, self._infra) if n is not None} if self._init_pid else set()
         self._infra_windows = set(self._windows())
         self._infra_files = {child for root in self._wipe_roots() if root.is_dir() for child in root.iterdir()}
         self._pristine_home = self._snapshot_home()
@@ -562,16 +664,22 @@ class LocalProvider(Provider):
 
     def _window_manager_ready(self) -> bool:
         env = self._session_env()
-        proc = subprocess.run(["wmctrl", "-m"], env=env, capture_output=True, text=True, timeout=5)
+        proc = subprocess.run(self._x_client(["wmctrl", "-m"]), env=env, capture_output=True, text=True, timeout=5)
         if proc.returncode != 0:
             return False
         titles = [line.split(None, 3)[-1] for line in subprocess.run(
-            ["wmctrl", "-l"], env=env, capture_output=True, text=True, timeout=5).stdout.splitlines()]
+            self._x_client(["wmctrl", "-l"]), env=env, capture_output=True, text=True, timeout=5).stdout.splitlines()]
         return (not self.panel or "xfce4-panel" in titles) and (not self.desktop or "Desktop" in titles)
+
+    def _x_client(self, argv: list[str]) -> list[str]:
+        """``argv`` as an X client of the session run from here: in snapshot mode the display has no abstract
+        socket (see ``_start_session``), only its file in the session's private /tmp, so it runs in that mount
+        namespace."""
+        return ["nsenter", f"--target={self._init_pid}", "--mount", "--", *argv] if self._init_pid else argv
 
     def _windows(self) -> dict[str, int]:
         """Managed windows of the session: id -> owner pid (0 when the window does not say)."""
-        out = subprocess.run(["wmctrl", "-lp"], env=self._session_env(), capture_output=True, text=True,
+        out = subprocess.run(self._x_client(["wmctrl", "-lp"]), env=self._session_env(), capture_output=True, text=True,
                              timeout=5).stdout
         return {parts[0]: int(parts[2]) for parts in (line.split(None, 4) for line in out.splitlines())
                 if len(parts) >= 3 and parts[2].lstrip("-").isdigit()}
@@ -599,21 +707,107 @@ class LocalProvider(Provider):
         core = {proc.pid for proc in self._procs.values()}
         kill_pids(owners - core, grace_s=0.5, signals=(signal.SIGKILL,))
         for wid in leftover:
-            subprocess.run(["wmctrl", "-i", "-c", wid], env=self._session_env(), capture_output=True, timeout=5)
+            subprocess.run(self._x_client(["wmctrl", "-i", "-c", wid]), env=self._session_env(), capture_output=True, timeout=5)
         for name in STALE_RUNTIME:  # the daemons that kept them were killed above
             shutil.rmtree(self.dir / "run" / name, ignore_errors=True)
         self._restore_home()
         self._wipe_user_files()
+
+    # --- snapshots (reset_mode="snapshot") ------------------------------------------------------------
+
+    def has_snapshot(self, key: str) -> bool:
+        return key in self._snapshots
+
+    def snapshot(self, key: str) -> float:
+        """Dump the whole session with CRIU as the snapshot ``key`` (it replaces one of the same key), keep its
+        files, and restore it at once: the episode goes on in the restored tree, the same to every process and
+        on screen. Clients reconnect (their TCP connections are dropped). Returns the seconds it took."""
+        if self.reset_mode != "snapshot" or self._init_pid is None:
+            raise ProviderError(f"this session does not take snapshots (reset_mode={self.reset_mode!r}"
+                                f"{': ' + self.snapshot_unavailable if self.snapshot_unavailable else ''})")
+        t0 = time.monotonic()
+        if self._snapshot_root is None:
+            root = Path(os.environ.get("STEP_ENVS_SNAPSHOT_DIR") or SNAPSHOT_DIR)
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._snapshot_root = Path(tempfile.mkdtemp(prefix=f"{self.session_id}-", dir=root))
+        old = self._snapshots.pop(key, None)
+        if old is not None:
+            shutil.rmtree(old.images, ignore_errors=True)
+        images = self._snapshot_root / hashlib.sha256(key.encode()).hexdigest()[:16]
+        shutil.rmtree(images, ignore_errors=True)
+        try:
+            criu.dump(self._init_pid, images, self._criu_user)
+        except criu.CriuError as exc:
+            shutil.rmtree(images, ignore_errors=True)
+            raise ProviderError(f"could not snapshot the session: {exc}") from exc
+        self._reap_init()
+        files = {"home": _capture(self.home), "run": _capture(self.dir / "run"), "tmp": _capture(self.dir / "tmp")}
+        self._snapshots[key] = _Snapshot(images, files)
+        while len(self._snapshots) > max(1, self.snapshot_limit):
+            shutil.rmtree(self._snapshots.pop(next(iter(self._snapshots))).images, ignore_errors=True)
+        self._restore_tree(images)
+        return time.monotonic() - t0
+
+    def restore_snapshot(self, key: str) -> float:
+        """Replace the running session with the snapshot ``key``: the tree is killed, the files go back to what
+        they were at the dump, CRIU restores the tree. Returns the seconds it took."""
+        snap = self._snapshots.pop(key, None)
+        if snap is None or self.dir is None:
+            raise ProviderError(f"no snapshot {key!r} in this session")
+        self._snapshots[key] = snap  # the most recently restored goes last
+        t0 = time.monotonic()
+        self._kill_tree()
+        for name, files in snap.files.items():
+            self._put_back(self.home if name == "home" else self.dir / name, files)
+        self._wipe_user_files(host_only=True)  # the private /tmp and /dev/shm went with the tree
+        self._restore_tree(snap.images)
+        return time.monotonic() - t0
+
+    @property
+    def _criu_user(self) -> tuple[int, int] | None:
+        return (self._user.pw_uid, self._user.pw_gid) if self._user is not None else None
+
+    def _kill_tree(self) -> None:
+        """Kill the session's whole tree (its pid namespace goes with its init) and wait until it is gone."""
+        assert self._init_pid is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._init_pid, signal.SIGKILL)
+        self._reap_init()
+
+    def _reap_init(self) -> None:
+        """Wait for the dead init: this process's child after a restore, else ``unshare``'s."""
+        if self._init_is_child:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._init_pid, 0)  # type: ignore[arg-type]
+        elif self._namespace is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._namespace.wait(timeout=10)
+
+    def _restore_tree(self, images: Path) -> None:
+        try:
+            self._init_pid = criu.restore(images, self._criu_user)
+        except criu.CriuError as exc:
+            self._init_pid = None
+            raise ProviderError(f"could not restore the session's snapshot: {exc}") from exc
+        self._init_is_child = True
+        for proc in self._procs.values():
+            proc.follow(self._init_pid)  # type: ignore[union-attr]
+        tree = pidns.descendants(self._init_pid)
+        self._infra = {self._init_pid} | {pid for pid in tree if pidns.ns_pid(pid) in self._infra_ns}
 
     def _wipe_roots(self) -> list[Path]:
         """The shared writable dirs as the session sees them (its own /tmp and /dev/shm when it has them)."""
         roots = [self.tmp if Path(d) == Path("/tmp") else Path(d) for d in self.wipe_dirs]
         return [*roots, *([self.shm] if self._namespace else [])]
 
-    def _wipe_user_files(self) -> None:
-        """Delete what the session user left in the shared writable dirs (``wipe_dirs``)."""
+    def _wipe_user_files(self, host_only: bool = False) -> None:
+        """Delete what the session user left in the shared writable dirs (``wipe_dirs``; ``host_only``: not the
+        session's private /tmp and /dev/shm)."""
         uid = self._user.pw_uid if self._user is not None else os.getuid()
-        for root in self._wipe_roots():
+        roots = self._wipe_roots()
+        if host_only:
+            roots = [root for root in roots if not str(root).startswith("/proc/")]
+        for root in roots:
             with contextlib.suppress(OSError):
                 for child in root.iterdir():
                     with contextlib.suppress(OSError):
@@ -650,6 +844,12 @@ class LocalProvider(Provider):
         for proc in self._procs.values():
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
+        if self._init_pid is not None:
+            self._kill_tree()
+            self._init_pid = None
+        if self._snapshot_root is not None:
+            shutil.rmtree(self._snapshot_root, ignore_errors=True)
+            self._snapshot_root, self._snapshots = None, {}
         kill_session(self.session_id, grace_s=1.0)
         if self.pooled and self._user is not None:
             kill_user(self._user.pw_uid)  # also what scrubbed the session marker from its environment
@@ -676,6 +876,22 @@ class LocalProvider(Provider):
         self.endpoint = None
         self.display = None
         _live.discard(self)
+
+
+def _capture(top: Path) -> dict[str, tuple[bytes | None, int]]:
+    """The directory ``top`` as it is now: relative path -> (contents, or None for a dir; mode). Regular files and
+    dirs only (a socket or a link is not kept: ``_put_back`` removes it)."""
+    captured: dict[str, tuple[bytes | None, int]] = {}
+    for root, dirs, files in os.walk(top):
+        for name in dirs + files:
+            path = Path(root) / name
+            with contextlib.suppress(OSError):
+                info = path.lstat()
+                if stat.S_ISDIR(info.st_mode):
+                    captured[str(path.relative_to(top))] = (None, stat.S_IMODE(info.st_mode))
+                elif stat.S_ISREG(info.st_mode):
+                    captured[str(path.relative_to(top))] = (path.read_bytes(), stat.S_IMODE(info.st_mode))
+    return captured
 
 
 def session_needs() -> list[Path]:

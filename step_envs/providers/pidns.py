@@ -1,0 +1,126 @@
+"""A local session as one process tree in namespaces of its own, the shape CRIU can dump and restore.
+
+With ``reset_mode="snapshot"`` (`step_envs.providers.local`) the session's first process is the init of a new pid
+namespace (also a new mount, IPC and UTS namespace) and the session leader; every session process is its child:
+started through ``nsenter`` by a launcher shell that exits at once, so the process is re-parented to that init.
+Each opens its stdio inside the namespaces (CRIU cannot look up a file opened through another mount namespace) and
+logs to the session's private ``/tmp`` (a tmpfs that the dump carries: a log on the host would grow after the
+dump, and CRIU refuses a file whose size changed).
+
+This module holds the parts that do not need the provider: the init's script lines, the launcher, the handle of a
+process that is not our child (:class:`NsProcess`), and pid translation between the host and the namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+LOG_DIR = "/tmp/.step-gym-logs"  # inside the session's mount namespace (its private /tmp)
+# run by nsenter inside the namespaces as the session user: start "$@" in the background, leading a session of its
+# own inside the namespace (CRIU refuses a session leader outside it), its output opened here and its stdin either
+# the launcher's (a pipe: the controller's token) or /dev/null opened here; print its pid, exit: the process goes
+# to the init. It starts in $HOME, entered here (a directory entered before nsenter is one of the host's mounts).
+# Arguments: the log's path, 1 to keep stdin or 0, the command.
+LAUNCH = ('cd "$HOME" || exit 1; log=$1; keep=$2; shift 2; if [ "$keep" = 1 ]; then exec 3<&0; else exec 3</dev/null; fi; '
+          'setsid "$@" <&3 >>"$log" 2>&1 3<&- & echo $!')
+
+
+def init_lines(uid: int | None, gid: int | None) -> list[str]:
+    """The tail of the namespace script for a pid-namespace session: its own /proc, no nsfs mounts (CRIU cannot
+    dump a mount of another namespace's handle), the log dir, stdio opened inside, then reap children forever."""
+    owner = f"chown {uid} {LOG_DIR}" if uid is not None else "true"
+    # the init drops to the session user too: CRIU runs as that user (see `step_envs.providers.criu`), and reads
+    # every process's limits, which needs the same uid where root lacks CAP_SYS_RESOURCE (a container)
+    become = f"setpriv --reuid={uid} --regid={gid} --clear-groups " if uid is not None else ""
+    return ["mount -t proc -o nosuid,nodev,noexec proc /proc",
+            "awk '{for(i=7;i<=NF;i++) if($i==\"-\"){if($(i+1)==\"nsfs\") print $5; break}}' /proc/self/mountinfo"
+            " | xargs -r umount",
+            f"mkdir -p -m 700 {LOG_DIR}", owner,
+            "echo ready", "exec </dev/null >/dev/null 2>&1",
+            # the init reaps what is re-parented to it (every session process): `wait` returns when none is left
+            f"exec {become}sh -c 'while :; do sleep 60; done'"]
+
+
+def ns_pid(pid: int) -> int | None:
+    """The pid of host process ``pid`` inside its innermost pid namespace (the last of ``NSpid``)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    return None
+
+
+def children(pid: int) -> list[int]:
+    """The host pids of ``pid``'s children."""
+    with contextlib.suppress(OSError):
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def host_pid(init: int, wanted: int) -> int | None:
+    """The host pid of the init's child whose namespace pid is ``wanted``."""
+    for child in children(init):
+        if ns_pid(child) == wanted:
+            return child
+    return None
+
+
+def descendants(pid: int) -> set[int]:
+    """``pid``'s whole tree below it (host pids)."""
+    found, todo = set(), [pid]
+    while todo:
+        for child in children(todo.pop()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    return False
+
+
+class NsProcess:
+    """A session process started by the launcher: the subset of ``subprocess.Popen`` the provider uses (``pid``,
+    ``poll``, ``returncode``, ``terminate``, ``wait``, ``stdin``), for a process that is the namespace init's child,
+    not ours. ``pid`` is the host pid; a restore of the session moves it (see :meth:`follow`)."""
+
+    def __init__(self, pid: int, namespace_pid: int, stdin: object = None) -> None:
+        self.pid, self.ns_pid, self.stdin = pid, namespace_pid, stdin
+        self.returncode: int | None = None
+
+    def follow(self, init: int) -> None:
+        """After a restore: the same namespace pid under the new init."""
+        self.pid = host_pid(init, self.ns_pid) or -1
+        self.returncode = None if self.pid > 0 else -signal.SIGKILL
+
+    def poll(self) -> int | None:
+        if self.returncode is None and (self.pid <= 0 or not _running(self.pid) or ns_pid(self.pid) != self.ns_pid):
+            self.returncode = -1  # not our child: its exit status is the init's to read
+        return self.returncode
+
+    def terminate(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                import subprocess
+
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.01)
+        return self.returncode  # type: ignore[return-value]
