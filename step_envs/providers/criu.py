@@ -154,14 +154,18 @@ def dump(pid: int, images: Path, user: tuple[int, int] | None = None, timeout: f
     return time.monotonic() - t0
 
 
-def restore(images: Path, user: tuple[int, int] | None = None, timeout: float = 120.0) -> int:
+def restore(images: Path, net: str | None = None, timeout: float = 120.0) -> int:
     """Restore the tree in ``images`` as a child of this process (reap it with ``os.waitpid`` once killed) in
-    namespaces of its own, with this host's root as its root; returns the host pid of its first process."""
-    pidfile = images / "restored.pid"
-    pidfile.unlink(missing_ok=True)
-    _run(["restore", "-d", "--restore-sibling", "--root", "/", "--tcp-close", "--pidfile", str(pidfile)], images,
+    namespaces of its own, with this host's root as its root; ``net``: the network namespace (a path) to restore
+    it in, instead of this process's. Runs as root (a restore sets each process's limits and ids itself).
+    Returns the host pid of its first process."""
+    pidfile = images / f"restored-{os.getpid()}-{time.monotonic_ns()}.pid"
+    join = ["--join-ns", f"net:{net}"] if net else []
+    _run(["restore", "-d", "--restore-sibling", "--root", "/", "--tcp-close", *join, "--pidfile", str(pidfile)], images,
          "restore.log", timeout, None)
-    return int(pidfile.read_text())
+    pid = int(pidfile.read_text())
+    pidfile.unlink()
+    return pid
 
 
 def install(root: Path = ROOT, suite: str = SUITE, quiet: bool = False) -> int:

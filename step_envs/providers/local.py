@@ -142,15 +142,6 @@ def _warn_no_snapshots(why: str) -> None:
                 "apps instead (docs/providers.md)", why)
 
 
-@dataclasses.dataclass
-class _Snapshot:
-    """A dumped session: CRIU's images, and the session's files as they were at the dump (CRIU does not carry
-    files outside the namespace's tmpfs mounts: the home, the run dir, the session's TMPDIR)."""
-
-    images: Path
-    files: dict[str, dict[str, tuple[bytes | None, int]]]
-
-
 @functools.cache
 def _warn_unisolated() -> None:
     log.warning("step-gym: not root, so local sessions run as you, unisolated: an agent's actions can read and "
@@ -253,8 +244,9 @@ class LocalProvider(Provider):
         self._reaper: subprocess.Popen[bytes] | None = None
         self.snapshot_unavailable: str | None = None
         if reset_mode == "snapshot":
-            self.snapshot_unavailable = ("it needs a session user of its own (root, run_as_user=True, user=None) "
-                                         "and private namespaces (private_shm)" if not (self.pooled and self.private_shm)
+            self.snapshot_unavailable = ("it needs a session user of its own (root, run_as_user=True, user=None), "
+                                         "private namespaces (private_shm, private_tmp) and no fixed home"
+                                         if not (self.pooled and self.private_tmp and home is None)
                                          else criu.unavailable())
             if self.snapshot_unavailable:
                 _warn_no_snapshots(self.snapshot_unavailable)
@@ -262,9 +254,13 @@ class LocalProvider(Provider):
         self.snapshot_limit = snapshot_limit
         self._init_pid: int | None = None  # snapshot mode: the host pid of the session's pid-namespace init
         self._init_is_child = False  # a restored init is this process's child (reaped here), a first one unshare's
-        self._snapshots: dict[str, _Snapshot] = {}  # key -> images and files, least recently restored first
+        self._snapshots: dict[str, Path] = {}  # key -> CRIU's images, the least recently restored first
         self._snapshot_root: Path | None = None
         self._infra_ns: set[int] = set()
+        self._parent: LocalProvider | None = None  # a fork's session (see fork)
+        self._forks: list[LocalProvider] = []
+        self._net: pidns.NetNamespace | None = None
+        self._relay: pidns.Relay | None = None
 
     # --- paths and environment ---------------------------------------------------------------------
 
@@ -349,11 +345,11 @@ class LocalProvider(Provider):
     def _snapshot_home(self) -> dict[str, tuple[bytes | None, int]]:
         """The home as the session came up: the skeleton plus what the panel and desktop wrote while starting
         (the panel copies its launchers' .desktop files there). Path -> (contents, or None for a dir; mode)."""
-        return _capture(self.home)
+        return _capture(self._view(self.home))
 
     def _restore_home(self) -> None:
         """Put the home back as it was when the session came up (see :meth:`_put_back`)."""
-        self._put_back(self.home, self._pristine_home)
+        self._put_back(self._view(self.home), self._pristine_home)
 
     def _put_back(self, top: Path, pristine: dict[str, tuple[bytes | None, int]]) -> None:
         """Put the directory ``top`` back as ``pristine`` (:func:`_capture`) holds it. Files still as they were
@@ -447,6 +443,11 @@ class LocalProvider(Provider):
         self._procs[name] = proc  # type: ignore[assignment]
         return proc
 
+    def _view(self, path: Path) -> Path:
+        """``path`` of the session as this process reaches it: in snapshot mode the session's directory lives in
+        its namespace's own /tmp (see :func:`_namespace_script`), read through the init's root."""
+        return Path(f"/proc/{self._init_pid}/root{path}") if self._init_pid is not None else path
+
     @property
     def _ns_pid(self) -> int:
         """A process inside the session's namespaces, to enter them or read its files through /proc."""
@@ -464,9 +465,10 @@ class LocalProvider(Provider):
         paths (see :func:`_namespace_script`)."""
         assert self.dir is not None
         uid = self._user.pw_uid if self._user is not None else None
-        script = _namespace_script(self.private_shm or "512m", self.private_tmp, self.dir, session_needs(), uid)
         # snapshot mode: the script's shell becomes the init of a pid namespace (and IPC, UTS) and the session leader
         tree = self.reset_mode == "snapshot"
+        script = _namespace_script(self.private_shm or "512m", self.private_tmp, self.dir, session_needs(), uid,
+                                   copy_session_dir=tree)
         if tree:
             script = script.rsplit("\necho ready", 1)[0] + "\n" + "\n".join(pidns.init_lines(uid, self._user.pw_gid if self._user else None))
         unshare = ["unshare", "--pid", "--fork", "--ipc", "--uts", "--mount", "--propagation", "private", "--",
@@ -558,7 +560,7 @@ class LocalProvider(Provider):
         # a real MIT cookie: only clients holding it may connect, and Xlib finds it (an empty ~/.Xauthority made
         # python-xlib print a warning on stdout in every process that imports pyautogui)
         cookie = secrets.token_bytes(16)
-        server_auth = self._private_file(self.dir / "run" / "xauth-server", xauth_entry(FAMILY_WILD, b"", b"", cookie))
+        server_auth = self._private_file(self._view(self.dir / "run" / "xauth-server"), xauth_entry(FAMILY_WILD, b"", b"", cookie))
         # keep the abstract "local" socket: with -displayfd it is what makes a second Xvfb skip a display in use.
         # No GLX: it loads Mesa into Xvfb (~11 MiB private per display, benchmarks/bench_memory.py); the apps here
         # draw without it (Chromium, Firefox and LibreOffice render in software, VLC's video falls back to XCB)
@@ -579,12 +581,13 @@ class LocalProvider(Provider):
             os.close(write_fd)
             number = self._read_display(read_fd, deadline)
         self.display = f":{number}"
-        self._private_file(self.home / ".Xauthority", xauth_entry(FAMILY_LOCAL, socket.gethostname().encode(),
+        self._private_file(self._view(self.home / ".Xauthority"), xauth_entry(FAMILY_LOCAL, socket.gethostname().encode(),
                                                                    str(number).encode(), cookie))
 
         bus = self.dir / "run" / "bus"
+        bus_seen = self._view(bus)
         self._spawn("dbus", ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address=unix:path={bus}"])
-        self._wait(lambda: bus.exists(), deadline, "the session D-Bus", "dbus")
+        self._wait(lambda: bus_seen.exists(), deadline, "the session D-Bus", "dbus")
         # one malloc arena for the desktop's own processes (and the panel's plugins, which inherit it): their few
         # threads (D-Bus, dconf) otherwise each keep an arena of freed memory, ~11 MiB per process at idle
         shell_env = {**self._session_env(), "MALLOC_ARENA_MAX": "1"}
@@ -597,6 +600,7 @@ class LocalProvider(Provider):
 
         token = self._token or secrets.token_urlsafe(24)
         port_file = self.dir / "run" / "port"
+        port_seen = self._view(port_file)
         argv = [sys.executable, "-m", "step_envs.server", "--host", self.server_host, "--port", str(self.server_port),
                 "--port-file", str(port_file), "--token-file", "-"]
         extra: dict[str, object] = {}
@@ -609,8 +613,8 @@ class LocalProvider(Provider):
         with contextlib.suppress(BrokenPipeError):
             server.stdin.write(token.encode() + b"\n")
             server.stdin.close()
-        self._wait(port_file.exists, deadline, "the controller server", "server")
-        url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        self._wait(port_seen.exists, deadline, "the controller server", "server")
+        url = f"http://127.0.0.1:{int(port_seen.read_text())}"
         self._wait(lambda: self._healthy(url), deadline, "the controller server", "server")
         self._wait(lambda: self._window_manager_ready(), deadline, "the window manager", "xfwm4")
         self.endpoint = Endpoint(url=url, token=token, width=self.width, height=self.height)
@@ -693,7 +697,7 @@ class LocalProvider(Provider):
         """
         if self.dir is None:
             raise ProviderError("session not started")
-        damaged = [name for name in ("run/bus", "bin") if not (self.dir / name).exists()]
+        damaged = [name for name in ("run/bus", "bin") if not self._view(self.dir / name).exists()]
         if damaged:  # an action deleted its own session's files: only a new session is clean
             raise ProviderError(f"the session lost {', '.join(damaged)} (an action deleted them): replace it")
         helpers = self._server_helpers()
@@ -709,7 +713,7 @@ class LocalProvider(Provider):
         for wid in leftover:
             subprocess.run(self._x_client(["wmctrl", "-i", "-c", wid]), env=self._session_env(), capture_output=True, timeout=5)
         for name in STALE_RUNTIME:  # the daemons that kept them were killed above
-            shutil.rmtree(self.dir / "run" / name, ignore_errors=True)
+            shutil.rmtree(self._view(self.dir / "run" / name), ignore_errors=True)
         self._restore_home()
         self._wipe_user_files()
 
@@ -732,7 +736,7 @@ class LocalProvider(Provider):
             self._snapshot_root = Path(tempfile.mkdtemp(prefix=f"{self.session_id}-", dir=root))
         old = self._snapshots.pop(key, None)
         if old is not None:
-            shutil.rmtree(old.images, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
         images = self._snapshot_root / hashlib.sha256(key.encode()).hexdigest()[:16]
         shutil.rmtree(images, ignore_errors=True)
         try:
@@ -741,31 +745,67 @@ class LocalProvider(Provider):
             shutil.rmtree(images, ignore_errors=True)
             raise ProviderError(f"could not snapshot the session: {exc}") from exc
         self._reap_init()
-        files = {"home": _capture(self.home), "run": _capture(self.dir / "run"), "tmp": _capture(self.dir / "tmp")}
-        self._snapshots[key] = _Snapshot(images, files)
+        self._snapshots[key] = images
         while len(self._snapshots) > max(1, self.snapshot_limit):
-            shutil.rmtree(self._snapshots.pop(next(iter(self._snapshots))).images, ignore_errors=True)
+            shutil.rmtree(self._snapshots.pop(next(iter(self._snapshots))), ignore_errors=True)
         self._restore_tree(images)
         return time.monotonic() - t0
 
     def restore_snapshot(self, key: str) -> float:
-        """Replace the running session with the snapshot ``key``: the tree is killed, the files go back to what
-        they were at the dump, CRIU restores the tree. Returns the seconds it took."""
-        snap = self._snapshots.pop(key, None)
-        if snap is None or self.dir is None:
+        """Replace the running session with the snapshot ``key``: the tree is killed (its files, all in its
+        namespace's tmpfs mounts, go with it), CRIU restores the tree and those files as they were at the dump.
+        Returns the seconds it took."""
+        images = self._snapshots.pop(key, None)
+        if images is None or self.dir is None:
             raise ProviderError(f"no snapshot {key!r} in this session")
-        self._snapshots[key] = snap  # the most recently restored goes last
+        self._snapshots[key] = images  # the most recently restored goes last
         t0 = time.monotonic()
         self._kill_tree()
-        for name, files in snap.files.items():
-            self._put_back(self.home if name == "home" else self.dir / name, files)
-        self._wipe_user_files(host_only=True)  # the private /tmp and /dev/shm went with the tree
-        self._restore_tree(snap.images)
+        self._wipe_user_files(host_only=True)  # what the session user left in the host's /var/tmp
+        self._restore_tree(images)
         return time.monotonic() - t0
 
     @property
     def _criu_user(self) -> tuple[int, int] | None:
         return (self._user.pw_uid, self._user.pw_gid) if self._user is not None else None
+
+    def fork(self) -> LocalProvider:
+        """A second session at this session's state, running beside it from now on (snapshot mode only).
+
+        The session is dumped and restored (as :meth:`snapshot` does), and the same images restored once more
+        into a network namespace of the fork's own, where its controller listens on the same port; this process
+        reaches it through a relay on another 127.0.0.1 port (the fork's :attr:`endpoint`). The fork has its own
+        processes, screen, clipboard, /tmp and files (the session's directory lives in the tree's tmpfs); it runs
+        as the same session user, shares this session's snapshots, and lives at most as long as this session
+        (stopping this one stops its forks). Cost: a dump and two restores, and the fork's own memory (docs/
+        providers.md). What does not carry over: TCP connections (clients reconnect), and what lives outside the
+        session (the host's /var/tmp, a running download's server side)."""
+        if self.reset_mode != "snapshot" or self._init_pid is None or self.endpoint is None:
+            raise ProviderError("only a started session in reset_mode='snapshot' can fork"
+                                f"{': ' + self.snapshot_unavailable if self.snapshot_unavailable else ''}")
+        root = self._parent or self
+        key = f"fork-{secrets.token_hex(4)}"
+        self.snapshot(key)  # this session goes on from the restored tree; the images stay for the fork
+        images = self._snapshots.pop(key)
+        child = LocalProvider.__new__(LocalProvider)
+        child.__dict__.update(self.__dict__)
+        child._parent, child._forks, child._namespace, child._init_is_child = root, [], None, False
+        child._procs = {name: pidns.NsProcess(-1, proc.ns_pid) for name, proc in self._procs.items()}
+        child._net = pidns.NetNamespace()
+        try:
+            child._restore_tree(images)
+        except BaseException:
+            child._net.close()
+            raise
+        finally:
+            shutil.rmtree(images, ignore_errors=True)
+        port = int(self.endpoint.url.rsplit(":", 1)[1])
+        child._relay = pidns.Relay(child._net, port)
+        child.endpoint = dataclasses.replace(self.endpoint, url=f"http://127.0.0.1:{child._relay.port}")
+        child.session_id = f"{self.session_id}-{key}"
+        root._forks.append(child)
+        _live.add(child)
+        return child
 
     def _kill_tree(self) -> None:
         """Kill the session's whole tree (its pid namespace goes with its init) and wait until it is gone."""
@@ -785,7 +825,7 @@ class LocalProvider(Provider):
 
     def _restore_tree(self, images: Path) -> None:
         try:
-            self._init_pid = criu.restore(images, self._criu_user)
+            self._init_pid = criu.restore(images, net=self._net.path if self._net else None)
         except criu.CriuError as exc:
             self._init_pid = None
             raise ProviderError(f"could not restore the session's snapshot: {exc}") from exc
@@ -816,7 +856,10 @@ class LocalProvider(Provider):
 
     def _pids(self) -> set[int]:
         """The session's processes: those carrying its marker, and with ``exclusive_user`` every process of
-        the session user."""
+        the session user. In snapshot mode: its tree (nothing leaves a pid namespace; a fork of the session runs
+        as the same user and carries the same marker, and is not this session's)."""
+        if self._init_pid is not None:
+            return {self._init_pid} | pidns.descendants(self._init_pid)
         pids = session_pids(self.session_id)
         if self.exclusive_user:
             pids |= user_pids(self._user.pw_uid if self._user is not None else os.getuid())
@@ -840,6 +883,21 @@ class LocalProvider(Provider):
 
     def stop(self) -> None:
         if self.dir is None:
+            return
+        for fork in list(self._forks):
+            fork.stop()
+        if self._parent is not None:  # a fork: its tree, namespace and relay; the rest is its parent's
+            if self._init_pid is not None:
+                self._kill_tree()
+                self._init_pid = None
+            for part in (self._relay, self._net):
+                if part is not None:
+                    part.close()
+            self._relay = self._net = None
+            with contextlib.suppress(ValueError):
+                self._parent._forks.remove(self)
+            self.dir = self.endpoint = None
+            _live.discard(self)
             return
         for proc in self._procs.values():
             with contextlib.suppress(ProcessLookupError):
@@ -916,11 +974,13 @@ def closed_above(path: Path, uid: int | None) -> Path | None:
 
 
 def _namespace_script(shm_size: str, private_tmp: bool, session_dir: Path, needs: list[Path],
-                      uid: int | None = None) -> str:
+                      uid: int | None = None, copy_session_dir: bool = False) -> str:
     """The shell run by ``unshare --mount`` as root: a tmpfs on /dev/shm; then every path the session needs
     (its own directory when /tmp goes private, and ``needs`` hidden by a closed directory above them) is bound
     aside under that tmpfs, a fresh tmpfs covers /tmp and each closed directory, the paths go back where they
-    were, and /tmp gets its sticky X11 and ICE socket dirs."""
+    were, and /tmp gets its sticky X11 and ICE socket dirs. ``copy_session_dir`` (snapshot mode): the session's
+    directory is copied into the private /tmp instead of bound back, so its files live in the namespace's tmpfs,
+    which a CRIU dump carries: each restore gets them as they were at the dump."""
     import shlex
 
     keep = [session_dir] if private_tmp else []
@@ -945,7 +1005,11 @@ def _namespace_script(shm_size: str, private_tmp: bool, session_dir: Path, needs
         lines.append("mount -t tmpfs -o mode=1777,nosuid,nodev step-gym-tmp /tmp" if cover == "/tmp" else
                      f"mount -t tmpfs -o size=16m,mode=755,nosuid,nodev step-gym-cover {q(cover)}")
     for index, path in enumerate(keep):
-        lines += [f"mkdir -p {q(str(path))}", f"mount --move /dev/shm/.step-gym-keep/{index} {q(str(path))}"]
+        aside = f"/dev/shm/.step-gym-keep/{index}"
+        if copy_session_dir and path == session_dir:
+            lines += [f"mkdir -p {q(str(path))}", f"cp -a {aside}/. {q(str(path))}", f"umount {aside}"]
+        else:
+            lines += [f"mkdir -p {q(str(path))}", f"mount --move {aside} {q(str(path))}"]
     lines.append("rm -rf /dev/shm/.step-gym-keep")
     if private_tmp:
         lines += [f"mkdir -p -m 1777 {socket_dir}" for socket_dir in SOCKET_DIRS]

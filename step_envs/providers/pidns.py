@@ -14,8 +14,11 @@ process that is not our child (:class:`NsProcess`), and pid translation between 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -124,3 +127,105 @@ class NsProcess:
                 raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
             time.sleep(0.01)
         return self.returncode  # type: ignore[return-value]
+
+
+# --- forks: a copy of a session in a network namespace of its own ------------------------------------------
+
+CLONE_NEWNET = 0x40000000
+
+
+class NetNamespace:
+    """A network namespace with only loopback, held open by a sleeping process (root): a forked session is
+    restored into it, so its controller can listen on the same 127.0.0.1 port as its parent's."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(["unshare", "--net", "--", "sh", "-c", "ip link set lo up && echo ready && "
+                                      "exec sleep infinity"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != b"ready":
+            error = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            self.proc.kill()
+            raise OSError(f"could not make a network namespace: {error.strip()}")
+        self.path = f"/proc/{self.proc.pid}/ns/net"
+
+    def connect(self, port: int, timeout: float = 10.0) -> socket.socket:
+        """A TCP connection to 127.0.0.1:``port`` inside the namespace: the socket is made by a thread that
+        entered it (a network namespace is per thread), and works from any thread afterwards."""
+        result: list[object] = []
+
+        def enter() -> None:
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                with open(self.path) as handle:
+                    if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), "setns into the fork's network namespace failed")
+                sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+                sock.settimeout(None)
+                result.append(sock)
+            except OSError as exc:
+                result.append(exc)
+
+        thread = threading.Thread(target=enter, daemon=True)
+        thread.start()
+        thread.join()
+        if isinstance(result[0], BaseException):
+            raise result[0]
+        return result[0]  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Relay:
+    """127.0.0.1:``port`` on the host, relayed to 127.0.0.1:``target`` in ``net``: how this process reaches a
+    forked session's controller. A thread accepts; two threads per connection copy bytes until either side
+    closes."""
+
+    def __init__(self, net: NetNamespace, target: int) -> None:
+        self.net, self.target = net, target
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self._open: set[socket.socket] = set()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True, name=f"step-gym-relay-{self.port}").start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = self.net.connect(self.target)
+            except OSError:
+                client.close()
+                continue
+            self._open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(1 << 16):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+            self._open.discard(sock)
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()
+        for sock in list(self._open):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
