@@ -19,26 +19,7 @@ import numpy as np
 from step_envs.desktop.env import DesktopEnv
 from step_envs.server import SETTLE_MODES
 from step_envs.server.screen import ScreenGrabber
-from step_envs.tasks import Task
-
-SIMPLE_TASK = Task.from_dict({
-    "id": "bench-simple",
-    "instruction": "Create ~/out.txt containing ok.",
-    "config": [{"type": "execute", "parameters": {"command": "echo seed > ~/in.txt", "shell": True}}],
-    "evaluator": {"func": "exact_match",
-                  "result": {"type": "vm_command_line", "command": "cat ~/out.txt", "shell": True},
-                  "expected": {"type": "rule", "rules": {"expected": "ok\n"}}},
-})
-EDITOR_TASK = Task.from_dict({
-    "id": "bench-editor",
-    "instruction": "Edit ~/notes.txt in the text editor.",
-    "config": [{"type": "execute", "parameters": {"command": "echo hello > ~/notes.txt", "shell": True}},
-               {"type": "launch", "parameters": {"command": ["mousepad", "~/notes.txt"]},
-                "ready": {"window": "notes.txt"}}],
-    "evaluator": {"func": "exact_match",
-                  "result": {"type": "vm_command_line", "command": "cat ~/notes.txt", "shell": True},
-                  "expected": {"type": "rule", "rules": {"expected": "hello\n"}}},
-})
+from step_envs.tasks.probes import EDITOR, WRITE_FILE
 
 
 def pct(values: list[float]) -> str:
@@ -74,7 +55,7 @@ def main() -> None:
     print(f"machine: {platform.node()}  {os.cpu_count()} cores  python {platform.python_version()}  "
           f"provider {args.provider} {provider_kwargs}  settle {args.settle}")
     t0 = time.perf_counter()
-    env = DesktopEnv(task=SIMPLE_TASK, max_steps=args.steps + 1, provider=args.provider,
+    env = DesktopEnv(task=WRITE_FILE, max_steps=args.steps + 1, provider=args.provider,
                      provider_kwargs=provider_kwargs, settle=args.settle)
     env.reset()
     print(f"session start + first reset: {time.perf_counter() - t0:.2f} s")
@@ -82,11 +63,11 @@ def main() -> None:
         resets = []
         for _ in range(args.resets):
             t0 = time.perf_counter()
-            env.reset(options={"task": SIMPLE_TASK})
+            env.reset(options={"task": WRITE_FILE})
             resets.append(time.perf_counter() - t0)
         print(f"reset, simple task (restore + setup + observe):  {pct(resets)}")
 
-        env.reset(options={"task": SIMPLE_TASK})
+        env.reset(options={"task": WRITE_FILE})
         # act_total: the one round trip of a step (action, settle, the settled frame back); action and settle
         # are the server's own share of it
         steps, phases = [], {"action": [], "settle": [], "act_total": []}
@@ -102,7 +83,7 @@ def main() -> None:
         for phase, values in phases.items():
             print(f"    {phase:9s}                                     {pct(values)}")
 
-        env.reset(options={"task": EDITOR_TASK})
+        env.reset(options={"task": EDITOR})
         # words typed back to back: from the ~12th the line is wider than the window and mousepad scrolls it
         # sideways, an animation of ~0.2 s; final: the observation equals the screen 0.3 s later (not timed)
         typing, final = [], []
@@ -118,7 +99,7 @@ def main() -> None:
         editor_resets = []
         for _ in range(min(args.resets, 20)):
             t0 = time.perf_counter()
-            env.reset(options={"task": EDITOR_TASK})
+            env.reset(options={"task": EDITOR})
             editor_resets.append(time.perf_counter() - t0)
         print(f"reset, text-editor task (launch mousepad):       {pct(editor_resets)}")
 

@@ -19,11 +19,11 @@ import statistics
 import time
 from collections import defaultdict
 
-from bench_desktop import SIMPLE_TASK  # the script's own folder is on sys.path
 from bench_pool import pss_kib
 
 from step_envs.desktop.env import DesktopEnv
 from step_envs.providers.procs import session_pids
+from step_envs.tasks.probes import WRITE_FILE
 
 # python processes of a session, told apart by their command line
 PYTHON_ROLES = (("step_envs.server.worker", "pyautogui worker"), ("step_envs.server", "controller server"),
@@ -68,7 +68,7 @@ def main() -> None:
     envs = []
     try:
         for _ in range(args.envs):
-            env = DesktopEnv(task=SIMPLE_TASK, provider=args.provider, provider_kwargs=kwargs)
+            env = DesktopEnv(task=WRITE_FILE, provider=args.provider, provider_kwargs=kwargs)
             env.reset()
             envs.append(env)
         time.sleep(args.idle)

@@ -31,16 +31,8 @@ from step_envs.cli.console import wide_console
 from step_envs.pool import EnvPool
 from step_envs.providers.procs import session_pids
 from step_envs.tasks import Task
+from step_envs.tasks.probes import WRITE_FILE
 
-TASK = Task.from_dict({
-    "id": "bench-pool",
-    "instruction": "Create ~/out.txt containing ok.",
-    "config": [{"type": "execute", "parameters": {"command": "echo seed > ~/in.txt", "shell": True}}],
-    "evaluator": {"func": "exact_match",
-                  "result": {"type": "vm_command_line", "command": "cat ~/out.txt 2>/dev/null", "shell": True},
-                  "expected": {"type": "rule", "rules": {"expected": "ok\n"}}},
-    "solution": ["import subprocess\nsubprocess.run('echo ok > ~/out.txt', shell=True)", "DONE"],
-})
 console = wide_console()
 
 
@@ -83,9 +75,9 @@ def cpu_seconds(pool: EnvPool) -> float:
 
 
 def throughput(pool: EnvPool, steps: int, episodes: int) -> dict[str, float]:
-    pool.run_episodes(MoveAgent(steps), [TASK] * pool.num_envs, max_steps=steps)  # warm: apps, caches
+    pool.run_episodes(MoveAgent(steps), [WRITE_FILE] * pool.num_envs, max_steps=steps)  # warm: apps, caches
     t0, cpu0 = time.monotonic(), cpu_seconds(pool)
-    done = pool.run_episodes(MoveAgent(steps), [TASK] * episodes, max_steps=steps)
+    done = pool.run_episodes(MoveAgent(steps), [WRITE_FILE] * episodes, max_steps=steps)
     seconds, cpu = time.monotonic() - t0, cpu_seconds(pool) - cpu0
     step_times = [s.timings["env"] for e in done for s in e.steps]
     total = sum(len(e.steps) for e in done)
@@ -146,7 +138,7 @@ def faults(provider: str, provider_kwargs: dict[str, Any], episodes: int, num_en
         delivered: list[str] = []
         t0 = time.monotonic()
         thread.start()
-        done = pool.run_episodes(SolutionAgent(2), [(TASK, s) for s in range(episodes)],
+        done = pool.run_episodes(SolutionAgent(2), [(WRITE_FILE, s) for s in range(episodes)],
                                  on_episode=lambda e: delivered.append(e.info["key"]))
         stop.set()
         thread.join()

@@ -25,10 +25,10 @@ import time
 from collections import defaultdict
 
 import numpy as np
-from bench_desktop import EDITOR_TASK, SIMPLE_TASK  # the script's own folder is on sys.path
 
 from step_envs.desktop.env import DesktopEnv
 from step_envs.server import SETTLE_MODES
+from step_envs.tasks.probes import EDITOR, WRITE_FILE
 from step_envs.tasks.templates.widgets import widget_task
 
 WIDGET_TEMPLATES = ("widget-click-button", "widget-select-option", "widget-tick-boxes", "widget-type-text",
@@ -54,7 +54,7 @@ def run_workloads(env: DesktopEnv, steps: int, seeds: int, results: dict[tuple[s
                   ) -> None:
     """Every workload once with ``env.settle`` as it is set."""
     moves = results[("moveTo", env.settle)]
-    env.reset(options={"task": SIMPLE_TASK})
+    env.reset(options={"task": WRITE_FILE})
     for i in range(steps):
         step(env, f"pyautogui.moveTo({100 + (i % 2) * 400}, {200 + (i % 3) * 100})", moves, check_final=False)
     widgets = results[("widgets", env.settle)]
@@ -68,7 +68,7 @@ def run_workloads(env: DesktopEnv, steps: int, seeds: int, results: dict[tuple[s
                 time.sleep(PAUSE_S)
                 step(env, action, widgets, check_final=True)
     typing = results[("typing", env.settle)]
-    env.reset(options={"task": EDITOR_TASK})
+    env.reset(options={"task": EDITOR})
     for i in range(min(steps, 10)):
         time.sleep(PAUSE_S)
         step(env, f"pyautogui.write('word{i} ')", typing, check_final=True)
@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.node()}  {os.cpu_count()} cores  load average {os.getloadavg()[0]:.1f}  "
           f"python {platform.python_version()}  provider {args.provider}")
-    env = DesktopEnv(task=SIMPLE_TASK, provider=args.provider, max_steps=10_000)
+    env = DesktopEnv(task=WRITE_FILE, provider=args.provider, max_steps=10_000)
     results: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     try:
         env.reset()

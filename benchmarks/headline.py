@@ -36,24 +36,23 @@ FIGURES = {
 
 
 def measure(resets: int, steps: int, episodes: int) -> dict[str, float]:
-    from bench_desktop import SIMPLE_TASK
-
     from step_envs.desktop.env import DesktopEnv
     from step_envs.tasks import load_task
+    from step_envs.tasks.probes import WRITE_FILE
 
     figures: dict[str, float] = {}
     t0 = time.perf_counter()
-    env = DesktopEnv(task=SIMPLE_TASK, max_steps=steps + 1)
+    env = DesktopEnv(task=WRITE_FILE, max_steps=steps + 1)
     try:
         env.reset()
         figures["start"] = time.perf_counter() - t0
         times = []
         for _ in range(resets):
             t0 = time.perf_counter()
-            env.reset(options={"task": SIMPLE_TASK})
+            env.reset(options={"task": WRITE_FILE})
             times.append(time.perf_counter() - t0)
         figures["reset_simple"] = 1000 * statistics.median(times)
-        env.reset(options={"task": SIMPLE_TASK})
+        env.reset(options={"task": WRITE_FILE})
         times = []
         for i in range(steps):
             t0 = time.perf_counter()

@@ -6,10 +6,14 @@ It imports nothing of step_envs, and nothing heavy: the processes inside a sessi
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+DEFAULT_SCREEN = (1280, 720)
+"""(width, height) of a desktop's screen when nothing says otherwise: the default of the desktop env and its kind,
+the providers, the action parsers, the agents' turns and the trainer's env config. Android's kind and OSWorld's
+drop-in have screens of their own."""
 
 
 class ProviderError(RuntimeError):
@@ -70,24 +74,6 @@ class Timings(Mapping[str, float]):
         return "Timings(" + ", ".join(f"{k}={v:.4f}s" for k, v in self._seconds.items()) + ")"  # seconds, as stored
 
 
-def time_limit_over(env: object) -> int | None:
-    """The step limit of the Gymnasium ``TimeLimit`` wrapping ``env`` whose ``reset`` is running now, or None.
-
-    ``gymnasium.make(..., max_episode_steps=N)`` puts a ``TimeLimit`` around the env and never tells it ``N``, so the
-    env would not know that step ``N`` ends the episode and could not run its checker there (and Gymnasium refuses a
-    registered wrapper on ids that have a vector entry point). Called from the env's ``reset``, this looks up the
-    call stack for the ``TimeLimit`` whose ``reset`` led here and whose innermost env is ``env``: a few frames, no
-    state kept. Its private ``_max_episode_steps`` is Gymnasium's (1.x) name for ``N``."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        caller = frame.f_locals.get("self")
-        if type(caller).__name__ == "TimeLimit" and getattr(caller, "unwrapped", None) is env:
-            limit = getattr(caller, "_max_episode_steps", None)
-            return limit if isinstance(limit, int) else None
-        frame = frame.f_back
-    return None
-
-
 def _no_options(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     return {}
 
@@ -111,7 +97,7 @@ class EnvKind:
     make_env: Callable[[Any, str, dict[str, Any]], Any]
     load_task: Callable[[Any], Any]
     suites: Mapping[str, Callable[[], list[Any]]] = field(default_factory=dict)
-    default_screen: tuple[int, int] = (1280, 720)
+    default_screen: tuple[int, int] = DEFAULT_SCREEN
     action_space: str | None = None
     observation_keys: Callable[[dict[str, Any]], tuple[str, ...]] = lambda env_kwargs: ()
     provider_options: Callable[[dict[str, Any]], dict[str, Any]] = _no_options

@@ -1,5 +1,6 @@
 """Gymnasium spaces shared by the desktop and Android envs (a module at the bottom: of step_envs it imports only
-`step_envs.actions.core`, which imports nothing of it, and that only when a computer_13 action is checked).
+`step_envs.actions.env_actions`, which imports nothing of it, and that only when a computer_13 action is
+checked).
 
 `TextSpace` is Gymnasium's `Text` over `CHARSET` (printable ASCII, whitespace and the Basic Multilingual Plane up
 to CJK, ~12,000 characters) whose `repr` names the range instead of listing it, so `print(env.action_space)`
@@ -35,8 +36,8 @@ class TextSpace(spaces.Text):
 class Computer13Space(spaces.Space[dict]):
     """OSWorld's `computer_13` actions as they are written: a dict such as ``{"action_type": "CLICK", "x": 640,
     "y": 360}`` (its JSON text too) or ``"WAIT"`` / ``"DONE"`` / ``"FAIL"``. `contains` is the env's own
-    validation (`step_envs.actions.core.parse_computer13`: known type, its parameters, points on the screen);
-    `sample` draws a valid action of a random type."""
+    validation (`step_envs.actions.env_actions.parse_computer13`: known type, its parameters, points on the
+    screen); `sample` draws a valid action of a random type."""
 
     def __init__(self, width: int, height: int, seed: int | None = None) -> None:
         super().__init__(None, None, seed)
@@ -47,12 +48,12 @@ class Computer13Space(spaces.Space[dict]):
         return False
 
     def contains(self, x: object) -> bool:
-        from step_envs.actions.core import parse_computer13
+        from step_envs.actions.env_actions import parse_computer13
 
         return isinstance(x, dict | str) and parse_computer13(x, self.width, self.height).kind != "invalid"
 
     def sample(self, mask: None = None, probability: None = None) -> dict:
-        from step_envs.actions.core import ACTION_TYPES, BUTTONS
+        from step_envs.actions.env_actions import ACTION_TYPES, BUTTONS
 
         rng = self.np_random
         kind = str(rng.choice(ACTION_TYPES))

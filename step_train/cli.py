@@ -261,7 +261,7 @@ def sft_command(args: argparse.Namespace, console: Console) -> int:
         trainer.run()
     finally:
         trainer.close()
-    console.print(f"done: {trainer.step} steps ({config.sft.epochs} epochs of {len(trainer.demos)} records); logs "
+    console.print(f"done: {trainer.round} steps ({config.sft.epochs} epochs of {len(trainer.demos)} records); logs "
                   f"and checkpoints in {config.run_dir}")
     return 0
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from step_envs.core import DEFAULT_SCREEN
 from step_train.algos import AlgoConfig
 from step_train.policy.model import ModelSettings
 from step_train.policy.sampling import SamplingSettings
@@ -37,7 +38,7 @@ class EnvSettings:
     num_envs: int = 4
     max_steps: int = 15
     action_space: str = "pyautogui"
-    screen_size: tuple[int, int] = (1280, 720)
+    screen_size: tuple[int, int] = DEFAULT_SCREEN
     max_retries: int = 2
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     provider_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -209,7 +210,7 @@ class TrainConfig:
         sampling = dataclasses.replace(self.sampling, history=self.algo.history, context=context, seed=self.seed)
         augment = dataclasses.replace(self.algo.augment, screen_size=tuple(self.env.screen_size))
         env = self.env
-        if "a11y" in sampling.observation:  # the envs must observe what the prompt shows, and only that
+        if sampling.shows.a11y:  # the envs must observe what the prompt shows, and only that
             env = dataclasses.replace(env, env_kwargs={"a11y_scope": sampling.a11y_scope, **env.env_kwargs,
                                                        "a11y_tree": True})
         return dataclasses.replace(self, sampling=sampling, env=env,

@@ -204,7 +204,7 @@ class StepLog:
 def demo_format_of(config: TrainConfig) -> DemoFormat:
     """Demonstrations as `config`'s policy sees a step: its dialect, screen, screenshot size and observation."""
     return DemoFormat(config.model.dialect, config.env.action_space, tuple(config.env.screen_size),
-                      config.sampling.max_pixels, "a11y" in config.sampling.observation)
+                      config.sampling.max_pixels, config.sampling.shows.a11y)
 
 
 def warm_start(config: TrainConfig, demos: Path, pool: Any, console: Console) -> tuple[str, bool]:
@@ -218,8 +218,8 @@ def warm_start(config: TrainConfig, demos: Path, pool: Any, console: Console) ->
     finally:
         trainer.close()
     if not rows:
-        return f"{trainer.step} steps already in {config.run_dir}", True
-    return (f"steps {rows[0]['round'] + 1}-{trainer.step} of {trainer.total_steps} on {len(trainer.demos)} records, "
+        return f"{trainer.round} steps already in {config.run_dir}", True
+    return (f"steps {rows[0]['round'] + 1}-{trainer.round} of {trainer.total_rounds} on {len(trainer.demos)} records, "
             f"loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f}"), False
 
 

@@ -98,7 +98,7 @@ def read_format(directory: Path, config: TrainConfig) -> dict[str, Any]:
     if differ:
         raise ValueError(f"{path}: the demonstrations have {', '.join(differ)}; record them with the run's env "
                          "settings (step-train demos --action-space ...) or set env.action_space / env.screen_size")
-    if "a11y" in config.sampling.observation and not fmt.get("a11y"):
+    if config.sampling.shows.a11y and not fmt.get("a11y"):
         raise ValueError(f"{path}: the policy's observation {config.sampling.observation!r} shows the accessibility "
                          "tree, and these demonstrations were recorded without it; record them with --a11y")
     pixels = fmt.get("max_pixels")
@@ -191,7 +191,7 @@ def read_demos(directory: str | Path, config: TrainConfig) -> Demos:
     fmt = read_format(directory, config)
     actions = ActionSet(config.model.dialect, config.env.action_space)
     splits = SPLITS if config.sft.near_miss else SPLITS[:1]
-    a11y = "a11y" in config.sampling.observation
+    a11y = config.sampling.shows.a11y
     digest = hashlib.sha256()
     steps: list[DemoStep] = []
     for split in splits:

@@ -1,10 +1,10 @@
-"""The training loop: plan tasks -> rollouts on the pool -> record -> advantages -> samples -> updates -> checkpoint.
+"""An RL round: plan tasks -> rollouts on the pool -> record -> advantages -> samples -> updates.
 
 One round (`Trainer.train_round`), each arrow one call:
 `sampler.plan(tasks, record)` -> `collect(pool, policy, plan)` -> `record.update(episodes)` ->
 `training_samples(...)` (+ `augmentation_samples(...)` for STEP) -> `update(samples)` (PPO-clip minibatches with
-gradient accumulation) -> every `eval.every` rounds, `evaluate(...)` on held-out instances -> `RunLog.write(row)`
--> `write_checkpoint(...)`.
+gradient accumulation). The run loop around it (`step_train.loop.RunLoop`, shared with SFT) then evaluates on
+held-out instances every `eval.every` rounds, writes the round's log row and checkpoints.
 
 Everything random is seeded from (config seed, round, ...): the task draw, the sampler's RNG (saved), each env's
 generation (`VLMPolicy` seeds per episode key and step), minibatch shuffles and the augmentation's RNG (saved), so
@@ -14,14 +14,11 @@ greedily and draws no random numbers, so it changes none of that.
 
 from __future__ import annotations
 
-import json
-import logging
-import math
 import random
 import time
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,32 +45,15 @@ from step_train.algos import (
 )
 from step_train.algos.batch import response_logprobs, with_old_logprobs
 from step_train.algos.sampler import rng_state, set_rng_state
-from step_train.checkpoint import (
-    latest_checkpoint,
-    load_training_state,
-    observation_dir,
-    read_observations,
-    read_state,
-    write_checkpoint,
-)
+from step_train.checkpoint import observation_dir, read_observations, read_state
 from step_train.config import TrainConfig, from_dict
-from step_train.eval import (
-    EvalResult,
-    check_training_tasks,
-    eval_source,
-    evaluate,
-    evaluate_set,
-    held_out_tasks,
-    result_row,
-)
-from step_train.policy import VLMPolicy, turn_seed
+from step_train.eval import EvalResult, check_training_tasks, evaluate_set
+from step_train.loop import LazyPool, RunLoop
+from step_train.policy import Trajectory, VLMPolicy, turn_seed
 from step_train.policy.prompts import Encoded
 from step_train.rollout import ObservationStore, RoundRollouts, collect
-from step_train.runlog import RunLog, record_histogram
-from step_train.tasks import load_tasks, make_pool
-from step_train.warmstart import with_init
-
-log = logging.getLogger(__name__)
+from step_train.runlog import record_histogram
+from step_train.tasks import load_tasks
 
 Sample = StepSample | TrajectorySample
 
@@ -91,20 +71,9 @@ def copies_moved(drawn: Sequence[str], plan: Sequence[str], copies: int) -> int:
     return sum(1 for index, task_id in enumerate(plan) if task_id != drawn[index // copies])
 
 
-def lr_factor(round_index: int, total_rounds: int, schedule: str, warmup: int) -> float:
-    """Linear warm-up over `warmup` rounds, then constant, linear decay to 0, or cosine decay to 0."""
-    if warmup and round_index < warmup:
-        return (round_index + 1) / warmup
-    progress = (round_index - warmup) / max(1, total_rounds - warmup)
-    if schedule == "linear":
-        return max(0.0, 1.0 - progress)
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return 1.0
-
-
-class Trainer:
-    """Owns the policy, optimizer, success record, sampler and logs of one run directory."""
+class Trainer(RunLoop):
+    """Owns the policy, optimizer, success record, sampler and logs of one RL run directory (`RunLoop`: the loop,
+    evaluation, checkpoints and resume)."""
 
     def __init__(
         self,
@@ -114,41 +83,36 @@ class Trainer:
         tasks: Sequence[Task] | None = None,
         console: Console | None = None,
     ) -> None:
-        self.console = console or Console()
-        checkpoint = latest_checkpoint(config.run_dir) if resume else None
-        if resume and checkpoint is None:
-            raise FileNotFoundError(f"no checkpoint under {Path(config.run_dir) / 'checkpoints'}; start without --resume")
-        config, init_adapter = with_init(config)  # `model.init`: start from a checkpoint's weights
-        self.config = config.resolved()
-        self.config.apply_threads()
+        super().__init__(config, resume=resume, console=console)
         self.algo = self.config.algo
         task_list = list(tasks) if tasks is not None else load_tasks(self.config)
         check_training_tasks(task_list, self.config.eval)
         self.tasks = {t.id: t for t in task_list}
-        self.eval_tasks: list[Task] = []
-        if self.config.eval.every:
-            self.eval_tasks = held_out_tasks(eval_source(self.config, task_list), self.config.eval)
+        self.eval_tasks = self._held_out(task_list)
         torch.manual_seed(self.config.seed)  # LoRA initialization
-        self.policy = VLMPolicy(self.config.model, self.config.sampling, adapter_dir=init_adapter)
+        self.policy = VLMPolicy(self.config.model, self.config.sampling, adapter_dir=self.init_adapter)
         self.store = ObservationStore(self.policy.observe, observation_dir(self.config.run_dir))
         self.record = SuccessRecord(self.algo.alpha)
         self.sampler = AdaptiveSampler(self.algo.sampler_config, seed=self.config.seed)
         self.buffer = SuccessBuffer(self.algo.augment.buffer_size, self.algo.augment.success_threshold)
         self.augment_rng = random.Random(turn_seed(self.config.seed, "augment"))
         optim = self.config.optim
-        self.optimizer = torch.optim.AdamW(
-            self.policy.trainable_parameters(), lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay
-        )
-        rounds, schedule, warmup = self.config.budget.rounds, optim.schedule, optim.warmup_rounds
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda r: lr_factor(r, rounds, schedule, warmup)
-        )
-        self.round = 0
-        if checkpoint is not None:
-            self._restore(checkpoint)
-        Path(self.config.run_dir).mkdir(parents=True, exist_ok=True)
-        (Path(self.config.run_dir) / "config.json").write_text(_json(self.config.to_dict()))
-        self.runlog = RunLog(self.config.run_dir, tensorboard=self.config.tensorboard, completed_rounds=self.round)
+        self._start_optimizer(optim.lr, optim.schedule, optim.warmup_rounds)
+        if self.resumed is not None:
+            self._restore(self.resumed)
+        self._open_run_dir()
+
+    @property
+    def total_rounds(self) -> int:
+        return self.config.budget.rounds
+
+    @property
+    def eval_every(self) -> int:
+        return self.config.eval.every
+
+    @property
+    def checkpoint_every(self) -> int:
+        return self.config.checkpoint_every
 
     # ---- checkpoint ---------------------------------------------------------------------------------------------
 
@@ -162,20 +126,9 @@ class Trainer:
             "config": self.config.to_dict(),
         }
 
-    def save_checkpoint(self) -> Path:
-        observations = self.store.save(self._buffer_refs())
-        path = write_checkpoint(
-            self.config.run_dir,
-            self.round,
-            policy=self.policy,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-            state=self.state_dict(),
-            observations=observations,
-            keep=self.config.keep_checkpoints,
-        )
-        log.info("checkpoint %s", path)
-        return path
+    def checkpoint_observations(self) -> dict[str, str]:
+        """The screenshots of the success buffer's steps, written to the run's store."""
+        return self.store.save(self._buffer_refs())
 
     def _restore(self, checkpoint: Path) -> None:
         state = read_state(checkpoint)
@@ -186,65 +139,18 @@ class Trainer:
                 f"config ({Path(self.config.run_dir) / 'config.json'})"
             )
         self.policy.load_adapter_weights(checkpoint / "adapter")
-        load_training_state(checkpoint, self.optimizer, self.scheduler)
         self.record.load_state_dict(state["record"])
         self.sampler.load_state_dict(state["sampler"])
         self.buffer.load_state_dict(state["buffer"])
         set_rng_state(self.augment_rng, state["augment_rng"])
         self.store.load(read_observations(checkpoint))
-        self.round = int(state["round"])
-        self.console.print(f"resumed from {checkpoint} after round {self.round}")
+        self._resume(state)
 
     def _buffer_refs(self) -> list[str]:
         episodes = self.buffer.state_dict()["episodes"].values()
         return [step["observation_ref"] for items in episodes for e in items for step in e["steps"]]
 
     # ---- the loop -----------------------------------------------------------------------------------------------
-
-    def make_pool(self) -> Any:
-        return make_pool(self.config.env)
-
-    def run(self, pool: Any | None = None, *, stop_after: int | None = None) -> list[dict[str, Any]]:
-        """Train until `budget.rounds` rounds are done (or `stop_after` more rounds); returns this call's rows.
-
-        A pool passed in is used and left open; otherwise one is started from the config and closed at the end.
-        """
-        own_pool = pool is None
-        pool = self.make_pool() if own_pool else pool
-        rows = []
-        try:
-            target = self.config.budget.rounds
-            if stop_after is not None:
-                target = min(target, self.round + stop_after)
-            while self.round < target:
-                row = self.train_round(pool)
-                evaluations = self.evaluate(pool) if self._evaluates_after(self.round + 1) else {}
-                row.update(result_row(evaluations))
-                self.runlog.write(row)
-                self._print_row(row)
-                for name, evaluation in evaluations.items():
-                    self.console.print(f"{name:<15} {evaluation.summary()}")
-                rows.append(row)
-                self.round += 1
-                if self.round % self.config.checkpoint_every == 0 or self.round == self.config.budget.rounds:
-                    self.save_checkpoint()
-        finally:
-            if own_pool:
-                pool.close()
-        return rows
-
-    def close(self) -> None:
-        self.runlog.close()
-
-    def _evaluates_after(self, completed_rounds: int) -> bool:
-        every = self.config.eval.every
-        return bool(every) and (completed_rounds % every == 0 or completed_rounds == self.config.budget.rounds)
-
-    def evaluate_held_out(self, pool: Any) -> EvalResult:
-        """Greedy episodes of the held-out instances (`eval` section) with the current adapters."""
-        settings = self.config.eval
-        return evaluate(pool, self.policy, self.eval_tasks, max_steps=settings.max_steps or self.config.env.max_steps,
-                        step_slack=settings.step_slack, console=self.console)
 
     def evaluate(self, pool: Any) -> dict[str, EvalResult]:
         """The evaluations `eval` asks for after this round (`step_train.eval.evaluate_set`): held-out greedy, and
@@ -259,13 +165,13 @@ class Trainer:
         """The B task ids of a round (`draw_round_tasks`)."""
         return draw_round_tasks(self.tasks, self.config.budget.tasks_per_round, self.config.seed, round_index)
 
-    def train_round(self, pool: Any) -> dict[str, Any]:
+    def train_round(self, pool: LazyPool) -> dict[str, Any]:
         start = time.perf_counter()
         torch.manual_seed(turn_seed(self.config.seed, "torch", self.round))
         self.policy.round = self.round
         drawn = self.round_tasks(self.round)
         plan = self.sampler.plan(drawn, self.record)
-        rollouts = self._collect(pool, plan)
+        rollouts = self._collect(pool.get(), plan)
         episodes = rollouts.episodes
         round_means = self.record.update(episodes)
         samples: list[Sample] = list(training_samples(episodes, self.record, self.algo))
@@ -344,8 +250,9 @@ class Trainer:
             return self._encode_step(sample.prompt, sample.token_ids)
         env = self.config.env
         images = [self.store[ref] for ref in sample.observation_refs]
-        return self.policy.trajectory_windows(sample.instruction, images, sample.token_ids,  # type: ignore[arg-type]
-                                              env.action_space, tuple(env.screen_size))
+        trajectory = Trajectory(sample.instruction, images, sample.token_ids,  # type: ignore[arg-type]
+                                env.action_space, tuple(env.screen_size))
+        return self.policy.trajectory_windows(trajectory)
 
     def _units(self, samples: Sequence[Sample]) -> int:
         """What the loss averages over: response tokens (token-mean) or sequences with tokens."""
@@ -495,22 +402,25 @@ class Trainer:
             "record_histogram": record_histogram(self.record.rates),
         }
 
-    def _print_row(self, row: dict[str, Any]) -> None:
-        def fmt(value: Any, spec: str = ".3f") -> str:
-            return "-" if value is None else format(value, spec)
+    def progress_note(self, row: dict[str, Any]) -> str:
+        return f"success {_fmt(row['success_rate'], '.2f')}"
 
-        self.console.print(
-            f"round {row['round'] + 1}/{self.config.budget.rounds}  success {fmt(row['success_rate'], '.2f')}  "
-            f"episodes {row['valid_episodes']}/{row['episodes']}  samples {row['samples']}+{row['augment_samples']}  "
-            f"moved {row.get('copies_moved', 0)}  "
-            f"loss {fmt(row['loss'], '.4f')}  clip {fmt(row['clip_fraction'])}  kl {fmt(row['approx_kl'], '.4f')}  "
-            f"env {row['env_seconds']:.1f}s  model {row['model_seconds']:.1f}s  update {row['update_seconds']:.1f}s"
-        )
+    def report(self, row: dict[str, Any], results: dict[str, EvalResult], checkpoint: Path | None) -> Iterator[str]:
+        """The round's row in one line, then one line per evaluation."""
+        yield (f"round {row['round'] + 1}/{self.total_rounds}  success {_fmt(row['success_rate'], '.2f')}  "
+               f"episodes {row['valid_episodes']}/{row['episodes']}  "
+               f"samples {row['samples']}+{row['augment_samples']}  moved {row.get('copies_moved', 0)}  "
+               f"loss {_fmt(row['loss'], '.4f')}  clip {_fmt(row['clip_fraction'])}  "
+               f"kl {_fmt(row['approx_kl'], '.4f')}  env {row['env_seconds']:.1f}s  model {row['model_seconds']:.1f}s  "
+               f"update {row['update_seconds']:.1f}s")
+        for name, result in results.items():
+            yield f"{name:<15} {result.summary()}"
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _token_lists(sample: Sample) -> tuple:
     return (sample.token_ids,) if isinstance(sample, StepSample) else sample.token_ids  # type: ignore[return-value]
 
-
-def _json(data: Any) -> str:
-    return json.dumps(data, indent=1, sort_keys=True)

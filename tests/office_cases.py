@@ -199,7 +199,7 @@ FOLDER = {"type": "directory", "name": "cpjpg", "children": [{"type": "file", "n
 PLACES = ["深圳市福田区益田路5055号", "深圳市福田区福华三路111号", "深圳市福田区正义街1号"]
 
 OFFICE_CASES: dict[str, Case] = {
-    # VLC (step_envs/checkers/vlc.py)
+    # VLC (step_envs/checkers/metrics/app_settings.py, os_state.py)
     "check_qt_bgcone": ("file", "rules", lambda d: (vlcrc(d / "vlcrc", "qt-bgcone=0"), {"expected_qt_bgcone": 0}, {})),
     "check_qt_max_volume": ("file", "rules", lambda d: (vlcrc(d / "vlcrc", "qt-max-volume=200"),
                                                         {"expected_qt_max_volume": 200}, {})),
@@ -222,7 +222,7 @@ OFFICE_CASES: dict[str, Case] = {
     "compare_videos": ("file", "file", lambda d: (animation(d / "r.gif"), animation(d / "e.gif"), {})),
     "check_mp3_meta": ("file", "rules", lambda d: (tagged_mp3(d / "song.mp3"), {
         "title": {"method": "eq", "ref": "Missing You"}, "artist": {"method": "eq", "ref": "Cheng Xiang"}}, {})),
-    # Impress (impress.py)
+    # Impress (slide_checks.py)
     "check_transition": ("file", "rules", lambda d: (deck(d / "r.pptx", transition="dissolve"), {
         "slide_idx": 0, "transition_type": "dissolve"}, {})),
     "check_slide_orientation_Portrait": ("file", "none", lambda d: (deck(d / "r.pptx", portrait=True), None, {})),
@@ -237,7 +237,7 @@ OFFICE_CASES: dict[str, Case] = {
     "check_image_stretch_and_center": ("file", "file", lambda d: (
         deck(d / "r.pptx", picture=(0, 0, 9144000, 6858000)), deck(d / "e.pptx", picture=(914400, 914400, 914400,
                                                                                          914400)), {})),
-    # Writer (writer.py)
+    # Writer (document_checks.py)
     "check_tabstops": ("file", "file", lambda d: (document(d / "r.docx", "one two three\trest", tab_at=6.0),
                                                   document(d / "e.docx", "one two three\trest", tab_at=6.0), {})),
     "check_highlighted_words": ("file", "file", lambda d: (odt(d / "r.odt", False), odt(d / "e.odt", False), {})),
@@ -272,7 +272,7 @@ OFFICE_CASES: dict[str, Case] = {
     "compare_pdf_images": ("file", "file", lambda d: (picture_pdf(d / "r.pdf"), picture_pdf(d / "e.pdf"), {})),
     "compare_epub": ("file", "file", lambda d: (epub(d / "r.epub"), epub(d / "e.epub"), {})),
     "compare_zip_files": ("file", "file", lambda d: (archive(d / "r.zip"), archive(d / "e.zip"), {})),
-    # answers in files (answers.py)
+    # answers in files (text.py, documents.py, table.py)
     "check_line_number": ("file", "rules", lambda d: (text(d / "r.txt", "12:00:01 all\n12:00:02 all\n"),
                                                       {"expected": "2"}, {})),
     "compare_result_files": ("file", "file", lambda d: (text(d / "r.txt", "median 25.5"), text(d / "e.txt", "25.5"),
@@ -282,7 +282,7 @@ OFFICE_CASES: dict[str, Case] = {
     "fuzzy_place_math": ("file", "rules", lambda d: (document(d / "r.docx", *PLACES), {"expected": PLACES}, {})),
     "compare_conference_city_in_order": ("file", "rules", lambda d: (cities(d / "r.xlsx"),
                                                                      {"expected": ["Montreal"] * 21}, {})),
-    # system state (system.py)
+    # system state (os_state.py)
     "is_in_vm_clickboard": ("value", "value", lambda d: ({"expected": "/home/user/secret.docx"},
                                                          "/home/user/secret.docx\n", {})),
     "is_utc_0": ("value", "none", lambda d: (STATUS, None, {})),

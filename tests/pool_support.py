@@ -1,5 +1,5 @@
-"""What the EnvPool tests share: a fast probe task, a solution-replaying agent, the providers to run on, and
-ways to kill an env's real processes or container from outside."""
+"""What the EnvPool tests share: a solution-replaying agent, the providers to run on, and ways to kill an env's real
+processes or container from outside. Their probe task is `step_envs.tasks.probes.WRITE_FILE`."""
 
 from __future__ import annotations
 
@@ -16,16 +16,6 @@ from step_envs.agents import AgentAction, Turn
 from step_envs.providers.procs import session_pids
 from step_envs.tasks import Task
 
-# no setup steps, a one-action solution and a file checker: an episode costs a restore, two steps and a check
-PROBE = Task.from_dict({
-    "id": "probe-pool-write",
-    "instruction": "Create the file ~/answer.txt containing the word yes.",
-    "config": [{"type": "execute", "parameters": {"command": "rm -f ~/answer.txt", "shell": True}}],
-    "evaluator": {"func": "exact_match",
-                  "result": {"type": "vm_command_line", "command": "cat ~/answer.txt 2>/dev/null", "shell": True},
-                  "expected": {"type": "rule", "rules": {"expected": "yes\n"}}},
-    "solution": ["import subprocess\nsubprocess.run('echo yes > ~/answer.txt', shell=True)", "DONE"],
-})
 SLIM_IMAGE_KWARGS = {"variant": "slim"}
 
 

@@ -2,6 +2,7 @@
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from loopback_http import serve_files
@@ -51,10 +52,19 @@ def test_the_registry_holds_osworld_getters_and_metrics_by_name():
     assert {"exact_match", "compare_table", "compare_docx_files", "check_csv", "compare_text_file"} <= set(METRICS)
 
 
+def test_getters_live_in_getters_and_metrics_in_metrics_which_import_nothing_of_getters():
+    """The package's map (its docstring) holds: a getter is found under getters/, a metric under metrics/, and a
+    metric sees only what getters hand it."""
+    assert {f.__module__.rsplit(".", 1)[0] for f in GETTERS.values()} == {"step_envs.checkers.getters"}
+    assert {f.__module__.rsplit(".", 1)[0] for f in METRICS.values()} == {"step_envs.checkers.metrics"}
+    metrics = Path(__file__).resolve().parent.parent / "step_envs" / "checkers" / "metrics"
+    assert [path.name for path in metrics.glob("*.py") if "checkers.getters" in path.read_text()] == []
+
+
 def test_the_accessibility_tree_getter_walks_the_whole_tree_within_the_evaluations_budget(tmp_path):
     """A check's tree may take longer than an observation's (10 s): LibreOffice's menus alone can take that on a
     loaded machine, and a tree cut short there misses its panes (OSWorld's walk has no limit)."""
-    from step_envs.checkers.getters import A11Y_CHECK_TIMEOUT_S
+    from step_envs.checkers.getters.access import A11Y_CHECK_TIMEOUT_S
 
     class Client:
         def accessibility_tree(self, **options):

@@ -11,7 +11,7 @@ import pytest
 from controller_support import check_context, headless_controller
 
 from step_envs.checkers import GETTERS, METRICS, Score
-from step_envs.checkers.vlc import VIDEO_TYPES
+from step_envs.checkers.getters.app_state import VIDEO_TYPES
 
 
 def score(name: str, result, expected=None, **options) -> Score:

@@ -7,10 +7,10 @@ import sqlite3
 
 import pytest
 
-from step_envs.checkers.chrome_pages import html_values
-from step_envs.checkers.chrome_urls import macys_filters, query_values, slash_part
 from step_envs.checkers.evaluate import measure
-from step_envs.checkers.relative_time import NAMES, day_of, format_day, written_out
+from step_envs.checkers.getters.chrome_pages import html_values
+from step_envs.checkers.getters.chrome_tabs import macys_filters, query_values, slash_part
+from step_envs.checkers.getters.rules import NAMES, day_of, format_day, written_out
 from step_envs.desktop.chrome import chrome_time, history_database
 from step_envs.tasks.osworld import CHROME_READY, END_CHROMIUM, check_osworld
 

@@ -12,9 +12,9 @@ from loopback_http import serve_files
 from pypdf import PdfReader
 
 from step_envs.checkers import GETTERS, CheckContext
-from step_envs.checkers.devtools import run_in_tab
 from step_envs.checkers.evaluate import measure
-from step_envs.checkers.relative_time import written_out
+from step_envs.checkers.getters.devtools import run_in_tab
+from step_envs.checkers.getters.rules import written_out
 from step_envs.desktop.setup import SetupRunner
 from step_envs.tasks.osworld import END_CHROMIUM
 

@@ -20,7 +20,7 @@ from pptx.oxml.ns import qn
 from pptx.util import Cm, Emu, Inches
 
 from step_envs.checkers import GETTERS, METRICS, Score
-from step_envs.checkers.slides import HIGH_TOP_EMU, LOW_TOP_EMU, RIGHT_LEFT_EMU
+from step_envs.checkers.metrics.slides import HIGH_TOP_EMU, LOW_TOP_EMU, RIGHT_LEFT_EMU
 
 
 def score(name: str, result, expected=None, **options) -> Score:

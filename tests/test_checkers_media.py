@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from step_envs.checkers import METRICS, Score
-from step_envs.checkers.media import fastdtw, mfcc
+from step_envs.checkers.metrics.media import fastdtw, mfcc
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs FFmpeg")
 

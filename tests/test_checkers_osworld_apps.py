@@ -10,7 +10,7 @@ from PIL import Image
 
 from step_envs.checkers import METRICS, Score
 from step_envs.checkers.evaluate import measure
-from step_envs.checkers.images import ssim
+from step_envs.checkers.metrics.images import ssim
 from step_envs.tasks.osworld import check_osworld
 
 

@@ -155,7 +155,8 @@ CASES: dict[str, Case] = {
     "contains_page_break": ("file", "none", lambda d: (page_break_docx(d / "r.docx"), None, {})),
     "compare_pptx_files": ("file", "file", lambda d: (pptx_file(d / "r.pptx"), pptx_file(d / "e.pptx"), {})),
     "check_presenter_console_disable": ("file", "none", lambda d: (presenter_xcu(d / "r.xcu"), None, {})),
-    # OSWorld's app metrics (step_envs/checkers/images.py, browser.py, apps.py)
+    # OSWorld's app metrics (step_envs/checkers/metrics/images.py, browser.py, archives.py, app_settings.py, text.py,
+    # os_state.py)
     "compare_images": ("file", "file", lambda d: (gradient(d / "r.png"), gradient(d / "e.png"), {})),
     "compare_image_list": ("file", "file", lambda d: (gradient(d / "r.png"), gradient(d / "e.png"), {})),
     "check_structure_sim": ("file", "file", lambda d: (gradient(d / "r.png"), gradient(d / "e.png"), {})),
@@ -211,7 +212,7 @@ CASES: dict[str, Case] = {
         "type": "file_name", "file_name": "song.mp3"}, {})),
     "check_accessibility_tree": ("value", "rules", lambda d: ('<desktop><application name="A"/></desktop>',
                                                               [{"xpath": "//application[@name='A']"}], {})),
-    # Chrome's profile and pages (step_envs/checkers/chrome_profile.py, chrome_pages.py)
+    # Chrome's profile and pages (step_envs/checkers/metrics/browser.py, structured.py)
     "check_font_size": ("value", "rules", lambda d: ({"default_font_size": 20}, {"type": "range", "min": 16,
                                                                                  "max": 99999}, {})),
     "check_history_deleted": ("value", "rules", lambda d: ([["https://news.org/", "News", 1]], {

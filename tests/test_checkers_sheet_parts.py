@@ -16,7 +16,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from step_envs.checkers import METRICS, Score
-from step_envs.checkers.formula import FormulaError, evaluate
+from step_envs.checkers.metrics.formula import FormulaError, evaluate
 from step_envs.checkers.registry import option_problems
 
 RED = "FFFF0000"

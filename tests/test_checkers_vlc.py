@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from step_envs.checkers import METRICS, Score
-from step_envs.checkers.vlc import vlcrc_settings
+from step_envs.checkers.metrics.app_settings import vlcrc_settings
 
 VLCRC = """\
 ###

@@ -10,7 +10,7 @@ from docx.enum.text import WD_COLOR_INDEX, WD_TAB_ALIGNMENT
 from docx.shared import Inches, Pt, RGBColor
 
 from step_envs.checkers import METRICS, Score
-from step_envs.checkers.writer import ciede2000, highlighted_spans
+from step_envs.checkers.metrics.document_checks import ciede2000, highlighted_spans
 
 LINES = ["Buy the ebook from the campus store", "Keep the receipt for your records"]
 

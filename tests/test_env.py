@@ -12,25 +12,17 @@ from gymnasium.utils.env_checker import check_env
 import step_envs
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import Task, TaskError
+from step_envs.tasks.probes import WRITE_FILE
 
 pytestmark = pytest.mark.desktop
 
-WRITE_TASK = Task.from_dict({
-    "id": "probe-write-file",
-    "instruction": "Create the file ~/answer.txt containing the word yes.",
-    "config": [{"type": "execute", "parameters": {"command": "rm -f ~/answer.txt", "shell": True}}],
-    "evaluator": {"func": "exact_match",
-                  "result": {"type": "vm_command_line", "command": "cat ~/answer.txt 2>/dev/null", "shell": True},
-                  "expected": {"type": "rule", "rules": {"expected": "yes\n"}}},
-    "solution": ["import subprocess\nsubprocess.run('echo yes > ~/answer.txt', shell=True)", "DONE"],
-})
 INFEASIBLE_TASK = Task.from_dict({"id": "probe-infeasible", "instruction": "Install a GPU.",
                                   "evaluator": {"func": "infeasible"}})
 
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[DesktopEnv]:
-    env = gym.make("step_envs/Desktop-v0", task=WRITE_TASK, max_steps=4).unwrapped
+    env = gym.make("step_envs/Desktop-v0", task=WRITE_FILE, max_steps=4).unwrapped
     yield env
     env.close()
 
@@ -39,14 +31,14 @@ def test_make_declares_real_spaces_and_reset_returns_them(env: DesktopEnv) -> No
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     assert obs["screenshot"].shape == (720, 1280, 3) and obs["screenshot"].dtype == np.uint8
-    assert obs["instruction"] == WRITE_TASK.instruction
+    assert obs["instruction"] == WRITE_FILE.instruction
     assert info["task_id"] == "probe-write-file"
     assert {"restore", "setup", "observe"} <= set(info["timings"])
 
 
 def test_solution_scores_one_and_reward_arrives_only_at_the_end(env: DesktopEnv) -> None:
-    env.reset(options={"task": WRITE_TASK})
-    _, reward, terminated, truncated, info = env.step(WRITE_TASK.solution[0])
+    env.reset(options={"task": WRITE_FILE})
+    _, reward, terminated, truncated, info = env.step(WRITE_FILE.solution[0])
     assert (reward, terminated, truncated, info["action_error"]) == (0.0, False, False, None)
     assert {"action", "settle", "observe"} <= set(info["timings"])
     _, reward, terminated, truncated, info = env.step("DONE")
@@ -55,25 +47,25 @@ def test_solution_scores_one_and_reward_arrives_only_at_the_end(env: DesktopEnv)
 
 
 def test_doing_nothing_scores_zero_with_a_reason(env: DesktopEnv) -> None:
-    env.reset(options={"task": WRITE_TASK})
+    env.reset(options={"task": WRITE_FILE})
     _, reward, terminated, _, info = env.step("DONE")
     assert reward == 0.0 and terminated
     assert info["reason"]
 
 
 def test_max_steps_truncates_and_scores(env: DesktopEnv) -> None:
-    env.reset(options={"task": WRITE_TASK})
+    env.reset(options={"task": WRITE_FILE})
     for _ in range(3):
         _, _, terminated, truncated, _ = env.step("pyautogui.moveTo(10, 10)")
         assert not (terminated or truncated)
-    _, reward, terminated, truncated, info = env.step(WRITE_TASK.solution[0])
+    _, reward, terminated, truncated, info = env.step(WRITE_FILE.solution[0])
     assert truncated and not terminated and reward == 1.0 and info["score"] == 1.0
 
 
 def test_reset_gives_a_pristine_home(env: DesktopEnv) -> None:
-    env.reset(options={"task": WRITE_TASK})
+    env.reset(options={"task": WRITE_FILE})
     env.step("import subprocess\nsubprocess.run('touch ~/leftover', shell=True)")
-    env.reset(options={"task": WRITE_TASK})
+    env.reset(options={"task": WRITE_FILE})
     assert env.client.get_file("~/leftover") is None
 
 
@@ -103,7 +95,7 @@ def test_reset_puts_the_pointer_back_so_equal_seeds_give_equal_first_screens() -
 def test_bad_actions_are_reported_in_info_and_count_as_steps(env: DesktopEnv, action: object, fragment: str) -> None:
     env.action_timeout = 1.0
     try:
-        env.reset(options={"task": WRITE_TASK})
+        env.reset(options={"task": WRITE_FILE})
         obs, reward, terminated, truncated, info = env.step(action)
     finally:
         env.action_timeout = 10.0
@@ -119,20 +111,20 @@ def test_infeasible_task_scores_one_only_for_fail(env: DesktopEnv) -> None:
     assert env.step("FAIL")[1] == 1.0
     env.reset(options={"task": INFEASIBLE_TASK})
     assert env.step("DONE")[1] == 0.0
-    env.reset(options={"task": WRITE_TASK})
+    env.reset(options={"task": WRITE_FILE})
     _, reward, _, _, info = env.step("FAIL")
     assert reward == 0.0 and "FAIL" in info["reason"]
 
 
 def test_step_after_the_end_reports_an_error_instead_of_raising(env: DesktopEnv) -> None:
-    env.reset(options={"task": WRITE_TASK})
+    env.reset(options={"task": WRITE_FILE})
     env.step("DONE")
     _, reward, _, truncated, info = env.step("DONE")
     assert reward == 0.0 and truncated and "call reset()" in info["action_error"]
 
 
 def test_computer_13_action_space() -> None:
-    env = DesktopEnv(task=WRITE_TASK, action_space="computer_13", max_steps=5)
+    env = DesktopEnv(task=WRITE_FILE, action_space="computer_13", max_steps=5)
     try:
         env.reset()
         _, _, _, _, info = env.step({"action_type": "CLICK", "x": 640, "y": 400, "button": "left"})
@@ -150,7 +142,7 @@ def test_computer_13_action_space() -> None:
 
 
 def test_passes_gymnasium_env_checker() -> None:
-    env = gym.make("step_envs/Desktop-v0", task=WRITE_TASK, max_steps=3, action_timeout=2.0,
+    env = gym.make("step_envs/Desktop-v0", task=WRITE_FILE, max_steps=3, action_timeout=2.0,
                    disable_env_checker=True)
     try:
         check_env(env.unwrapped, skip_render_check=True)
@@ -159,13 +151,13 @@ def test_passes_gymnasium_env_checker() -> None:
 
 
 def test_unknown_checker_names_fail_at_load_time_with_the_known_names() -> None:
-    bad = dict(WRITE_TASK.raw, evaluator={"func": "no_such_metric", "result": {"type": "vm_file", "path": "x"}})
+    bad = dict(WRITE_FILE.raw, evaluator={"func": "no_such_metric", "result": {"type": "vm_file", "path": "x"}})
     with pytest.raises(TaskError, match="no_such_metric.*known: .*exact_match"):
         Task.from_dict(bad)
-    bad = dict(WRITE_TASK.raw, config=[{"type": "teleport"}])
+    bad = dict(WRITE_FILE.raw, config=[{"type": "teleport"}])
     with pytest.raises(TaskError, match="unknown type 'teleport'"):
         Task.from_dict(bad)
-    bad = dict(WRITE_TASK.raw, config=[{"type": "download", "parameters": {
+    bad = dict(WRITE_FILE.raw, config=[{"type": "download", "parameters": {
         "files": [{"url": "ftp://example.invalid/a.xlsx", "path": "~/a.xlsx"}]}}])
     with pytest.raises(TaskError, match="self-contained"):
         Task.from_dict(bad)
@@ -176,7 +168,7 @@ def test_desktop_id_is_registered_and_listed() -> None:
 
 
 def test_a_dead_desktop_is_an_env_error_and_the_next_reset_replaces_it() -> None:
-    env = DesktopEnv(task=WRITE_TASK, max_steps=5)
+    env = DesktopEnv(task=WRITE_FILE, max_steps=5)
     try:
         env.reset()
         env.provider._procs["xvfb"].kill()  # the X server dies under the agent
@@ -191,7 +183,7 @@ def test_a_dead_desktop_is_an_env_error_and_the_next_reset_replaces_it() -> None
 
 
 def test_execute_until_repeats_the_command_until_it_holds(env: DesktopEnv) -> None:
-    task = Task.from_dict(dict(WRITE_TASK.raw, id="probe-until", config=[
+    task = Task.from_dict(dict(WRITE_FILE.raw, id="probe-until", config=[
         {"type": "execute", "parameters": {"command": "rm -f ~/n; echo x >> ~/n", "shell": True}},
         {"type": "execute", "parameters": {"command": "echo x >> ~/n; wc -l < ~/n", "shell": True,
                                            "until": {"stdout": "3"}}}]))

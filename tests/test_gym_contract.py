@@ -8,16 +8,16 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from pool_support import PROBE
 
 import step_envs
 from step_envs.desktop.env import DesktopEnv
 from step_envs.pool import DesktopVectorEnv
 from step_envs.spaces import CHARSET, TextSpace
+from step_envs.tasks.probes import WRITE_FILE
 
 
 def test_text_spaces_print_their_range_not_their_charset() -> None:
-    env = DesktopEnv(task=PROBE)
+    env = DesktopEnv(task=WRITE_FILE)
     try:
         shown = f"{env.action_space} {env.observation_space}"
     finally:
@@ -36,14 +36,14 @@ def test_desktop_ids_are_marked_nondeterministic() -> None:
 
 def test_the_vector_env_refuses_unknown_pool_options_and_bad_limits() -> None:
     with pytest.raises(ValueError, match=r"unknown pool_kwargs \['hard_timout'\]; known: max_retries, hard_timeout"):
-        DesktopVectorEnv(1, task=PROBE, pool_kwargs={"hard_timout": 5})
+        DesktopVectorEnv(1, task=WRITE_FILE, pool_kwargs={"hard_timout": 5})
     with pytest.raises(ValueError, match="max_episode_steps must be >= 1"):
-        DesktopVectorEnv(1, task=PROBE, max_episode_steps=0)
+        DesktopVectorEnv(1, task=WRITE_FILE, max_episode_steps=0)
 
 
 @pytest.mark.desktop
 def test_make_vec_max_episode_steps_truncates_and_runs_the_checker() -> None:
-    envs = gym.make_vec("step_envs/Desktop-v0", num_envs=1, vectorization_mode="vector_entry_point", task=PROBE,
+    envs = gym.make_vec("step_envs/Desktop-v0", num_envs=1, vectorization_mode="vector_entry_point", task=WRITE_FILE,
                         max_episode_steps=2)
     try:
         assert envs.unwrapped.pool.env_kwargs["max_steps"] == 2
@@ -59,7 +59,7 @@ def test_make_vec_max_episode_steps_truncates_and_runs_the_checker() -> None:
 
 @pytest.mark.desktop
 def test_make_max_episode_steps_truncates_and_runs_the_checker() -> None:
-    env = gym.make("step_envs/Desktop-v0", task=PROBE, max_episode_steps=2)
+    env = gym.make("step_envs/Desktop-v0", task=WRITE_FILE, max_episode_steps=2)
     try:
         env.reset(seed=0)
         assert env.unwrapped.episode_step_cap == 2
@@ -93,7 +93,7 @@ def test_make_android_max_episode_steps_truncates_with_the_checker_run() -> None
 
 
 def test_the_computer13_space_holds_the_documented_actions() -> None:
-    env = DesktopEnv(task=PROBE, action_space="computer_13")
+    env = DesktopEnv(task=WRITE_FILE, action_space="computer_13")
     try:
         space = env.action_space
     finally:
@@ -140,13 +140,13 @@ def test_a_reset_that_fails_raises_saying_what_failed_and_a_pool_reports_it_as_e
                                              r"call reset\(\) again") as failed:
             env.reset(seed=0)
         assert failed.value.info["env_error"].startswith("reset failed") and "screenshot" in failed.value.observation
-        _, info = env.reset(seed=0, options={"task": PROBE})  # the same env, its task fixed: usable again
+        _, info = env.reset(seed=0, options={"task": WRITE_FILE})  # the same env, its task fixed: usable again
         assert "env_error" not in info
     finally:
         env.close()
     with pytest.raises(ResetError):
         gym.make("step_envs/Desktop-v0", task=broken).reset(seed=0)
-    env = gym.make("step_envs/Desktop-v0", task=PROBE)  # Gymnasium's passive checker compares what calls return
+    env = gym.make("step_envs/Desktop-v0", task=WRITE_FILE)  # Gymnasium's passive checker compares what calls return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # its "share an object" warning would fail here

@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("step_envs.kinds",),  # kinds of env: desktop, android, registered ones (their packages declare them)
     ("step_envs.osworld",),  # OSWorld's DesktopEnv drop-in, built on the desktop env
     ("step_envs.desktop", "step_envs.android"),  # the Gymnasium envs
+    ("step_envs.episode_env",),  # the episode core they share: steps, budget, end, env_error, template draws
     ("step_envs.providers",),  # where an env lives: local, docker, ray, emulator (and adb into a device)
     ("step_envs.docker",),  # the engine, the image, the step-gym containers
     ("step_envs.tasks",),  # task data: model, loaders, templates, suites, the setup-step vocabulary

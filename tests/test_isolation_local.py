@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pool_support import PROBE, comm
+from pool_support import comm
 
 from step_envs.pool import EnvPool
 from step_envs.providers.base import ProviderError
 from step_envs.providers.local import LocalProvider
 from step_envs.providers.procs import session_pids, user_pids
 from step_envs.server.client import ControllerClient
+from step_envs.tasks.probes import WRITE_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -195,16 +196,16 @@ ATTACKS = {
 WEIGHTS = {"pkill every process it can see": 1, "kill -9 -1": 1, "rm -rf /tmp": 4, "rm -rf other homes": 4,
            "fork bomb": 1, "fill /dev/shm": 4}
 DESTRUCTIVE_ACTIONS, NUM_ENVS, PER_ROUND = 200, 4, 8
-CLEAN_PLAN = ["time.sleep(0.2)", "time.sleep(0.2)", PROBE.solution[0], "DONE"]
+CLEAN_PLAN = ["time.sleep(0.2)", "time.sleep(0.2)", WRITE_FILE.solution[0], "DONE"]
 
 
 def _attack_round(pool: EnvPool, attacker: int, attacks: list[str], outcomes: Counter) -> dict[int, tuple]:
     """Env ``attacker`` runs ``attacks`` (re-reset whenever one kills it) while every other env runs a clean
-    episode of PROBE at the same time. Returns each clean env's (reward, env_error)."""
+    episode of WRITE_FILE at the same time. Returns each clean env's (reward, env_error)."""
     queue, clean, steps = list(attacks), {}, dict.fromkeys(range(pool.num_envs), 0)
     sent: dict[int, str] = {}
     for index in range(pool.num_envs):
-        pool.send_reset(index, PROBE)
+        pool.send_reset(index, WRITE_FILE)
     while pool.in_flight():
         for ready in pool.recv(timeout=120):
             index, info = ready.env_index, ready.info
@@ -212,7 +213,7 @@ def _attack_round(pool: EnvPool, attacker: int, attacks: list[str], outcomes: Co
                 if not info.get("reset"):
                     outcomes[(sent[index], "killed its own env" if info.get("env_error") else "ran")] += 1
                 if info.get("env_error"):
-                    pool.send_reset(index, PROBE)
+                    pool.send_reset(index, WRITE_FILE)
                 elif queue:
                     sent[index] = queue.pop(0)
                     pool.send(index, "import subprocess, time\n" + ATTACKS[sent[index]])
@@ -221,9 +222,9 @@ def _attack_round(pool: EnvPool, attacker: int, attacks: list[str], outcomes: Co
             else:
                 pool.send(index, CLEAN_PLAN[steps[index]])
                 steps[index] += 1
-    pool.send_reset(attacker, PROBE)  # heal: whatever the attacker did to itself ends here
+    pool.send_reset(attacker, WRITE_FILE)  # heal: whatever the attacker did to itself ends here
     while not any(not r.info.get("env_error") for r in pool.recv(timeout=120)):
-        pool.send_reset(attacker, PROBE)
+        pool.send_reset(attacker, WRITE_FILE)
     return clean
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from step_envs.actions import ActionSet
 from step_envs.agents.a11y import a11y_rows, a11y_text
-from step_envs.agents.prompt import IMAGE_SLOT, step_messages
+from step_envs.agents.prompt import IMAGE_SLOT, OBSERVATIONS, Observation, step_messages
 from step_train.config import TrainConfig, load_config
 from step_train.policy import SamplingSettings
 
@@ -25,6 +25,7 @@ XML = (
     '</panel></frame></application></desktop-frame>'
 )
 SCREEN = (1280, 720)
+TREE, BOTH = Observation.named("a11y"), Observation.named("screenshot+a11y")
 
 
 def test_the_table_lists_showing_elements_with_their_centres():
@@ -60,7 +61,7 @@ def test_the_active_scope_keeps_the_active_windows_elements_only():
     assert every == ["Terminal", "Planet", "Blue sky", ""]
     assert [row[1] for row in a11y_rows(xml, SCREEN, "active")] == ["Planet", "Blue sky", ""]
     assert [row[1] for row in a11y_rows(XML, SCREEN, "active")] == ["Planet", "Blue sky", ""]  # none active: all
-    messages = step_messages("Click Planet", [], ActionSet("pyautogui"), SCREEN, observation="a11y", a11y_tree=xml,
+    messages = step_messages("Click Planet", [], ActionSet("pyautogui"), SCREEN, observation=TREE, a11y_tree=xml,
                              a11y_scope="active")
     assert "Terminal" not in "".join(p.get("text", "") for p in _parts(messages))
     with pytest.raises(ValueError, match="unknown accessibility-tree scope 'window'; known: all, active"):
@@ -75,22 +76,30 @@ def test_each_observation_shows_what_it_names():
     actions = ActionSet("pyautogui")
     shot = _parts(step_messages("Click Planet", [], actions, SCREEN))
     assert IMAGE_SLOT in shot and not any("Accessibility" in p.get("text", "") for p in shot)
-    tree = _parts(step_messages("Click Planet", [], actions, SCREEN, observation="a11y", a11y_tree=XML))
+    tree = _parts(step_messages("Click Planet", [], actions, SCREEN, observation=TREE, a11y_tree=XML))
     assert IMAGE_SLOT not in tree and "push-button\tPlanet" in "".join(p.get("text", "") for p in tree)
-    both = _parts(step_messages("Click Planet", [], actions, SCREEN, observation="screenshot+a11y", a11y_tree=XML))
+    both = _parts(step_messages("Click Planet", [], actions, SCREEN, observation=BOTH, a11y_tree=XML))
     assert IMAGE_SLOT in both and "Planet" in "".join(p.get("text", "") for p in both)
     # the screenshot prompt reads as before: "Task: ...\nPrevious actions: none.\nCurrent screen:" <image> "What ..."
     assert "".join(p.get("text", "") for p in shot) == ("Task: Click Planet\nPrevious actions: none.\nCurrent screen:"
                                                        "What is the next action?")
 
 
+def test_an_observation_is_a_value_read_from_its_name():
+    assert [(o.screenshot, o.a11y) for o in OBSERVATIONS.values()] == [(True, False), (False, True), (True, True)]
+    assert all(Observation.named(name).name == name for name in OBSERVATIONS)
+    assert SamplingSettings(observation="screenshot+a11y").shows == BOTH and SamplingSettings().shows == Observation()
+    with pytest.raises(ValueError, match="shows the screenshot, the accessibility tree or both"):
+        Observation(screenshot=False)
+
+
 def test_bad_observations_are_errors_that_say_what_to_do():
     with pytest.raises(ValueError, match="unknown observation 'dom'; known: screenshot, a11y, screenshot\\+a11y"):
         SamplingSettings(observation="dom")
     with pytest.raises(ValueError, match="a11y_tree=True"):
-        step_messages("x", [], ActionSet("pyautogui"), SCREEN, observation="a11y")
+        step_messages("x", [], ActionSet("pyautogui"), SCREEN, observation=TREE)
     with pytest.raises(ValueError, match="shows none"):
-        step_messages("x", [], ActionSet("qwen25vl"), SCREEN, (1288, 728), observation="a11y", a11y_tree=XML)
+        step_messages("x", [], ActionSet("qwen25vl"), SCREEN, (1288, 728), observation=TREE, a11y_tree=XML)
     with pytest.raises(ValueError, match="sample_level = 'step'"):
         SamplingSettings(observation="a11y", context="trajectory")
 
@@ -144,7 +153,7 @@ def test_tags_number_the_rows_and_stand_for_their_centres():
     with pytest.raises(ValueError, match=r"tag_9 is not in the table \(tags 1-3\)"):
         resolve_tags("pyautogui.click(tag_9)", points)
     assert tag_points(XML, SCREEN, "grid")[0] == (291, 328)  # in the dialect's frame, like the table
-    tagged = _parts(step_messages("Click Planet", [], ActionSet("pyautogui"), SCREEN, observation="a11y",
+    tagged = _parts(step_messages("Click Planet", [], ActionSet("pyautogui"), SCREEN, observation=TREE,
                                   a11y_tree=XML, a11y_tags=True))
     text = "".join(p.get("text", "") for p in tagged)
     assert "1\tpush-button\tPlanet" in text and "tag_N" in text

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from step_envs.actions.core import parse_pyautogui
+from step_envs.actions.env_actions import parse_pyautogui
 from step_envs.cli.main import main
+from step_envs.osworld import OSWORLD_SCREEN
 from step_envs.osworld.audit import read_rows, summarize
-from step_envs.osworld.solutions import SCREEN, SOLUTIONS_DIR, load_solutions, read_solution
+from step_envs.osworld.solutions import SOLUTIONS_DIR, load_solutions, read_solution
 
 EXAMPLES = Path(__file__).parent / "data" / "osworld" / "examples"
 FOLDER_TASK = "3b27600c-3668-4abd-8f84-7bcdebbccbdb"
@@ -28,7 +29,7 @@ def test_every_project_solution_is_well_formed_and_its_actions_parse() -> None:
         assert key == f"{solution.domain}/{solution.id}" and solution.path.parent.name == solution.domain
         assert solution.path.is_relative_to(SOLUTIONS_DIR) and solution.how, key
         for action in solution.actions:
-            parsed = parse_pyautogui(action, *SCREEN)
+            parsed = parse_pyautogui(action, *OSWORLD_SCREEN)
             assert parsed.kind in ("code", "WAIT"), (key, action, parsed.error)
 
 

@@ -6,7 +6,7 @@ reads the profile's ``Preferences``."""
 import pytest
 
 from step_envs.checkers import CheckContext
-from step_envs.checkers.devtools import run_in_tab
+from step_envs.checkers.getters.devtools import run_in_tab
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks.osworld import check_osworld
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from step_envs.checkers.images import check_image_mirror, check_triangle_position
+from step_envs.checkers.metrics.images import check_image_mirror, check_triangle_position
 from step_envs.osworld.made_files import _PHP_FILES, MADE, NOT_MADE, _xcf, make_mirror
 from step_envs.tasks import load_osworld
 

@@ -13,7 +13,7 @@ from tiny_vlm import build_tiny_qwen2vl
 from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 from step_train.config import load_config
-from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy
+from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, Trajectory, VLMPolicy
 from step_train.policy.model import is_vision_module
 
 MAX_PIXELS = 56 * 56 * 4
@@ -94,8 +94,8 @@ def test_trajectory_prompt_logprobs_equal_recomputed_logprobs(model_dir: Path) -
         for t, action in zip(turns, policy.act(turns), strict=True):
             replies[t.key].append(action)
             screens[t.key].append(policy.observe(t.observation["screenshot"]))
-    encodings = [policy.trajectory_windows("Click the button labelled OK.", screens[k],
-                                           [a.token_ids for a in replies[k]]) for k in keys]
+    encodings = [policy.trajectory_windows(Trajectory("Click the button labelled OK.", screens[k],
+                                                      [a.token_ids for a in replies[k]])) for k in keys]
     with torch.no_grad():
         logprobs, mask = policy.response_logprobs(encodings)
     for row, k in enumerate(keys):

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 import gymnasium as gym
 import numpy as np
 import pytest
-from pool_support import PROBE, SolutionAgent, gone, provider_kwargs, provider_params
+from pool_support import SolutionAgent, gone, provider_kwargs, provider_params
 
 from step_envs.agents import AgentAction
 from step_envs.episodes import StepRecord
 from step_envs.pool import DesktopVectorEnv, EnvPool, observation_hash
+from step_envs.tasks.probes import WRITE_FILE
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(240)]
 
@@ -27,13 +28,13 @@ def pool(request: pytest.FixtureRequest) -> Iterator[EnvPool]:
 
 
 def test_run_episodes_returns_one_scored_episode_per_task_in_request_order(pool: EnvPool) -> None:
-    tasks = ["os-create-folder", (PROBE, 7), PROBE, ("os-create-folder", 3)]
+    tasks = ["os-create-folder", (WRITE_FILE, 7), WRITE_FILE, ("os-create-folder", 3)]
     seen_steps: list[tuple[str, int, StepRecord]] = []
     finished: list[str] = []
     agent = SolutionAgent()
     episodes = pool.run_episodes(agent, tasks, on_episode=lambda e: finished.append(e.info["key"]),
                                  on_step=lambda key, t, obs, rec: seen_steps.append((key, t, rec)), batch_window=10)
-    assert [e.task_id for e in episodes] == ["os-create-folder", PROBE.id, PROBE.id, "os-create-folder"]
+    assert [e.task_id for e in episodes] == ["os-create-folder", WRITE_FILE.id, WRITE_FILE.id, "os-create-folder"]
     assert [e.seed for e in episodes] == [None, 7, None, 3]
     for episode in episodes:
         assert episode.valid and episode.score == 1.0, (episode.reason, episode.env_error)
@@ -54,7 +55,7 @@ def test_step_hash_is_the_hash_of_the_observation_the_action_was_chosen_from(poo
     def keep(key: str, t: int, observation: dict, record: StepRecord) -> None:
         observations[t] = observation["screenshot"].copy()
 
-    [episode] = pool.run_episodes(SolutionAgent(), [PROBE], on_step=keep)
+    [episode] = pool.run_episodes(SolutionAgent(), [WRITE_FILE], on_step=keep)
     assert [s.obs_hash for s in episode.steps] == [observation_hash({"screenshot": observations[t]})
                                                   for t in range(len(episode.steps))]
 
@@ -62,22 +63,22 @@ def test_step_hash_is_the_hash_of_the_observation_the_action_was_chosen_from(poo
 def test_a_parse_error_is_the_steps_action_error_and_runs_wait(pool: EnvPool) -> None:
     agent = SolutionAgent()
     agent.inject = {key: [AgentAction("WAIT", raw="click the thing", parse_error="no action found")]
-                    for key in [f"{PROBE.id}|seed=None|req=0|try=1"]}
-    [episode] = pool.run_episodes(agent, [PROBE])
+                    for key in [f"{WRITE_FILE.id}|seed=None|req=0|try=1"]}
+    [episode] = pool.run_episodes(agent, [WRITE_FILE])
     assert episode.steps[0].action == "WAIT" and episode.steps[0].action_error == "no action found"
     assert episode.score == 1.0 and len(episode.steps) == 3
 
 
 def test_max_steps_truncates_and_still_scores(pool: EnvPool) -> None:
-    agent = SolutionAgent({f"{PROBE.id}|seed=None|req=0|try=1": ["pyautogui.moveTo(5, 5)"] * 3})
-    [episode] = pool.run_episodes(agent, [PROBE], max_steps=2)
+    agent = SolutionAgent({f"{WRITE_FILE.id}|seed=None|req=0|try=1": ["pyautogui.moveTo(5, 5)"] * 3})
+    [episode] = pool.run_episodes(agent, [WRITE_FILE], max_steps=2)
     assert len(episode.steps) == 2 and episode.info["truncated"] and episode.score == 0.0
     assert episode.reason and episode.env_error is None
 
 
 def test_a_slow_env_does_not_hold_up_the_other(pool: EnvPool) -> None:
-    pool.send_reset(0, PROBE)
-    pool.send_reset(1, PROBE)
+    pool.send_reset(0, WRITE_FILE)
+    pool.send_reset(1, WRITE_FILE)
     assert sorted(r.env_index for r in pool.drain()) == [0, 1]
     t0 = time.monotonic()
     pool.send(0, "import time\ntime.sleep(2.5)")
@@ -96,7 +97,7 @@ def test_a_slow_env_does_not_hold_up_the_other(pool: EnvPool) -> None:
 
 
 def test_recv_times_out_with_an_empty_list(pool: EnvPool) -> None:
-    pool.send_reset(0, PROBE)
+    pool.send_reset(0, WRITE_FILE)
     pool.drain()
     pool.send(0, "import time\ntime.sleep(1.5)")
     assert pool.recv(timeout=0.2) == []
@@ -104,10 +105,10 @@ def test_recv_times_out_with_an_empty_list(pool: EnvPool) -> None:
 
 
 def test_lockstep_reset_and_step(pool: EnvPool) -> None:
-    observations, infos = pool.reset([PROBE, "os-create-folder"], seeds=5)
+    observations, infos = pool.reset([WRITE_FILE, "os-create-folder"], seeds=5)
     assert len(observations) == 2 and observations[0]["screenshot"].shape == (720, 1280, 3)
     assert [i["reset"] for i in infos] == [True, True]
-    _, rewards, terminated, truncated, infos = pool.step([PROBE.solution[0], "DONE"])
+    _, rewards, terminated, truncated, infos = pool.step([WRITE_FILE.solution[0], "DONE"])
     assert rewards.tolist() == [0.0, 0.0] and terminated.tolist() == [False, True]
     assert not truncated.any() and infos[1]["score"] == 0.0
     with pytest.raises(ValueError, match="one action per env"):
@@ -120,20 +121,20 @@ def test_bad_arguments_say_what_is_wrong(pool: EnvPool) -> None:
     with pytest.raises(IndexError, match="out of range"):
         pool.send(5, "WAIT")
     with pytest.raises(ValueError, match=r"\(task, seed\)"):
-        pool.run_episodes(SolutionAgent(), [(PROBE, 1, 2)])
+        pool.run_episodes(SolutionAgent(), [(WRITE_FILE, 1, 2)])
     with pytest.raises(ValueError, match="unknown provider"):
         EnvPool(1, "nowhere")
 
 
 def test_make_vec_runs_on_the_pool_with_next_step_autoreset() -> None:
     envs = gym.make_vec("step_envs/Desktop-v0", num_envs=2, vectorization_mode="vector_entry_point",
-                        task=PROBE, max_steps=3)
+                        task=WRITE_FILE, max_steps=3)
     try:
         assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
         assert envs.observation_space["screenshot"].shape == (2, 720, 1280, 3)
         observations, infos = envs.reset(seed=0)
         assert observations["screenshot"].shape == (2, 720, 1280, 3) and infos["reset"].all()
-        _, rewards, terminated, _, _ = envs.step([PROBE.solution[0], "DONE"])
+        _, rewards, terminated, _, _ = envs.step([WRITE_FILE.solution[0], "DONE"])
         assert rewards.tolist() == [0.0, 0.0] and terminated.tolist() == [False, True]
         _, rewards, terminated, _, infos = envs.step(["DONE", "this action is ignored"])
         assert rewards.tolist() == [1.0, 0.0] and terminated.tolist() == [True, False]
@@ -148,7 +149,7 @@ def test_make_vec_runs_on_the_pool_with_next_step_autoreset() -> None:
 
 
 def test_same_step_autoreset_returns_the_final_observation_in_info() -> None:
-    envs = DesktopVectorEnv(1, tasks=[PROBE], autoreset_mode="SameStep", max_steps=3)
+    envs = DesktopVectorEnv(1, tasks=[WRITE_FILE], autoreset_mode="SameStep", max_steps=3)
     try:
         envs.reset()
         _, rewards, terminated, _, infos = envs.step(["DONE"])
@@ -164,7 +165,7 @@ def test_close_leaves_nothing_running() -> None:
     pool = EnvPool(2, env_kwargs={"max_steps": 2})
     places = [pool.describe(i) for i in range(2)]
     assert pool.live_envs() == 2
-    pool.send_reset(0, PROBE)  # a call in flight at close is killed, not waited for
+    pool.send_reset(0, WRITE_FILE)  # a call in flight at close is killed, not waited for
     pool.close()
     pool.close()
     assert all(gone(where, 10) for where in places)

@@ -12,7 +12,6 @@ import time
 import pytest
 from pool_support import (
     KILL_OWN_X,
-    PROBE,
     SolutionAgent,
     gone,
     is_server,
@@ -25,6 +24,7 @@ from step_envs.episodes import Episode
 from step_envs.pool import EnvPool
 from step_envs.pool.runner import episode_key
 from step_envs.providers.procs import session_pids
+from step_envs.tasks.probes import WRITE_FILE
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
 
@@ -40,7 +40,7 @@ def _wait_live(pool: EnvPool, seconds: float = 60.0) -> int:
 def test_killing_envs_mid_run_loses_no_episode_and_counts_none_twice(provider: str) -> None:
     episodes_wanted, num_envs, kills_wanted = 64, 4, 7  # ~10 % of the episodes see their env killed
     rng = random.Random(5)
-    tasks = [(PROBE, seed) for seed in range(episodes_wanted)]
+    tasks = [(WRITE_FILE, seed) for seed in range(episodes_wanted)]
     done: list[Episode] = []
     kills: list[dict] = []
     places: list[dict] = []
@@ -109,15 +109,15 @@ def test_fuzzed_actions_never_crash_the_pool_and_the_env_recovers(provider: str)
     """Each hostile action runs as the first step of the first attempt; then the solution. Survivable ones
     are an action error in a scored episode; fatal ones are an env_error, and the retry on a fresh env scores."""
     names = list(FUZZ)
-    inject = {episode_key(PROBE, None, i, 1): [FUZZ[name][0]] for i, name in enumerate(names)}
+    inject = {episode_key(WRITE_FILE, None, i, 1): [FUZZ[name][0]] for i, name in enumerate(names)}
     with EnvPool(2, provider, env_kwargs={"max_steps": 5, "action_timeout": 2.0},
                  provider_kwargs=provider_kwargs(provider), health_interval=0.5) as pool:
-        episodes = pool.run_episodes(SolutionAgent(inject), [PROBE] * len(names))
+        episodes = pool.run_episodes(SolutionAgent(inject), [WRITE_FILE] * len(names))
         assert _wait_live(pool) == 2
         # an agent that breaks the protocol gets a clear error; the pool stays usable
         with pytest.raises(TypeError, match="AgentAction or str"):
-            pool.run_episodes(SolutionAgent({episode_key(PROBE, None, 0, 1): [12345]}), [PROBE])
-        pool.send_reset(1, PROBE)
+            pool.run_episodes(SolutionAgent({episode_key(WRITE_FILE, None, 0, 1): [12345]}), [WRITE_FILE])
+        pool.send_reset(1, WRITE_FILE)
         pool.drain()
         pool.send(1, 12345)  # through the raw API, a non-string reaches the env and is an action error
         [ready] = pool.recv(timeout=30)
@@ -139,7 +139,7 @@ def test_a_call_past_the_hard_timeout_is_killed_and_the_env_replaced() -> None:
                  health_interval=0.5) as pool:
         before = pool.describe(0)
         t0 = time.monotonic()
-        [episode] = pool.run_episodes(SolutionAgent({episode_key(PROBE, None, 0, 1): [hang]}), [PROBE])
+        [episode] = pool.run_episodes(SolutionAgent({episode_key(WRITE_FILE, None, 0, 1): [hang]}), [WRITE_FILE])
         assert time.monotonic() - t0 < 30
         assert episode.score == 1.0 and episode.info["attempts"] == 2
         assert "hard timeout" in episode.info["env_errors"][0]
@@ -149,7 +149,7 @@ def test_a_call_past_the_hard_timeout_is_killed_and_the_env_replaced() -> None:
 
 def test_an_idle_env_that_stops_answering_is_replaced_and_its_episode_lost_not_scored() -> None:
     with EnvPool(1, env_kwargs={"max_steps": 3}, health_interval=0.3, unhealthy_after=2) as pool:
-        pool.send_reset(0, PROBE)
+        pool.send_reset(0, WRITE_FILE)
         pool.drain()
         before = pool.describe(0)
         server = next(pid for pid in session_pids(before["session_id"]) if is_server(pid))
@@ -158,11 +158,11 @@ def test_an_idle_env_that_stops_answering_is_replaced_and_its_episode_lost_not_s
         while pool.describe(0).get("session_id") in (None, before["session_id"]) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert pool.describe(0)["session_id"] != before["session_id"] and pool.monitor.condemned == 1
-        pool.send(0, PROBE.solution[0])
+        pool.send(0, WRITE_FILE.solution[0])
         [ready] = pool.recv(timeout=30)
         assert ready.truncated and "replaced mid-episode" in ready.info["env_error"]
         assert "stopped answering" in ready.info["env_error"]
-        pool.send_reset(0, PROBE)
+        pool.send_reset(0, WRITE_FILE)
         [ready] = pool.recv(timeout=30)
         assert not ready.info.get("env_error") and pool.live_envs() == 1
     assert gone(before)

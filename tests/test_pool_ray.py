@@ -7,10 +7,11 @@ import sys
 
 import psutil
 import pytest
-from pool_support import PROBE, SolutionAgent, gone, kill_env
+from pool_support import SolutionAgent, gone, kill_env
 
 from step_envs.desktop.env import DesktopEnv
 from step_envs.pool import EnvPool
+from step_envs.tasks.probes import WRITE_FILE
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
 RAY_PROCESSES = ("gcs_server", "raylet", "ray::", "plasma", "dashboard", "log_monitor", "runtime_env")
@@ -46,11 +47,11 @@ def test_ray_pool_runs_episodes_recovers_from_a_kill_and_stays_on_loopback() -> 
         listeners = _ray_listeners()
         assert listeners and all(_loopback(ip) for _, ip in listeners), listeners
 
-        episodes = pool.run_episodes(SolutionAgent(), [PROBE, (PROBE, 1)])
+        episodes = pool.run_episodes(SolutionAgent(), [WRITE_FILE, (WRITE_FILE, 1)])
         assert [e.score for e in episodes] == [1.0, 1.0]
 
         assert kill_env(where[0], "xvfb")  # the actor's session, on this node
-        episodes = pool.run_episodes(SolutionAgent(), [(PROBE, s) for s in range(4)])
+        episodes = pool.run_episodes(SolutionAgent(), [(WRITE_FILE, s) for s in range(4)])
         assert [e.score for e in episodes] == [1.0] * 4
         assert sum(e.info["attempts"] for e in episodes) >= 4 and pool.replacements >= 1
         assert pool.live_envs() == 2
@@ -61,10 +62,10 @@ def test_ray_pool_runs_episodes_recovers_from_a_kill_and_stays_on_loopback() -> 
 
 
 def test_desktop_env_on_the_ray_provider() -> None:
-    env = DesktopEnv(PROBE, provider="ray", max_steps=3)
+    env = DesktopEnv(WRITE_FILE, provider="ray", max_steps=3)
     try:
         env.reset()
-        env.step(PROBE.solution[0])
+        env.step(WRITE_FILE.solution[0])
         _, reward, terminated, _, info = env.step("DONE")
         assert terminated and reward == 1.0, info
         assert "ray" in sys.modules

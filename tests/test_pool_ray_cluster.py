@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pool_support import PROBE, SolutionAgent, gone
+from pool_support import SolutionAgent, gone
 from test_pool_ray import _loopback, _ray_listeners
 
 from step_envs.episodes import Episode
 from step_envs.pool import EnvPool
 from step_envs.providers.ray import ENV_RESOURCE, LOOPBACK_ENV
 from step_envs.tasks import Task
+from step_envs.tasks.probes import WRITE_FILE
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
 SLOTS_PER_NODE = 2
@@ -25,7 +26,7 @@ DETECT_LOST_NODE_FAST = {"health_check_period_ms": 500, "health_check_timeout_ms
                          "health_check_failure_threshold": 3}
 """The head marks a silent node dead after 3 missed checks 0.5 s apart (Ray's default waits seconds longer)."""
 # the probe's twin that its agent fails: it writes "no", the checker wants "yes", so its right score is 0
-MISS = Task.from_dict({**PROBE.raw, "id": "probe-pool-write-no",
+MISS = Task.from_dict({**WRITE_FILE.raw, "id": "probe-pool-write-no",
                        "solution": ["import subprocess\nsubprocess.run('echo no > ~/answer.txt', shell=True)", "DONE"]})
 
 
@@ -49,7 +50,7 @@ def cluster() -> Iterator[Any]:
 def test_ray_cluster_pool_spreads_over_both_nodes_and_retries_a_lost_nodes_episodes_on_the_other(cluster) -> None:
     (worker,) = cluster.worker_nodes
     head_id, worker_id = cluster.head_node.node_id, worker.node_id
-    tasks = [(PROBE if i % 2 == 0 else MISS, i) for i in range(8)]
+    tasks = [(WRITE_FILE if i % 2 == 0 else MISS, i) for i in range(8)]
     lost: list[dict[str, Any]] = []
     done: list[Episode] = []
 

@@ -18,20 +18,12 @@ from Xlib.ext import xtest
 from step_envs.desktop.env import DesktopEnv
 from step_envs.server.damage import DamageUnavailable, DrawingWatch
 from step_envs.server.screen import PRESSED_QUIET_S, QUIET_S, ScreenGrabber
-from step_envs.tasks import Task
+from step_envs.tasks.probes import EDITOR
 from step_envs.tasks.templates.widgets import widget_task
 
 pytestmark = pytest.mark.desktop
 
 COLOURS = [0x2040C0, 0x40A040, 0xC0C020, 0xE08000, 0xD02020]  # one per frame the slow app draws; red last
-EDITOR_TASK = Task.from_dict({
-    "id": "settle-editor",
-    "instruction": "Type into the text editor.",
-    "config": [{"type": "execute", "parameters": {"command": "printf '' > ~/notes.txt", "shell": True}},
-               {"type": "launch", "parameters": {"command": ["mousepad", "~/notes.txt"]},
-                "ready": {"window": "notes.txt"}}],
-    "evaluator": {"func": "infeasible"},
-})
 
 
 def start_xvfb(*extra: str) -> tuple[subprocess.Popen, str]:
@@ -199,6 +191,6 @@ def test_a_click_that_opens_a_dropdown_is_observed_with_its_list(env: DesktopEnv
 
 
 def test_typed_text_is_observed_whole(env: DesktopEnv) -> None:
-    env.reset(options={"task": EDITOR_TASK})
+    env.reset(options={"task": EDITOR})
     for word in ("alpha ", "bravo charlie ", "delta echo foxtrot "):
         assert changed_after(env, f"pyautogui.write({word!r})") == 0, word

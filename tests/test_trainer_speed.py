@@ -28,7 +28,7 @@ from step_train.algos import (
 )
 from step_train.checkpoint import OBSERVATIONS_FILE, latest_checkpoint, observation_dir
 from step_train.config import BudgetSettings, EnvSettings, OptimizerSettings, TrainConfig
-from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, VLMPolicy
+from step_train.policy import LoraSettings, ModelSettings, SamplingSettings, Trajectory, VLMPolicy
 from step_train.policy.prompts import count_chat_tokens, encode_chat, trajectory_messages
 from step_train.trainer import Trainer
 
@@ -279,9 +279,10 @@ def test_a_capped_trajectory_prompt_keeps_the_latest_screens_and_says_how_many_i
     policy = capped_policy(wide_model_dir, 400)
     replies = [a.token_ids for a in play(policy, ["x"], 3)["x"]]
     images = [policy.observe(screenshot_of("x", step)) for step in range(4)]
-    omitted = policy.omitted_screens("Click the button labelled OK.", images, replies)
+    prompt = Trajectory("Click the button labelled OK.", images, replies)
+    omitted = policy.omitted_screens(prompt)
     assert 0 < omitted < 3
-    encoded = policy.encode_trajectory("Click the button labelled OK.", images, replies)
+    encoded = policy.encode_trajectory(prompt)
     assert len(encoded.input_ids) <= 400
     assert sum(len(grid) for grid in encoded.image_inputs["image_grid_thw"]) == 4 - omitted
     text = policy.tokenizer.decode(encoded.input_ids)
@@ -298,8 +299,8 @@ def test_capped_trajectory_logprobs_equal_the_recomputed_ones_window_by_window(w
     samples = []
     for k in keys:
         images = [policy.observe(screenshot_of(k, step)) for step in range(5)]
-        samples.append(policy.trajectory_windows("Click the button labelled OK.", images,
-                                                 [a.token_ids for a in actions[k]]))
+        samples.append(policy.trajectory_windows(Trajectory("Click the button labelled OK.", images,
+                                                            [a.token_ids for a in actions[k]])))
     assert all(len(windows) > 1 for windows in samples)
     assert all(len(e.input_ids) <= 400 + 6 for windows in samples for e in windows)
     with torch.no_grad():

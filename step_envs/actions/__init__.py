@@ -11,7 +11,8 @@ No torch, no model code here: an agent or policy passes the size of the image it
 
 from __future__ import annotations
 
-from step_envs.actions.core import (
+from step_envs.actions.dialects import DIALECTS, ActionSet, Dialect, action_set, dialect_names, get_dialect
+from step_envs.actions.env_actions import (
     ACTION_TYPES,
     BUTTONS,
     COMPUTER_13,
@@ -26,15 +27,15 @@ from step_envs.actions.core import (
     parse_computer13,
     parse_pyautogui,
 )
-from step_envs.actions.dialects import DIALECTS, ActionSet, Dialect, action_set, dialect_names, get_dialect
 from step_envs.actions.frames import GRID, smart_resize
 from step_envs.actions.points import ActionPoint, action_points
 from step_envs.actions.reading import ParsedReply, pyautogui_calls
+from step_envs.core import DEFAULT_SCREEN
 
 ACTION_SPACES: tuple[str, ...] = tuple(PARSERS)
 
 
-def parse_reply(text: str, action_space: str | None = None, screen_size: tuple[int, int] = (1280, 720), *,
+def parse_reply(text: str, action_space: str | None = None, screen_size: tuple[int, int] = DEFAULT_SCREEN, *,
                 dialect: str | None = None, image_size: tuple[int, int] | None = None) -> ParsedReply:
     """The env action in a model's reply, read in `dialect` (default: the one named like `action_space`) for
     `action_space` (default: the dialect's own). `screen_size` is (width, height); `image_size` is the size of the

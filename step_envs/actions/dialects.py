@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from step_envs.actions import core, frames
+from step_envs.actions import env_actions, frames
 from step_envs.actions.points import ActionPoint, action_points
 from step_envs.actions.reading import (
     ParsedReply,
@@ -41,6 +41,7 @@ from step_envs.actions.reading import (
     scale_computer13,
 )
 from step_envs.actions.uitars import uitars_candidates, uitars_text
+from step_envs.core import DEFAULT_SCREEN
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ class ActionSet:
         self.dialect = get_dialect(dialect)
         self.name = self.dialect.name
         self.space = space or self.dialect.default_space
-        if self.space not in core.PARSERS:
-            raise ValueError(f"unknown action space {self.space!r}; known: {', '.join(core.PARSERS)}")
+        if self.space not in env_actions.PARSERS:
+            raise ValueError(f"unknown action space {self.space!r}; known: {', '.join(env_actions.PARSERS)}")
 
     def __repr__(self) -> str:
         return f"ActionSet(dialect={self.name!r}, space={self.space!r})"
@@ -172,7 +173,7 @@ class ActionSet:
             return None
         return lambda x, y: frames.to_screen(x, y, frame, screen_size, image_size)
 
-    def parse(self, text: str, screen_size: tuple[int, int] = (1280, 720),
+    def parse(self, text: str, screen_size: tuple[int, int] = DEFAULT_SCREEN,
               image_size: tuple[int, int] | None = None) -> ParsedReply:
         """The env action in a model's reply; never raises on bad text (WAIT with `error`, naming the dialect)."""
         self._check_image_size(image_size)
@@ -186,9 +187,9 @@ class ActionSet:
 
     # ---- what the env runs --------------------------------------------------------------------------------------
 
-    def validate(self, action: Any, screen_size: tuple[int, int]) -> core.ParsedAction:
+    def validate(self, action: Any, screen_size: tuple[int, int]) -> env_actions.ParsedAction:
         """The env's own check of an action of this space (syntax, off-screen points, keys); never raises."""
-        return core.PARSERS[self.space](action, *screen_size)
+        return env_actions.PARSERS[self.space](action, *screen_size)
 
     def to_code(self, action: Any, screen_size: tuple[int, int]) -> str:
         """The pyautogui code (or control token) the env's worker runs for `action`; ValueError when invalid."""
@@ -208,7 +209,7 @@ class ActionSet:
         """An env action as this dialect writes it (points mapped back to the model's frame), for the history
         lines of a prompt. An action it cannot map is shown as the env ran it."""
         frame = self.dialect.frame
-        if action.strip().upper() in core.CONTROL_TOKENS and self.dialect.syntax == "code":
+        if action.strip().upper() in env_actions.CONTROL_TOKENS and self.dialect.syntax == "code":
             return action.strip().upper()
         if frame == "screen" and self.dialect.syntax == "code":
             return action
@@ -227,7 +228,7 @@ class ActionSet:
 
     def _steps(self, action: str) -> list[dict[str, Any]]:
         stripped = action.strip()
-        if stripped.upper() in core.CONTROL_TOKENS:
+        if stripped.upper() in env_actions.CONTROL_TOKENS:
             return [{"action_type": stripped.upper()}]
         if self.space == "computer_13":
             data = json.loads(stripped)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from step_envs.actions.core import CONTROL_TOKENS
+from step_envs.actions.env_actions import CONTROL_TOKENS
 from step_envs.actions.reading import computer13_params, pyautogui_calls
 
 _PYAUTOGUI_TYPES = {

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from step_envs.actions.core import (
+from step_envs.actions.env_actions import (
     CONTROL_TOKENS,
     PARSERS,
     POINT_FUNCTIONS,

@@ -31,7 +31,7 @@ from step_envs.agents.processor import (
     processor_tokenizer,
     token_ids_only,
 )
-from step_envs.agents.prompt import check_observation, downscale, recent, screenshot_image, step_messages
+from step_envs.agents.prompt import Observation, downscale, recent, screenshot_image, step_messages
 from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 
@@ -88,8 +88,7 @@ class HFAgent:
         self.max_history = int(max_history if max_history is not None else history if history is not None else 10)
         sampling = run.get("sampling", {})
         self.max_pixels = max_pixels if max_pixels is not None else sampling.get("max_pixels")
-        self.observation = observation or sampling.get("observation", "screenshot")
-        check_observation(self.observation)
+        self.observation = Observation.named(observation or sampling.get("observation", "screenshot"))
         self.max_a11y_rows = int(sampling.get("max_a11y_rows", 60))
         self.a11y_scope = str(sampling.get("a11y_scope", "all"))
         self.a11y_tags = bool(sampling.get("a11y_tags", False))
@@ -129,7 +128,7 @@ class HFAgent:
                                  max_a11y_rows=self.max_a11y_rows, a11y_scope=self.a11y_scope,
                                  a11y_tags=self.a11y_tags)
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        images = [image] if "screenshot" in self.observation else None
+        images = [image] if self.observation.screenshot else None
         inputs = self.processor(text=[text], images=images, return_tensors="pt")
         return {k: v.to(self.device) if hasattr(v, "to") else v for k, v in dict(inputs).items()}, image_size
 

@@ -23,7 +23,7 @@ from step_envs.actions.frames import QWEN_MAX_PIXELS
 from step_envs.agents.a11y import check_scope, parse_tagged
 from step_envs.agents.prompt import (
     IMAGE_SLOT,
-    check_observation,
+    Observation,
     image_data_url,
     recent,
     screenshot_image,
@@ -61,9 +61,9 @@ class OpenAIAgent:
         self.temperature, self.max_tokens, self.timeout = float(temperature), int(max_tokens), float(timeout)
         self.max_retries, self.image_format, self.dialect = int(max_retries), image_format, dialect
         self.max_history, self.max_pixels = int(max_history), int(max_pixels)
-        check_observation(observation)
         check_scope(a11y_scope)
-        self.observation, self.max_a11y_rows, self.a11y_scope = observation, int(max_a11y_rows), a11y_scope
+        self.observation = Observation.named(observation)
+        self.max_a11y_rows, self.a11y_scope = int(max_a11y_rows), a11y_scope
         self.a11y_tags = bool(a11y_tags)
         self._executor = ThreadPoolExecutor(max_workers=max(1, int(concurrency)), thread_name_prefix="openai-agent")
         self._local = threading.local()

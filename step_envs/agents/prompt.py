@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -57,18 +58,38 @@ def recent(history: Sequence[str], limit: int | None) -> list[str]:
     return list(history[-limit:]) if limit > 0 else []
 
 
-OBSERVATIONS = ("screenshot", "a11y", "screenshot+a11y")
-"""What a step prompt shows of the screen, as in OSWorld's baselines: the screenshot, the accessibility tree as a
-table (`a11y.a11y_text`), or both."""
+@dataclass(frozen=True)
+class Observation:
+    """What a step prompt shows of the screen, as in OSWorld's baselines: the screenshot, the accessibility tree as
+    a table (`a11y.a11y_text`), or both. Configs and flags write it by name (`OBSERVATIONS`)."""
+
+    screenshot: bool = True
+    a11y: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.screenshot or self.a11y):
+            raise ValueError("an observation shows the screenshot, the accessibility tree or both")
+
+    @classmethod
+    def named(cls, name: str) -> Observation:
+        """The observation called `name`: `screenshot`, `a11y` or `screenshot+a11y`."""
+        if name not in OBSERVATIONS:
+            raise ValueError(f"unknown observation {name!r}; known: {', '.join(OBSERVATIONS)}")
+        return OBSERVATIONS[name]
+
+    @property
+    def name(self) -> str:
+        """What configs and flags call it."""
+        return "+".join(part for part, shown in (("screenshot", self.screenshot), ("a11y", self.a11y)) if shown)
 
 
-def check_observation(observation: str) -> None:
-    if observation not in OBSERVATIONS:
-        raise ValueError(f"unknown observation {observation!r}; known: {', '.join(OBSERVATIONS)}")
+OBSERVATIONS = {observation.name: observation for observation in
+                (Observation(), Observation(screenshot=False, a11y=True), Observation(a11y=True))}
+"""The observations by the names configs and flags give them."""
 
 
 def step_messages(instruction: str, history: Sequence[str], actions: ActionSet, screen_size: tuple[int, int],
-                  image_size: tuple[int, int] | None = None, *, observation: str = "screenshot",
+                  image_size: tuple[int, int] | None = None, *, observation: Observation = Observation(),
                   a11y_tree: str | None = None, max_a11y_rows: int = 60, a11y_scope: str = "all",
                   a11y_tags: bool = False) -> list[dict]:
     """The step prompt as chat messages. `history` holds the env actions to show (the caller keeps the last H,
@@ -76,23 +97,22 @@ def step_messages(instruction: str, history: Sequence[str], actions: ActionSet, 
     picks what the user turn shows: one image slot for the screenshot, the accessibility tree `a11y_tree` (XML)
     as a table with its points in the model's frame (of the whole screen or, `a11y_scope="active"`, of the active
     window; `a11y_tags`: numbered rows an action may name as `tag_N`), or both."""
-    check_observation(observation)
-    if actions.needs_image_size and "screenshot" not in observation:
+    if actions.needs_image_size and not observation.screenshot:
         raise ValueError(f"dialect {actions.name!r} writes points in the pixels of the screenshot it sees; observation "
-                         f"{observation!r} shows none: use 'screenshot' or 'screenshot+a11y'")
+                         f"{observation.name!r} shows none: use 'screenshot' or 'screenshot+a11y'")
     rendered = [actions.render(a, screen_size, image_size) for a in history]
     content: list[dict] = [{"type": "text", "text": f"Task: {instruction}\n{history_text(rendered)}"}]
-    if "a11y" in observation:
+    if observation.a11y:
         if a11y_tree is None:
-            raise ValueError(f"observation {observation!r} shows the accessibility tree: run the env with "
+            raise ValueError(f"observation {observation.name!r} shows the accessibility tree: run the env with "
                              "a11y_tree=True so observations carry it")
         table = a11y_text(a11y_tree, screen_size, actions.dialect.frame, image_size, max_a11y_rows, a11y_scope,
                           a11y_tags)
         content.append({"type": "text", "text": f"\nAccessibility tree:\n{table}" + (f"\n{TAGS_HINT}" if a11y_tags
                                                                                       else "")})
-    if "screenshot" in observation:
+    if observation.screenshot:
         content += [{"type": "text", "text": "\nCurrent screen:"}, dict(IMAGE_SLOT)]
-    content.append({"type": "text", "text": ("" if "screenshot" in observation else "\n") + "What is the next action?"})
+    content.append({"type": "text", "text": ("" if observation.screenshot else "\n") + "What is the next action?"})
     return [{"role": "system", "content": actions.describe(screen_size, image_size)},
             {"role": "user", "content": content}]
 

@@ -14,7 +14,7 @@ import string
 from typing import Any
 
 from step_envs.actions import action_points
-from step_envs.actions.core import computer13_to_code
+from step_envs.actions.env_actions import computer13_to_code
 from step_envs.agents.a11y import a11y_rows
 from step_envs.android.actions import ACTION_SPACE as ANDROID_ACTION_SPACE
 from step_envs.android.actions import DIRECTIONS, POINTER_ACTIONS

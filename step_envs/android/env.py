@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
@@ -36,12 +35,12 @@ from step_envs.android.config import TASK_PROTO, android_env_config
 from step_envs.android.tasks import AndroidTask, make_task
 from step_envs.android.ui import UIElement, dump_ui, render_tree
 from step_envs.checkers.registry import Score
-from step_envs.core import Timings, time_limit_over
+from step_envs.episode_env import EpisodeEnv
 from step_envs.providers.adb import AdbError, AdbRunner, AndroidEnvAdbRunner, command_key
 from step_envs.providers.base import Provider, ProviderError
 from step_envs.providers.emulator import EmulatorSettings
 from step_envs.spaces import CHARSET, MAX_INSTRUCTION_CHARS, TextSpace
-from step_envs.tasks.model import Task, draw_instance_seed
+from step_envs.tasks.model import Task
 
 SIMULATORS = ("emulator", "fake")
 INPUT_MODES = ("adb", "touch")
@@ -60,7 +59,7 @@ def _printable(text: str, limit: int) -> str:
     return "".join(char if char in CHARSET else "?" for char in text[:limit])
 
 
-class AndroidEnv(gym.Env[dict[str, Any], Any]):
+class AndroidEnv(EpisodeEnv):
     """An Android device running AndroidWorld-style tasks, as a Gymnasium environment.
 
     ## Description
@@ -131,9 +130,8 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
-    episode_step_cap: int | None = None
-    """``gymnasium.make(..., max_episode_steps=N)``'s N, read at each reset (:func:`step_envs.core.time_limit_over`):
-    the episode truncates, checker run, at the smaller of it and the step budget."""
+    env_errors = (AdbError, DeviceError, ProviderError)
+    raises_reset_errors = False  # a failed reset returns the blank observation with info["env_error"]
 
     def __init__(self, task: AndroidTask | Task | str | dict[str, Any] | None = None, simulator: str = "emulator",
                  max_steps: int | None = None, screen_size: tuple[int, int] = DEFAULT_SCREEN_SIZE,
@@ -144,12 +142,8 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
             raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self._task_spec = task
-        self.task: AndroidTask | None = None
-        self.simulator, self.input_mode = simulator, input_mode
-        self.max_steps, self.ui_tree, self.render_mode = max_steps, ui_tree, render_mode
+        super().__init__(task, max_steps, render_mode)
+        self.simulator, self.input_mode, self.ui_tree = simulator, input_mode, ui_tree
         self.width, self.height = screen_size
         self.wait_seconds, self.settle_seconds = wait_seconds, settle_seconds
         self.emulator = EmulatorSettings.from_value(emulator)
@@ -164,13 +158,9 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
             "ui_tree": TextSpace(MAX_UI_TREE_CHARS),
         })
         self.action_space = TextSpace(MAX_ACTION_CHARS)
-        self._obs: dict[str, Any] | None = None
         self._elements: list[UIElement] = []
-        self._steps = 0
-        self._done = True
-        self._env_error: str | None = None
         self._answer: str | None = None
-        self._initialized = False
+        self._set_up: AndroidTask | None = None  # the task whose initialize ran on the device, to tear down
 
     # --- device lifecycle ----------------------------------------------------------------------------
 
@@ -233,65 +223,48 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
             self.provider.stop()
         self.adb = self._given_adb
 
-    # --- episode -------------------------------------------------------------------------------------
+    # --- the episode (step_envs.episode_env.EpisodeEnv runs it) -----------------------------------------
 
-    def _next_task(self, options: dict[str, Any]) -> AndroidTask:
-        spec = options.get("task", self._task_spec)
-        if spec is None:
-            raise ValueError("no task: pass task=... to the constructor or options={'task': ...} to reset")
-        if options.get("task") is not None:
-            self._task_spec = spec
-        if isinstance(spec, str) and "/" not in spec:  # a template: the env's seed draws the instance
-            return make_task(spec, seed=draw_instance_seed(self.np_random))
-        return make_task(spec)
+    def _is_template(self, spec: Any) -> bool:
+        return isinstance(spec, str) and "/" not in spec
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
-        super().reset(seed=seed)
-        self.episode_step_cap = time_limit_over(self)
-        next_task = self._next_task(options or {})
-        after_env_error = self._env_error is not None
-        self._steps, self._done, self._env_error, self._answer = 0, False, None, None
-        timings = Timings()
-        info: dict[str, Any] = {"task_id": next_task.id, "params": dict(next_task.params), "timings": timings}
-        try:
-            t0 = time.monotonic()
-            self._tear_down()
-            self._ensure_device(after_env_error)
-            timestep = self.android_env.reset()
-            timings["restore"] = time.monotonic() - t0
-            self.task = next_task
-            t0 = time.monotonic()
-            assert self.adb is not None
-            self.task.initialize(self.adb)
-            self._initialized = True
-            timings["setup"] = time.monotonic() - t0
-            t0 = time.monotonic()
-            self._obs = self._observe(info, pixels=timestep.observation.get("pixels"))
-            timings["observe"] = time.monotonic() - t0
-        except (AdbError, DeviceError, ProviderError) as exc:
-            self.task = next_task
-            self._fail_env(f"reset failed: {exc}", info)
-        return self._copy_obs(), info
+    def _load_task(self, spec: AndroidTask | Task | str | dict[str, Any], seed: int | None = None) -> AndroidTask:
+        return make_task(spec, seed=seed)
+
+    def _budget(self) -> int:
+        """``max_steps``, else the task's own budget."""
+        assert self.task is not None
+        return self.max_steps if self.max_steps is not None else self.task.max_steps
+
+    def _begin(self, info: dict[str, Any], *, seed: int | None, after_env_error: bool) -> dict[str, Any]:
+        """Tear the last task down, restore the device (start it, or reconnect if it failed), initialize, observe."""
+        assert self.task is not None
+        info["params"] = dict(self.task.params)
+        self._answer = None
+        timings = info["timings"]
+        t0 = time.monotonic()
+        self._tear_down()
+        self._ensure_device(after_env_error)
+        timestep = self.android_env.reset()
+        timings["restore"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        assert self.adb is not None
+        self.task.initialize(self.adb)
+        self._set_up = self.task
+        timings["setup"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        obs = self._observe(info, pixels=timestep.observation.get("pixels"))
+        timings["observe"] = time.monotonic() - t0
+        return obs
 
     def _tear_down(self) -> None:
-        if self._initialized and self.task is not None and self.adb is not None:
-            self._initialized = False
-            self.task.tear_down(self.adb)
-
-    def _fail_env(self, message: str, info: dict[str, Any]) -> None:
-        self._env_error = info["env_error"] = message
-        self._done = True
-        if self._obs is None:
-            self._obs = self._blank_obs()
+        task, self._set_up = self._set_up, None
+        if task is not None and self.adb is not None:
+            task.tear_down(self.adb)
 
     def _blank_obs(self) -> dict[str, Any]:
         return {"screenshot": np.zeros((self.height, self.width, 3), np.uint8),
                 "instruction": self.task.goal if self.task else "", "ui_tree": ""}
-
-    def _copy_obs(self) -> dict[str, Any]:
-        """A fresh observation per call: callers keep what they are given."""
-        obs = self._obs or self._blank_obs()
-        return {**obs, "screenshot": obs["screenshot"].copy()}
 
     def _observe(self, info: dict[str, Any], pixels: np.ndarray | None = None) -> dict[str, Any]:
         """The screen (a LIFT through android-env gives a fresh frame) and, if asked, the UI tree over adb."""
@@ -350,71 +323,39 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
                 executed.append(command_key(command))
                 self.adb.run(command)
 
-    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
-        timings = Timings()
-        info: dict[str, Any] = {"action_error": None, "timings": timings,
-                                "task_id": self.task.id if self.task else None}
-        if self._done or self.android_env is None:
-            info["action_error"] = "the episode is over; call reset()"
-            if self._env_error:
-                info["env_error"] = self._env_error
-            return self._copy_obs(), 0.0, False, True, info
-        self._steps += 1
-        info["step"] = self._steps
+    def _act(self, action: Any, info: dict[str, Any]) -> str | None:
+        """Run one JSON action; observe unless it was ``status`` (the last screen stands)."""
+        timings = info["timings"]
+        t0 = time.monotonic()
         parsed: AndroidAction | None = None
         try:
-            t0 = time.monotonic()
-            try:
-                parsed = parse_action(action)
-                if parsed.action_type == "answer":
-                    self._answer = parsed.text
-                elif parsed.action_type == "wait":
-                    time.sleep(self.wait_seconds)
-                elif parsed.action_type != "status":
-                    self._run(parsed, info)
-            except (ActionError, AdbError) as exc:
-                info["action_error"] = str(exc)
-            timings["action"] = time.monotonic() - t0
-            if self._answer is not None:
-                info["answer"] = self._answer
-            terminated = parsed is not None and parsed.action_type == "status"
-            truncated = not terminated and self._steps >= self._budget()
-            if not terminated:
-                t0 = time.monotonic()
-                self._obs = self._observe(info)
-                timings["observe"] = time.monotonic() - t0
-            reward = 0.0
-            if terminated or truncated:
-                self._done = True
-                t0 = time.monotonic()
-                score = self._score(parsed.goal_status if terminated and parsed else None)
-                timings["evaluate"] = time.monotonic() - t0
-                reward = score.value
-                info["score"], info["reason"] = reward, score.reason
-        except (AdbError, DeviceError, ProviderError) as exc:
-            self._fail_env(f"step {self._steps} failed: {exc}", info)
-            return self._copy_obs(), 0.0, False, True, info
-        return self._copy_obs(), reward, terminated, truncated, info
+            parsed = parse_action(action)
+            if parsed.action_type == "answer":
+                self._answer = parsed.text
+            elif parsed.action_type == "wait":
+                time.sleep(self.wait_seconds)
+            elif parsed.action_type != "status":
+                self._run(parsed, info)
+        except (ActionError, AdbError) as exc:
+            info["action_error"] = str(exc)
+        timings["action"] = time.monotonic() - t0
+        if self._answer is not None:
+            info["answer"] = self._answer
+        if parsed is not None and parsed.action_type == "status":
+            return parsed.goal_status
+        t0 = time.monotonic()
+        self._obs = self._observe(info)
+        timings["observe"] = time.monotonic() - t0
+        return None
 
-    def _budget(self) -> int:
-        """``max_steps`` (else the task's budget), capped by ``episode_step_cap``."""
-        assert self.task is not None
-        budget = self.max_steps if self.max_steps is not None else self.task.max_steps
-        return min(budget, self.episode_step_cap) if self.episode_step_cap else budget
-
-    def _score(self, goal_status: str | None) -> Score:
+    def _score(self, ending: str | None) -> Score:
         """Success counts only when the agent declared completion; then the task reads the device."""
         assert self.task is not None and self.adb is not None
-        if goal_status is None:
-            return Score(0.0, f"the agent did not declare completion within {self._budget()} steps")
-        if goal_status == "infeasible":
+        if ending is None:
+            return Score(0.0, f"the agent did not declare completion within {self.step_limit} steps")
+        if ending == "infeasible":
             return Score(0.0, "the agent declared the task infeasible; it is feasible")
         return self.task.is_successful(self.adb, self._answer)
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode == "rgb_array" and self._obs is not None:
-            return self._obs["screenshot"].copy()
-        return None
 
     def close(self) -> None:
         try:
@@ -422,5 +363,4 @@ class AndroidEnv(gym.Env[dict[str, Any], Any]):
         except (AdbError, DeviceError, ProviderError) as exc:
             _log.warning("tear_down of %s failed: %s", self.task.id if self.task else "?", exc)
         self._close_device()
-        self._done = True
         super().close()

@@ -79,7 +79,8 @@ def bench_once(args: argparse.Namespace, agent_spec: str, out: Path, console: Co
     else:
         env_kwargs["action_space"] = args.action_space or (get_dialect(args.dialect).default_space if args.dialect
                                                            else "pyautogui")
-        if "a11y" in getattr(agent, "observation", ""):  # a model agent shown the accessibility tree
+        observation = getattr(agent, "observation", None)
+        if observation is not None and observation.a11y:  # a model agent shown the accessibility tree
             env_kwargs["a11y_tree"] = True
             env_kwargs["a11y_scope"] = getattr(agent, "a11y_scope", "all")  # the env reads only what it shows
     env_kwargs.update(_options(args.env_arg, "--env-arg"))

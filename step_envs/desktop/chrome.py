@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from step_envs.checkers.browser import same_url
-from step_envs.checkers.devtools import DEVTOOLS_PORT
+from step_envs.checkers.getters.devtools import DEVTOOLS_PORT
+from step_envs.checkers.metrics.browser import same_url
 from step_envs.server.client import ControllerClient
 
 DEVTOOLS_WAIT_S = 60.0

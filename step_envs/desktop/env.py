@@ -11,6 +11,8 @@ fails is ``info["recording_error"]``, never a failed episode).
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import re
 import shutil
@@ -19,24 +21,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from step_envs.actions.core import MAX_ACTION_CHARS, PARSERS, ParsedAction
+from step_envs.actions.env_actions import MAX_ACTION_CHARS, PARSERS, ParsedAction
 from step_envs.checkers import CheckContext, Score, evaluate
-from step_envs.core import ResetError, Timings, time_limit_over
+from step_envs.core import DEFAULT_SCREEN
 from step_envs.desktop.setup import SetupError, SetupRunner
+from step_envs.episode_env import EpisodeEnv
 from step_envs.providers import make_provider
 from step_envs.providers.base import Provider, ProviderError
 from step_envs.server import A11Y_SCOPES, SETTLE_MODES
 from step_envs.server.client import A11yError, ControllerClient
 from step_envs.spaces import MAX_INSTRUCTION_CHARS, Computer13Space, TextSpace
 from step_envs.tasks import Task, load_task
-from step_envs.tasks.model import draw_instance_seed
 from step_envs.tasks.osworld import OSWORLD_HOME
 
 MAX_A11Y_CHARS = 200_000
+log = logging.getLogger(__name__)
 RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: the server's)
 
 
@@ -47,7 +49,7 @@ def recording_path(record_dir: str | Path, task_id: str, seed: int | None) -> Pa
     return Path(record_dir) / f"{name}{'' if seed is None else f'-seed{seed}'}.mp4"
 
 
-class DesktopEnv(gym.Env[dict[str, Any], Any]):
+class DesktopEnv(EpisodeEnv):
     """An OSWorld-style Linux desktop running one task at a time, as a Gymnasium environment.
 
     ## Description
@@ -103,7 +105,9 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
     ``wait_seconds`` (what ``WAIT`` sleeps, 1 s); ``settle_min`` / ``settle_max`` (0 / 0.5 s: how long a step waits
     for the screen to stop changing); ``settle`` (``"damage"``: the X server says when drawing stopped; ``"grabs"``:
     two grabs 15 ms apart are identical); ``render_mode`` (None or ``"rgb_array"``); ``record_dir`` (an mp4 of every
-    episode, :func:`recording_path`). Every option and ``info`` key: docs/envs.md.
+    episode, :func:`recording_path`); ``reset_mode`` (the provider's: ``"snapshot"`` restores a CRIU snapshot of the
+    session taken after the task's setup, docs/providers.md) and ``snapshot_min_s`` (0.5: only a task whose restore
+    and setup took this long is snapshotted). Every option and ``info`` key: docs/envs.md.
 
     ```python
     env = gymnasium.make("step_envs/Desktop-v0", task="terminal-chmod", max_steps=10)
@@ -116,33 +120,34 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
-    episode_step_cap: int | None = None
-    """``gymnasium.make(..., max_episode_steps=N)``'s N, read at each reset (:func:`step_envs.core.time_limit_over`):
-    the episode truncates, checker run, at ``min(max_steps, N)``, the step Gymnasium's ``TimeLimit`` truncates."""
+    env_errors = (ProviderError, SetupError)
 
     def __init__(self, task: Task | str | None = None, provider: str | Provider = "local",
-                 action_space: str = "pyautogui", screen_size: tuple[int, int] = (1280, 720), max_steps: int = 15,
+                 action_space: str = "pyautogui", screen_size: tuple[int, int] = DEFAULT_SCREEN, max_steps: int = 15,
                  a11y_tree: bool = False, action_timeout: float = 10.0, wait_seconds: float = 1.0,
                  settle_min: float = 0.0, settle_max: float = 0.5, settle: str = "damage",
                  render_mode: str | None = None, provider_kwargs: dict[str, Any] | None = None,
-                 record_dir: str | Path | None = None, a11y_scope: str = "all") -> None:
+                 record_dir: str | Path | None = None, a11y_scope: str = "all", reset_mode: str | None = None,
+                 snapshot_min_s: float = 0.5) -> None:
         if action_space not in PARSERS:
             raise ValueError(f"action_space must be one of {sorted(PARSERS)}, got {action_space!r}")
         if a11y_scope not in A11Y_SCOPES:
             raise ValueError(f"a11y_scope must be one of {', '.join(A11Y_SCOPES)}, got {a11y_scope!r}")
         if settle not in SETTLE_MODES:
             raise ValueError(f"settle must be one of {', '.join(SETTLE_MODES)}, got {settle!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.task: Task | None = None
-        self._template: str | None = None
-        self._set_task(task)
+        super().__init__(task, max_steps, render_mode)
         self.width, self.height = screen_size
         self.action_space_name = action_space
-        self.max_steps, self.action_timeout, self.wait_seconds = max_steps, action_timeout, wait_seconds
+        self.action_timeout, self.wait_seconds = action_timeout, wait_seconds
         self.settle_min, self.settle_max, self.settle = settle_min, settle_max, settle
-        self.a11y_tree, self.a11y_scope, self.render_mode = a11y_tree, a11y_scope, render_mode
+        self.a11y_tree, self.a11y_scope = a11y_tree, a11y_scope
         self._provider_spec, self._provider_kwargs = provider, dict(provider_kwargs or {})
+        if reset_mode is not None:
+            if isinstance(provider, Provider):
+                raise ValueError("reset_mode is the provider's: give it to the provider you pass "
+                                 "(e.g. LocalProvider(reset_mode='snapshot'))")
+            self._provider_kwargs["reset_mode"] = reset_mode
+        self.snapshot_min_s = snapshot_min_s
         self.record_dir = Path(record_dir) if record_dir is not None else None
         self._recording: Path | None = None
         self.provider: Provider | None = None
@@ -157,10 +162,6 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         self.action_space = (TextSpace(MAX_ACTION_CHARS)
                              if action_space == "pyautogui" else Computer13Space(self.width, self.height))
         self._cache = Path(tempfile.mkdtemp(prefix="step-gym-cache-"))
-        self._obs: dict[str, Any] | None = None
-        self._steps = 0
-        self._done = True
-        self._env_error: str | None = None
         self._history: list[ParsedAction] = []
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -230,56 +231,104 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
             raise ProviderError(f"task {task.id} runs sudo ({'; '.join(task.params['sudo'])}), which this env's "
                                 f"{provider.name} session does not allow: run it with {how}")
 
-    def _set_task(self, spec: Task | str | None) -> None:
-        """The task from now on: a template name is kept, and each reset runs the instance the env's seed draws;
-        anything else is loaded now (an unknown id fails here, not at the first reset)."""
+    # --- the episode (step_envs.episode_env.EpisodeEnv runs it) -----------------------------------------
+
+    def _is_template(self, spec: Any) -> bool:
         from step_envs.tasks.templates import is_template
 
-        self._template = spec if is_template(spec) else None
-        self.task = load_task(spec) if spec is not None and self._template is None else None
+        return is_template(spec)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
-        super().reset(seed=seed)
-        self.episode_step_cap = time_limit_over(self)
-        options = options or {}
-        if options.get("task") is not None:
-            self._set_task(options["task"])
-        if self._template is not None:
-            self.task = load_task(f"{self._template}/{draw_instance_seed(self.np_random)}")
-        if self.task is None:
-            raise ValueError("no task: pass task=... to the constructor or options={'task': ...} to reset")
-        after_env_error = self._env_error is not None
-        self._steps, self._done, self._env_error, self._history = 0, False, None, []
-        timings = Timings()
-        info: dict[str, Any] = {"task_id": self.task.id, "timings": timings}
-        try:
-            if self.provider is not None and self._task_reads_a11y() and not getattr(self.provider, "a11y", True) \
-                    and not isinstance(self._provider_spec, Provider) and "a11y" not in self._provider_kwargs:
-                self._drop_provider()  # AT-SPI is on or off for a session's life: the task gets a new one with it
-            if self.provider is None:
-                self.provider = self._make_provider()
-            self._check_provider(self.task)
+    def _load_task(self, spec: Task | str, seed: int | None = None) -> Task:
+        return load_task(spec if seed is None else f"{spec}/{seed}")
+
+    def _begin(self, info: dict[str, Any], *, seed: int | None, after_env_error: bool) -> dict[str, Any]:
+        """Restore the desktop (start it, or replace it if it died), run the task's setup, observe."""
+        assert self.task is not None
+        self._history = []
+        timings = info["timings"]
+        if self.provider is not None and self._task_reads_a11y() and not getattr(self.provider, "a11y", True) \
+                and not isinstance(self._provider_spec, Provider) and "a11y" not in self._provider_kwargs:
+            self._drop_provider()  # AT-SPI is on or off for a session's life: the task gets a new one with it
+        if self.provider is None:
+            self.provider = self._make_provider()
+        self._check_provider(self.task)
+        key = self._snapshot_key()
+        if key is not None and self.client is not None and not after_env_error and self.provider.has_snapshot(key):
+            restored = self._restore_snapshot(key, info)
+        else:
+            restored = False
+        if not restored:
             timings["restore"] = self._ensure_started(after_env_error)
+            assert self.client is not None
             t0 = time.monotonic()
             # the pointer goes back where a new X session has it (the screen's centre): left where the last
             # episode clicked, it would hover-highlight what lies there and the first screen would depend on history
             self.client.act(f"pyautogui.moveTo({self.width // 2}, {self.height // 2})")
             SetupRunner(self.client, self.task.base_dir).run(self.task.config)
             timings["setup"] = time.monotonic() - t0
-            if self.record_dir is not None:
-                self._start_recording(seed, info)
-            t0 = time.monotonic()
-            # let the desktop finish painting, and observe it: the first observation of an episode waits for a
-            # longer stillness than a step, since a restore sets off late repaints (the desktop re-reads the new
-            # home's Desktop folder) that a step's short wait can miss, and equal seeds must give equal screens
-            self._obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max, settle=self.settle,
-                                                                    still=RESET_STILL_S, quiet=RESET_STILL_S)[1])
-            timings["observe"] = time.monotonic() - t0
-        except (ProviderError, SetupError) as exc:
-            self._fail_env(f"reset failed: {exc}", info)
-            raise ResetError(f"{info['env_error']} (the env is usable: fix the cause and call reset() again)",
-                             self._fresh(self._obs), info) from exc
-        return dict(self._obs), info  # a new dict; its arrays were just read from the screen
+        assert self.client is not None
+        if self.record_dir is not None:
+            self._start_recording(seed, info)
+        t0 = time.monotonic()
+        # let the desktop finish painting, and observe it: the first observation of an episode waits for a
+        # longer stillness than a step, since a restore sets off late repaints (the desktop re-reads the new
+        # home's Desktop folder) that a step's short wait can miss, and equal seeds must give equal screens
+        obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max, settle=self.settle,
+                                                          still=RESET_STILL_S, quiet=RESET_STILL_S)[1])
+        timings["observe"] = time.monotonic() - t0
+        if key is not None and not restored and timings["restore"] + timings["setup"] >= self.snapshot_min_s:
+            self._take_snapshot(key, info)
+        return obs
+
+    # --- snapshot resets (docs/providers.md) -------------------------------------------------------------
+
+    def _snapshot_key(self) -> str | None:
+        """What names this episode's start in the provider's snapshots: the task's id, setup and files' folder
+        (equal keys, equal setups); None when the provider takes no snapshots or the episode is recorded (a
+        recording running in the session must not be carried into the next episode)."""
+        if getattr(self.provider, "reset_mode", "restart") != "snapshot" or self.record_dir is not None:
+            return None
+        assert self.task is not None
+        return json.dumps({"id": self.task.id, "config": self.task.config, "base": str(self.task.base_dir),
+                           "screen": [self.width, self.height]}, sort_keys=True, default=str)
+
+    def _reconnect(self) -> None:
+        """A new client for the session's server: a dump drops every TCP connection to it."""
+        assert self.provider is not None
+        if self.client is not None:
+            self.client.close()
+        self.client = ControllerClient(self.provider.start())
+
+    def _restore_snapshot(self, key: str, info: dict[str, Any]) -> bool:
+        """Bring back the session as it was after this task's setup; False (and a fresh session) when the restore
+        fails, so the episode starts the pristine way."""
+        assert self.provider is not None
+        t0 = time.monotonic()
+        try:
+            self.provider.restore_snapshot(key)
+        except ProviderError as exc:
+            log.warning("step-gym: restoring the snapshot failed (%s); starting a fresh session", exc)
+            self._drop_provider()
+            self.provider = self._make_provider()
+            return False
+        self._reconnect()
+        info["timings"]["restore"], info["timings"]["setup"] = time.monotonic() - t0, 0.0
+        info["snapshot"] = "restored"
+        return True
+
+    def _take_snapshot(self, key: str, info: dict[str, Any]) -> None:
+        """Snapshot the settled session after this task's setup, for its next resets; a failure only logs (this
+        episode goes on, in a fresh session if the dump took the old one down)."""
+        assert self.provider is not None
+        try:
+            info["timings"]["snapshot"] = self.provider.snapshot(key)
+            info["snapshot"] = "taken"
+        except ProviderError as exc:
+            log.warning("step-gym: could not snapshot the session (%s); resets of this task restart its apps", exc)
+            info["snapshot"] = f"failed: {exc}"
+            if not self.provider.alive():
+                raise
+        self._reconnect()
 
     def _start_recording(self, seed: int | None, info: dict[str, Any]) -> None:
         """Record the episode from here; a recording left running (an episode cut short by a reset) is dropped."""
@@ -310,18 +359,6 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         os.replace(part, path)
         info["recording"] = str(path)
 
-    def _fail_env(self, message: str, info: dict[str, Any]) -> None:
-        self._env_error = info["env_error"] = message
-        self._done = True
-        if self._obs is None:
-            self._obs = self._blank_obs()
-
-    @staticmethod
-    def _fresh(obs: dict[str, Any]) -> dict[str, Any]:
-        """``obs`` as a new dict whose arrays are the caller's own: two calls never return objects that share
-        memory (a caller may keep or change an observation; the env keeps its own for the step after the end)."""
-        return {key: value.copy() if isinstance(value, np.ndarray) else value for key, value in obs.items()}
-
     def _blank_obs(self) -> dict[str, Any]:
         obs = {"screenshot": np.zeros((self.height, self.width, 3), np.uint8),
                "instruction": self.task.instruction if self.task else ""}
@@ -343,57 +380,35 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
                 info["a11y_error"] = str(exc)
         return obs
 
-    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
-        timings = Timings()
-        info: dict[str, Any] = {"action_error": None, "timings": timings,
-                                "task_id": self.task.id if self.task else None}
-        if self._done or self.client is None:
-            info["action_error"] = "the episode is over; call reset()"
-            if self._env_error:
-                info["env_error"] = self._env_error
-            return self._fresh(self._obs or self._blank_obs()), 0.0, False, True, info
-        self._steps += 1
-        info["step"] = self._steps
+    def _act(self, action: Any, info: dict[str, Any]) -> str | None:
+        """Run one action in the session's worker and observe the settled screen (one round trip for code)."""
+        assert self.client is not None
+        timings = info["timings"]
         parsed = self._parse(action, self.width, self.height)
         self._history.append(parsed)
-        try:
-            t0 = time.monotonic()
-            screenshot = None
-            if parsed.kind == "code":
-                result, screenshot = self.client.act_observe(parsed.code, self.action_timeout, self.settle_min,
-                                                             self.settle_max, self.settle)
-                timings["action"], timings["settle"] = result["elapsed"], result["settle"]
-                if result["status"] != "success":
-                    info["action_error"] = result["error"]
-            elif parsed.kind == "WAIT":
-                time.sleep(self.wait_seconds)
-            elif parsed.kind == "invalid":
-                info["action_error"] = parsed.error
-            timings["act_total"] = time.monotonic() - t0
-            t0 = time.monotonic()
-            self._obs = self._observe(info, screenshot)
-            timings["observe"] = time.monotonic() - t0
-        except ProviderError as exc:
-            self._fail_env(f"step {self._steps} failed: {exc}", info)
-            return self._fresh(self._obs), 0.0, False, True, info
+        t0 = time.monotonic()
+        screenshot = None
+        if parsed.kind == "code":
+            result, screenshot = self.client.act_observe(parsed.code, self.action_timeout, self.settle_min,
+                                                         self.settle_max, self.settle)
+            timings["action"], timings["settle"] = result["elapsed"], result["settle"]
+            if result["status"] != "success":
+                info["action_error"] = result["error"]
+        elif parsed.kind == "WAIT":
+            time.sleep(self.wait_seconds)
+        elif parsed.kind == "invalid":
+            info["action_error"] = parsed.error
+        timings["act_total"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        self._obs = self._observe(info, screenshot)
+        timings["observe"] = time.monotonic() - t0
+        return parsed.kind if parsed.kind in ("DONE", "FAIL") else None
 
-        terminated = parsed.kind in ("DONE", "FAIL")
-        limit = min(self.max_steps, self.episode_step_cap) if self.episode_step_cap else self.max_steps
-        truncated = not terminated and self._steps >= limit
-        reward = 0.0
-        if terminated or truncated:
-            self._done = True
-            self._save_recording(info)  # before the evaluation's postconfig changes the screen
-            t0 = time.monotonic()
-            try:
-                score = self.score(parsed.kind)
-            except ProviderError as exc:
-                self._fail_env(f"evaluation failed: {exc}", info)
-                return self._fresh(self._obs), 0.0, False, True, info
-            timings["evaluate"] = time.monotonic() - t0
-            reward = float(score.value)
-            info["score"], info["reason"] = reward, score.reason
-        return dict(self._obs), reward, terminated, truncated, info
+    def _ended(self, info: dict[str, Any]) -> None:
+        self._save_recording(info)  # before the evaluation's postconfig changes the screen
+
+    def _score(self, ending: str | None) -> Score:
+        return self.score(ending or "DONE")
 
     def score(self, last: str = "DONE") -> Score:
         """The task's score for the desktop as it is now, the agent's last word being ``last`` (``DONE`` or
@@ -417,13 +432,7 @@ class DesktopEnv(gym.Env[dict[str, Any], Any]):
         score = evaluate(self.task.evaluator, CheckContext(self.client, self._cache, last_action, self.task.base_dir))
         return Score(score.value, score.reason + notes) if notes else score
 
-    def render(self) -> np.ndarray | None:
-        if self.render_mode == "rgb_array" and self._obs is not None:
-            return self._obs["screenshot"]
-        return None
-
     def close(self) -> None:
         self._drop_provider()
-        self._done = True
         shutil.rmtree(self._cache, ignore_errors=True)
         super().close()

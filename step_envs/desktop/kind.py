@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from step_envs.core import EnvKind
+from step_envs.core import DEFAULT_SCREEN, EnvKind
 from step_envs.tasks import load_task
 from step_envs.tasks.suites import SUITES
-
-SCREEN = (1280, 720)
-"""A desktop's screen unless ``screen_size`` says otherwise."""
 
 
 def make_provider(name: str, width: int, height: int, **kwargs: Any) -> Any:
@@ -28,7 +25,7 @@ def make_env(provider: Any, name: str, env_kwargs: dict[str, Any]) -> Any:
 
 DESKTOP = EnvKind(
     name="desktop", providers=("local", "docker", "ray"), make_provider=make_provider, make_env=make_env,
-    load_task=load_task, suites=SUITES, default_screen=SCREEN,
+    load_task=load_task, suites=SUITES, default_screen=DEFAULT_SCREEN,
     observation_keys=lambda env_kwargs: ("a11y_tree",) if env_kwargs.get("a11y_tree") else (),
     provider_options=lambda env_kwargs: {"a11y": True} if env_kwargs.get("a11y_tree") else {},
     records=True)

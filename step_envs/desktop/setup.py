@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from step_envs.checkers.getters import path_in_cache
+from step_envs.checkers.getters.access import path_in_cache
 from step_envs.desktop.chrome import chrome_close_tabs, chrome_open_tabs, update_browse_history
 from step_envs.providers.base import SESSION_PASSWORD
 from step_envs.server.client import ControllerClient

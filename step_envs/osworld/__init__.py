@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+OSWORLD_SCREEN = (1920, 1080)
+"""OSWorld's screen: its ``DesktopEnv``'s default (without ``$SCREEN_WIDTH`` / ``$SCREEN_HEIGHT``), the one the
+project's solutions to its tasks are written for and the audit runs them on."""
+
 
 def __getattr__(name: str) -> Any:
     # imported on first use: `step_envs.osworld.controllers` alone needs none of the env's machinery
@@ -17,4 +21,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DesktopEnv"]
+__all__ = ["OSWORLD_SCREEN", "DesktopEnv"]

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from step_envs.core import ResetError
-from step_envs.osworld.solutions import SCREEN, Solution, load_solutions
+from step_envs.osworld import OSWORLD_SCREEN
+from step_envs.osworld.solutions import Solution, load_solutions
 from step_envs.tasks.osworld import OSWorldTask
 
 NOOP_NOTES: dict[str, str] = {}
@@ -73,7 +74,7 @@ def make_env(provider: str, max_steps: int = 200) -> Any:
     """The desktop the audit runs a task on: OSWorld's screen size, pyautogui actions."""
     from step_envs.desktop.env import DesktopEnv
 
-    return DesktopEnv(provider=provider, screen_size=SCREEN, max_steps=max_steps)
+    return DesktopEnv(provider=provider, screen_size=OSWORLD_SCREEN, max_steps=max_steps)
 
 
 def _save_png(array: Any, path: Path) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from step_envs.actions.core import parse_computer13
+from step_envs.actions.env_actions import parse_computer13
 from step_envs.desktop.setup import SetupError, SetupRunner
 from step_envs.server.client import A11yError, ControllerClient
 from step_envs.tasks.osworld import check_osworld

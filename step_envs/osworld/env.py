@@ -57,8 +57,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from step_envs.actions.core import CONTROL_TOKENS
+from step_envs.actions.env_actions import CONTROL_TOKENS
 from step_envs.desktop.env import DesktopEnv as GymDesktopEnv
+from step_envs.osworld import OSWORLD_SCREEN
 from step_envs.osworld.controllers import OSWorldController, OSWorldSetupController
 from step_envs.providers import PROVIDERS
 from step_envs.server.client import ControllerClient
@@ -82,8 +83,8 @@ class DesktopEnv:
 
     def __init__(self, provider_name: str = "local", region: str | None = None, path_to_vm: str | None = None,
                  snapshot_name: str = "init_state", action_space: str = "pyautogui", cache_dir: str = "cache",
-                 screen_size: tuple[int, int] = (int(os.environ.get("SCREEN_WIDTH", 1920)),
-                                                 int(os.environ.get("SCREEN_HEIGHT", 1080))),
+                 screen_size: tuple[int, int] = (int(os.environ.get("SCREEN_WIDTH", OSWORLD_SCREEN[0])),
+                                                 int(os.environ.get("SCREEN_HEIGHT", OSWORLD_SCREEN[1]))),
                  headless: bool = True, require_a11y_tree: bool = True, require_terminal: bool = False,
                  os_type: str = "Ubuntu", enable_proxy: bool = False, client_password: str = "",
                  provider_kwargs: dict[str, Any] | None = None) -> None:

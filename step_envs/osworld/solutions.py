@@ -6,8 +6,9 @@ One JSON file per task, ``step_envs/data/osworld/solutions/<domain>/<task id>.js
      "actions": ["pyautogui.hotkey('ctrl', 'alt', 't')", "WAIT", "pyautogui.typewrite('ls\\n')"]}
 
 ``actions`` are the env's ``pyautogui`` actions (code a person's hands could do: keys, clicks, typing; or, where a
-task asks for a file, code that writes it), played one step each on a 1920x1080 screen; ``DONE`` (``FAIL`` for an
-infeasible task) is stepped after the last one. ``step-envs tasks audit-osworld`` runs them, and a test runs some.
+task asks for a file, code that writes it), played one step each on OSWorld's 1920x1080 screen
+(:data:`step_envs.osworld.OSWORLD_SCREEN`); ``DONE`` (``FAIL`` for an infeasible task) is stepped after the last one.
+``step-envs tasks audit-osworld`` runs them, and a test runs some.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOLUTIONS_DIR = Path(__file__).resolve().parent.parent / "data" / "osworld" / "solutions"
-SCREEN = (1920, 1080)
-"""The screen the solutions' coordinates are written for (OSWorld's)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from step_envs.core import DEFAULT_SCREEN
 from step_envs.tasks import Task
 
 
@@ -32,7 +33,7 @@ class Turn:
     action_space: str = "pyautogui"
     """What the env executes: ``pyautogui`` (code), ``computer_13`` (JSON actions), or ``android``
     (AndroidWorld's JSON actions, on an `AndroidEnv`)."""
-    screen_size: tuple[int, int] = (1280, 720)
+    screen_size: tuple[int, int] = DEFAULT_SCREEN
     """(width, height) of the screen the actions address."""
 
 

@@ -35,6 +35,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from step_envs.core import DEFAULT_SCREEN
 from step_envs.providers.base import SESSION_PASSWORD, ProviderError
 from step_envs.providers.local import LocalProvider
 from step_envs.server import TOKEN_HEADER
@@ -123,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address both servers bind (0.0.0.0 in bridge mode)")
     parser.add_argument("--port", type=int, default=5000, help="the controller server's port")
     parser.add_argument("--control-port", type=int, default=5001, help="the restore/health port")
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--width", type=int, default=DEFAULT_SCREEN[0])
+    parser.add_argument("--height", type=int, default=DEFAULT_SCREEN[1])
     parser.add_argument("--a11y", action="store_true", help="turn on AT-SPI for the session's apps")
     parser.add_argument("--no-panel", dest="panel", action="store_false", help="no Xfce panel")
     parser.add_argument("--no-desktop", dest="desktop", action="store_false", help="no xfdesktop (icons, wallpaper)")

@@ -24,8 +24,8 @@ import atexit
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import functools
+import hashlib
 import itertools
 import logging
 import os

@@ -24,6 +24,7 @@ import sys
 import threading
 from typing import Any
 
+from step_envs.core import DEFAULT_SCREEN
 from step_envs.providers import PROVIDERS, make_provider
 from step_envs.providers.base import Endpoint, Provider, ProviderError
 
@@ -143,8 +144,8 @@ class RayProvider(Provider):
 
     name = "ray"
 
-    def __init__(self, width: int = 1280, height: int = 720, node_provider: str = "local",
-                 ray_address: str | None = None, **provider_kwargs: Any) -> None:
+    def __init__(self, width: int = DEFAULT_SCREEN[0], height: int = DEFAULT_SCREEN[1],
+                 node_provider: str = "local", ray_address: str | None = None, **provider_kwargs: Any) -> None:
         self.node_provider = node_provider
         self.kwargs = {"width": width, "height": height, **provider_kwargs}
         # what the node's session gives a task: a container's fixed home, sudo when asked for

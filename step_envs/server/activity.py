@@ -6,7 +6,8 @@ machine's load. A fixed stillness (``"quiet"``) has to be long to be safe; this 
 the processes that own its windows, and their descendants (a browser's renderers), read from ``/proc``. Ready is
 the first moment when, for ``seconds``, the screen stayed the same, none of those processes' main threads was
 running or waiting for a CPU (a starved app is busy, not idle), and together they used at most
-``IDLE_CPU_SHARE`` of one CPU. ``POST /step/idle`` (:func:`add_activity_routes`) runs the wait inside the session.
+``IDLE_CPU_SHARE`` of one CPU. ``POST /step/idle`` (:mod:`step_envs.server.step_routes`) runs the wait inside the
+session.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, jsonify, request
 from Xlib.display import Display
 from Xlib.ext import res
 
@@ -156,17 +156,3 @@ def wait_active_idle(seconds: float = ACTION_IDLE_S, timeout: float = 8.0) -> bo
         return False
     return bool(wait_idle(roots, seconds, timeout, lambda: b"")["idle"])
 
-
-def add_activity_routes(app: Flask, grab: Callable[[], bytes | bytearray]) -> None:
-    """``POST /step/idle`` with ``{"windows": ["0x...", ...], "seconds": S, "timeout": T}``: :func:`wait_idle` on
-    the processes that own those windows (none: the screen alone), answered with its result."""
-
-    @app.post("/step/idle")
-    def idle() -> Any:
-        data = request.get_json(force=True)
-        try:
-            roots = window_pids(data.get("windows") or [])
-            seconds, timeout = float(data.get("seconds", 0.2)), float(data.get("timeout", 30.0))
-        except (TypeError, ValueError) as exc:
-            return jsonify({"error": f"windows must be 0x... window ids, seconds and timeout numbers: {exc}"}), 400
-        return jsonify(wait_idle(roots, seconds, timeout, grab))

@@ -3,7 +3,7 @@
 from step_envs.agents.prompt import downscale, step_messages
 from step_train.policy.model import LoraSettings, ModelSettings, load_model
 from step_train.policy.processing import QwenStyleProcessor, load_processor
-from step_train.policy.prompts import Encoded, encode_chat, trajectory_messages
+from step_train.policy.prompts import Encoded, Trajectory, encode_chat, trajectory_messages
 from step_train.policy.sampling import Generation, SamplingSettings, turn_seed
 from step_train.policy.vlm import VLMPolicy
 
@@ -14,6 +14,7 @@ __all__ = [
     "ModelSettings",
     "QwenStyleProcessor",
     "SamplingSettings",
+    "Trajectory",
     "VLMPolicy",
     "downscale",
     "encode_chat",

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from step_envs.actions import DIALECTS, ActionSet, smart_resize
 from step_envs.agents.prompt import step_messages
+from step_envs.core import DEFAULT_SCREEN
 from step_envs.tasks import Task, builtin_tasks, load_task
 
 SPECIAL_TOKENS = [
@@ -113,7 +114,6 @@ the module docstring)."""
 CORPUS_SEEDS = 32
 """`init_model` adds this many instances of every template of the suite to the tokenizer's corpus, at the first
 training seeds (`eval.train_seeds`; never a held-out one), so that the labels the templates draw are merged."""
-CORPUS_SCREEN = (1280, 720)
 CORPUS_IMAGE = smart_resize(640, 360)
 """The processor's size of a 640x360 screenshot: the frame of the image-pixel dialects' text."""
 
@@ -124,11 +124,11 @@ def prompt_texts(task: Task, actions: ActionSet) -> list[str]:
     solution = list(task.solution or [])
     texts = []
     for step, action in enumerate(solution or [""]):
-        for message in step_messages(task.instruction, solution[:step], actions, CORPUS_SCREEN, CORPUS_IMAGE):
+        for message in step_messages(task.instruction, solution[:step], actions, DEFAULT_SCREEN, CORPUS_IMAGE):
             content = message["content"]
             texts.append(content if isinstance(content, str) else "\n".join(c.get("text", "") for c in content))
         if action:
-            texts.append(actions.render(action, CORPUS_SCREEN, CORPUS_IMAGE))
+            texts.append(actions.render(action, DEFAULT_SCREEN, CORPUS_IMAGE))
     return list(dict.fromkeys(texts))
 
 

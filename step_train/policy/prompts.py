@@ -16,16 +16,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from PIL import Image
 
 from step_envs.actions import ActionSet
+from step_envs.core import DEFAULT_SCREEN
 from step_train.policy.processing import Segment, encode_segment, image_token, processor_tokenizer
 
 REPLY_MARKER = "\x00STEP_REPLY_{}\x00"
 _MARKER_RE = re.compile("\x00STEP_REPLY_(\\d+)\x00")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """What a trajectory prompt is built from: the task's instruction, the screenshots so far (as the policy
+    `observe`d them), the token ids of the replies to them, and the env's action space and screen size. The prompt
+    for the next action has one reply fewer than screenshots; a whole trajectory (for training) one per screenshot."""
+
+    instruction: str
+    images: Sequence[Image.Image]
+    replies: Sequence[Sequence[int]]
+    action_space: str = "pyautogui"
+    screen_size: tuple[int, int] = DEFAULT_SCREEN
+
+    def before(self, step: int) -> Trajectory:
+        """The prompt of the action at `step`: the screenshots up to that step's and the replies before it."""
+        return replace(self, images=self.images[: step + 1], replies=self.replies[:step])
 
 
 def trajectory_messages(

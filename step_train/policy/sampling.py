@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 
 from step_envs.agents.a11y import check_scope
-from step_envs.agents.prompt import check_observation
+from step_envs.agents.prompt import Observation
 
 Context = Literal["step", "trajectory"]
 
@@ -30,7 +30,7 @@ class SamplingSettings:
     """`trajectory`: every earlier screenshot and reply is in the prompt (T-GRPO's trajectory variant)."""
     observation: str = "screenshot"
     """What a step prompt shows: `screenshot`, `a11y` (the accessibility tree as a table) or `screenshot+a11y`
-    (`step_envs.agents.prompt.step_messages`); with a11y the envs run with `a11y_tree=True`."""
+    (`step_envs.agents.prompt.step_messages`); with a11y the envs run with `a11y_tree=True`. `shows` is the value."""
     max_a11y_rows: int = 60
     """At most this many accessibility-tree elements in a prompt (the rest are counted)."""
     a11y_scope: str = "all"
@@ -54,12 +54,12 @@ class SamplingSettings:
     def __post_init__(self) -> None:
         if self.context not in ("step", "trajectory"):
             raise ValueError(f"unknown context {self.context!r}; known: step, trajectory")
-        check_observation(self.observation)
+        shows = Observation.named(self.observation)
         check_scope(self.a11y_scope)
-        if self.a11y_tags and "a11y" not in self.observation:
+        if self.a11y_tags and not shows.a11y:
             raise ValueError(f"sampling.a11y_tags numbers the accessibility tree's rows, which observation "
                              f"{self.observation!r} does not show: use 'a11y' or 'screenshot+a11y'")
-        if self.context == "trajectory" and self.observation != "screenshot":
+        if self.context == "trajectory" and shows.a11y:
             raise ValueError(f"observation {self.observation!r} is for step prompts; trajectory prompts show "
                              "screenshots only (set algo.tgrpo.sample_level = 'step')")
         if self.merge_lora not in (True, False, "auto"):
@@ -68,6 +68,11 @@ class SamplingSettings:
             raise ValueError(f"temperature must be > 0 (the policy samples), got {self.temperature}")
         if self.max_prompt_tokens is not None and self.max_prompt_tokens < 0:
             raise ValueError(f"max_prompt_tokens must be >= 0 (0 or unset: no cap), got {self.max_prompt_tokens}")
+
+    @property
+    def shows(self) -> Observation:
+        """What the prompt shows (`observation`): the screenshot, the accessibility tree, or both."""
+        return Observation.named(self.observation)
 
 
 @dataclass

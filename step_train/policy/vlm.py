@@ -24,6 +24,7 @@ from PIL import Image
 from step_envs.actions import ActionSet, ParsedReply, action_set
 from step_envs.agents.a11y import parse_tagged, tag_points
 from step_envs.agents.prompt import downscale, recent, step_messages
+from step_envs.core import DEFAULT_SCREEN
 from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 from step_train.policy.generation_defaults import take_generation_defaults
@@ -43,6 +44,7 @@ from step_train.policy.pointer import (
 from step_train.policy.processing import load_processor, model_image_size, processor_tokenizer
 from step_train.policy.prompts import (
     Encoded,
+    Trajectory,
     count_chat_tokens,
     encode_chat,
     image_token_count,
@@ -147,9 +149,9 @@ class VLMPolicy:
             state = self._episodes.setdefault(turn.key, EpisodeState())
             state.images = state.images[: turn.step] + [image]
             if self.sampling.context == "trajectory":
-                encodings.append(self.encode_trajectory(turn.observation["instruction"], state.images,
-                                                        state.replies[: turn.step], turn.action_space,
-                                                        turn.screen_size))
+                encodings.append(self.encode_trajectory(Trajectory(
+                    turn.observation["instruction"], state.images, state.replies[: turn.step], turn.action_space,
+                    turn.screen_size)))
             else:
                 history = recent(turn.history, self.sampling.history)
                 encodings.append(self.encode_step(turn.observation["instruction"], image, history,
@@ -206,7 +208,7 @@ class VLMPolicy:
         """The screenshot as the model sees it (downscaled): the rollout and the training pass use this image. With
         an accessibility-tree-only observation no prompt shows it (its size still sets the dialect's frame), so
         it is downscaled the fast way."""
-        if "screenshot" in self.sampling.observation:
+        if self.sampling.shows.screenshot:
             return downscale(screenshot, self.sampling.max_pixels)
         return downscale(screenshot, self.sampling.max_pixels, resample=Image.Resampling.NEAREST)
 
@@ -216,7 +218,7 @@ class VLMPolicy:
         image: Image.Image,
         history: Sequence[str],
         action_space: str = "pyautogui",
-        screen_size: tuple[int, int] = (1280, 720),
+        screen_size: tuple[int, int] = DEFAULT_SCREEN,
         response: Sequence[int] | None = None,
         a11y_tree: str | None = None,
     ) -> Encoded:
@@ -224,38 +226,24 @@ class VLMPolicy:
         screen, `image` (already `observe`d) and/or the accessibility tree `a11y_tree` (XML)."""
         sampling = self.sampling
         messages = step_messages(instruction, history, self.actions(action_space), screen_size, self.image_size(image),
-                                 observation=sampling.observation, a11y_tree=a11y_tree,
+                                 observation=sampling.shows, a11y_tree=a11y_tree,
                                  max_a11y_rows=sampling.max_a11y_rows, a11y_scope=sampling.a11y_scope,
                                  a11y_tags=sampling.a11y_tags)
-        images = [image] if "screenshot" in sampling.observation else []
+        images = [image] if sampling.shows.screenshot else []
         return encode_chat(self.processor, messages, images, final_reply=response, eos_texts=self.eos_texts)
 
-    def encode_trajectory(
-        self,
-        instruction: str,
-        images: Sequence[Image.Image],
-        replies: Sequence[Sequence[int]],
-        action_space: str = "pyautogui",
-        screen_size: tuple[int, int] = (1280, 720),
-    ) -> Encoded:
-        """The trajectory prompt asking for the next action after `replies` (one fewer than images), without the
-        earliest screenshots where `sampling.max_prompt_tokens` requires (`omitted_screens`)."""
-        if len(replies) != len(images) - 1:
-            raise ValueError(f"a prompt for the next action needs {len(images) - 1} replies for {len(images)} "
-                             f"screenshots, got {len(replies)}; trajectory_windows encodes a whole trajectory")
-        omitted = self.omitted_screens(instruction, images, replies, action_space, screen_size)
-        encoded = self._encode_trajectory(instruction, images, replies, omitted, action_space, screen_size)
+    def encode_trajectory(self, prompt: Trajectory) -> Encoded:
+        """The trajectory prompt asking for the next action after `prompt.replies` (one fewer than its screenshots),
+        without the earliest screenshots where `sampling.max_prompt_tokens` requires (`omitted_screens`)."""
+        if len(prompt.replies) != len(prompt.images) - 1:
+            raise ValueError(f"a prompt for the next action needs {len(prompt.images) - 1} replies for "
+                             f"{len(prompt.images)} screenshots, got {len(prompt.replies)}; trajectory_windows "
+                             "encodes a whole trajectory")
+        encoded = self._encode_trajectory(prompt, self.omitted_screens(prompt))
         encoded.reply_spans = []  # earlier replies are context while the policy acts
         return encoded
 
-    def trajectory_windows(
-        self,
-        instruction: str,
-        images: Sequence[Image.Image],
-        replies: Sequence[Sequence[int]],
-        action_space: str = "pyautogui",
-        screen_size: tuple[int, int] = (1280, 720),
-    ) -> list[Encoded]:
+    def trajectory_windows(self, trajectory: Trajectory) -> list[Encoded]:
         """A whole trajectory (a reply per screenshot) for the training pass, each reply in its rollout prompt.
 
         Step `t`'s prompt left out the first `d_t` screenshots, and `d_t` never decreases (a longer prompt needs at
@@ -264,40 +252,35 @@ class VLMPolicy:
         Without a cap, or below it, that is one sequence: the whole trajectory. Under a cap a trajectory costs one
         sequence per window, each within the cap plus one reply.
         """
-        if len(replies) != len(images):
-            raise ValueError(f"a whole trajectory needs a reply per screenshot: {len(images)}, got {len(replies)}")
+        steps = len(trajectory.images)
+        if len(trajectory.replies) != steps:
+            raise ValueError(f"a whole trajectory needs a reply per screenshot: {steps}, got "
+                             f"{len(trajectory.replies)}")
         omitted: list[int] = []
-        for t in range(len(images)):
-            omitted.append(self.omitted_screens(instruction, images[: t + 1], replies[:t], action_space, screen_size,
-                                                start=omitted[-1] if omitted else 0))
+        for t in range(steps):
+            omitted.append(self.omitted_screens(trajectory.before(t), start=omitted[-1] if omitted else 0))
         windows = []
         for t, count in enumerate(omitted):
-            if t + 1 < len(omitted) and omitted[t + 1] == count:
+            if t + 1 < steps and omitted[t + 1] == count:
                 continue  # not the last step of its window
-            encoded = self._encode_trajectory(instruction, images[: t + 1], replies[:t], count, action_space,
-                                              screen_size, final=replies[t])
+            encoded = self._encode_trajectory(trajectory.before(t), count, final=trajectory.replies[t])
             encoded.reply_spans = encoded.reply_spans[omitted.index(count) :]  # earlier windows' replies: context
             windows.append(encoded)
         return windows
 
-    def omitted_screens(
-        self,
-        instruction: str,
-        images: Sequence[Image.Image],
-        replies: Sequence[Sequence[int]],
-        action_space: str = "pyautogui",
-        screen_size: tuple[int, int] = (1280, 720),
-        start: int = 0,
-    ) -> int:
-        """`d`, the fewest earliest screenshots (from `start` on) the prompt for the next action after `replies` must
-        leave out to fit in `sampling.max_prompt_tokens`; 0 without a cap. Counted without processing pixels."""
+    def omitted_screens(self, prompt: Trajectory, start: int = 0) -> int:
+        """`d`, the fewest earliest screenshots (from `start` on) the prompt for the next action after
+        `prompt.replies` must leave out to fit in `sampling.max_prompt_tokens`; 0 without a cap. Counted without
+        processing pixels."""
         cap = self.sampling.max_prompt_tokens
         if not cap:
             return 0
-        actions, image_size = self.actions(action_space), self.image_size(images[-1])
+        images, replies = prompt.images, prompt.replies
+        actions, image_size = self.actions(prompt.action_space), self.image_size(images[-1])
         tokens = [self.image_tokens(image) for image in images]
         for count in range(start, len(images)):
-            messages = trajectory_messages(instruction, len(images), actions, screen_size, image_size, omitted=count)
+            messages = trajectory_messages(prompt.instruction, len(images), actions, prompt.screen_size, image_size,
+                                           omitted=count)
             length = count_chat_tokens(self.processor, messages, tokens[count:], replies, eos_texts=self.eos_texts)
             if length <= cap:
                 return count
@@ -313,19 +296,10 @@ class VLMPolicy:
             self._image_tokens[image.size] = image_token_count(self.processor, image)
         return self._image_tokens[image.size]
 
-    def _encode_trajectory(
-        self,
-        instruction: str,
-        images: Sequence[Image.Image],
-        replies: Sequence[Sequence[int]],
-        omitted: int,
-        action_space: str,
-        screen_size: tuple[int, int],
-        final: Sequence[int] | None = None,
-    ) -> Encoded:
-        messages = trajectory_messages(instruction, len(images), self.actions(action_space), screen_size,
-                                       self.image_size(images[-1]), omitted=omitted)
-        return encode_chat(self.processor, messages, images[omitted:], replies, final_reply=final,
+    def _encode_trajectory(self, prompt: Trajectory, omitted: int, final: Sequence[int] | None = None) -> Encoded:
+        messages = trajectory_messages(prompt.instruction, len(prompt.images), self.actions(prompt.action_space),
+                                       prompt.screen_size, self.image_size(prompt.images[-1]), omitted=omitted)
+        return encode_chat(self.processor, messages, prompt.images[omitted:], prompt.replies, final_reply=final,
                            eos_texts=self.eos_texts)
 
     # ---- model calls --------------------------------------------------------------------------------------------

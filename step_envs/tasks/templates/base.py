@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from step_envs.tasks.model import Task, TaskError
-from step_envs.tasks.templates.files import Recipe
+from step_envs.tasks.templates.recipes import Recipe
+from step_envs.tasks.templates.steps import INFEASIBLE
 
 CONTROL_ACTIONS = ("DONE", "FAIL", "WAIT")
 EASY_MAX_STEPS, MEDIUM_MAX_STEPS = 2, 4
@@ -72,6 +73,16 @@ class Draft:
 
 
 Generator = Callable[[random.Random], Draft]
+
+
+def infeasible_draft(rng: random.Random, requests: tuple[str, ...], setup: list[dict[str, Any]], pretend: list[str],
+                     files: dict[str, Recipe] | None = None, **names: str) -> Draft:
+    """An infeasible instance: one of ``requests`` (its ``{name}`` fields filled from ``names``) asked of the desktop
+    ``setup`` leaves. Only ``FAIL`` solves it; its near miss is ``pretend`` (acting as if it could be done), then
+    ``DONE``. The request is drawn from ``rng`` last: a template draws its setup first."""
+    request = rng.choice(requests).format(**names)
+    return Draft(instruction=request, setup=setup, evaluator=INFEASIBLE, solution=["FAIL"],
+                 near_miss=[*pretend, "DONE"], params={"request": request}, files=files or {})
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from step_envs.tasks.templates.base import Draft, template
-from step_envs.tasks.templates.files import Recipe, workbook
+from step_envs.tasks.templates.base import Draft, infeasible_draft, template
+from step_envs.tasks.templates.recipes import Recipe, workbook
 from step_envs.tasks.templates.steps import (
-    INFEASIBLE,
     cells_check,
     goto,
     idle,
@@ -135,7 +134,5 @@ IMPOSSIBLE = ("Sync {name} (open in Calc) to the company SharePoint site so the 
 @template("calc-infeasible", "calc", APPS, seeds=3, feasible=False)
 def infeasible(rng: random.Random) -> Draft:
     name = f"{rng.choice(WORDS)}.xlsx"
-    path, setup, files = _sheet(name, [["Item", "Amount"], ["Pen", 3], ["Book", 12]])
-    request = rng.choice(IMPOSSIBLE).format(name=name)
-    return Draft(instruction=request, setup=setup, evaluator=INFEASIBLE, solution=["FAIL"],
-                 near_miss=[_goto("D1"), write("done\n"), "DONE"], params={"request": request}, files=files)
+    _, setup, files = _sheet(name, [["Item", "Amount"], ["Pen", 3], ["Book", 12]])
+    return infeasible_draft(rng, IMPOSSIBLE, setup, [_goto("D1"), write("done\n")], files, name=name)

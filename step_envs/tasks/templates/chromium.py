@@ -7,9 +7,8 @@ import html
 import json
 import random
 
-from step_envs.tasks.templates.base import Draft, template
+from step_envs.tasks.templates.base import Draft, infeasible_draft, template
 from step_envs.tasks.templates.steps import (
-    INFEASIBLE,
     cmd_equals,
     join,
     launch,
@@ -145,9 +144,7 @@ IMPOSSIBLE = ("Log in to my Gmail account in Chromium and archive every unread e
 @template("chromium-infeasible", "chromium", APPS, seeds=3, feasible=False)
 def infeasible(rng: random.Random) -> Draft:
     title = f"Start page {rng.randint(100, 999)}"
-    request = rng.choice(IMPOSSIBLE)
     content = page(title, "<p><label>Search <input id=\"q\" autofocus></label></p>",
                    "submitted('search.txt', document.getElementById('q').value);")
-    return Draft(instruction=request, setup=open_page("start.html", title, content), evaluator=INFEASIBLE,
-                 solution=["FAIL"], near_miss=[write("gmail") + "\n" + press("enter"), "DONE"],
-                 params={"request": request})
+    return infeasible_draft(rng, IMPOSSIBLE, open_page("start.html", title, content),
+                            [write("gmail") + "\n" + press("enter")])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from step_envs.tasks.templates.base import Draft, template
-from step_envs.tasks.templates.steps import INFEASIBLE, TERMINAL, cmd_equals, run, sh, write_text
+from step_envs.tasks.templates.base import Draft, infeasible_draft, template
+from step_envs.tasks.templates.steps import TERMINAL, cmd_equals, run, sh, write_text
 from step_envs.tasks.templates.vocab import FOLDERS, WORDS
 
 APPS = ("terminal",)
@@ -177,6 +177,4 @@ IMPOSSIBLE = ("Change the resolution of the connected monitor to 8K (7680x4320) 
 
 @template("terminal-infeasible", "os", APPS, seeds=3, feasible=False)
 def infeasible(rng: random.Random) -> Draft:
-    request = rng.choice(IMPOSSIBLE)
-    return Draft(instruction=request, setup=[*TERMINAL], evaluator=INFEASIBLE, solution=["FAIL"],
-                 near_miss=[run("echo done"), "DONE"], params={"request": request})
+    return infeasible_draft(rng, IMPOSSIBLE, [*TERMINAL], [run("echo done")])

@@ -6,7 +6,7 @@ import random
 import re
 
 from step_envs.tasks.templates.base import Draft, template
-from step_envs.tasks.templates.files import Recipe, png
+from step_envs.tasks.templates.recipes import Recipe, png
 from step_envs.tasks.templates.steps import (
     cmd_equals,
     editor,

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import random
 
-from step_envs.tasks.templates.base import Draft, template
-from step_envs.tasks.templates.files import Recipe, document
+from step_envs.tasks.templates.base import Draft, infeasible_draft, template
+from step_envs.tasks.templates.recipes import Recipe, document
 from step_envs.tasks.templates.steps import (
-    INFEASIBLE,
     docx_check,
     hotkey,
     idle,
@@ -106,7 +105,5 @@ IMPOSSIBLE = ("Translate {name} (open in Writer) into Japanese with the DeepL we
 @template("writer-infeasible", "writer", APPS, seeds=3, feasible=False)
 def infeasible(rng: random.Random) -> Draft:
     path, setup, files = _opened(rng, _paragraphs(rng, 2))
-    request = rng.choice(IMPOSSIBLE).format(name=path[2:])
-    return Draft(instruction=request, setup=setup, evaluator=INFEASIBLE, solution=["FAIL"],
-                 near_miss=[settled(hotkey("ctrl", "end")), write(" Done."), "DONE"], params={"request": request},
-                 files=files)
+    return infeasible_draft(rng, IMPOSSIBLE, setup, [settled(hotkey("ctrl", "end")), write(" Done.")], files,
+                            name=path[2:])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from step_envs.tasks.templates import files
+from step_envs.tasks.templates import recipes
 from step_envs.tasks.templates.file_manager import (
     new_folder_dialog,
     open_folder,
@@ -196,11 +196,11 @@ def tasks() -> list[dict]:
 
 
 def workbook(path: Path, rows: list[list]) -> None:
-    path.write_bytes(files.workbook(rows).build())
+    path.write_bytes(recipes.workbook(rows).build())
 
 
 def document(path: Path, paragraphs: list[str]) -> None:
-    path.write_bytes(files.document(paragraphs).build())
+    path.write_bytes(recipes.document(paragraphs).build())
 
 
 def data_files() -> None:
