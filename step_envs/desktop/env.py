@@ -11,6 +11,7 @@ fails is ``info["recording_error"]``, never a failed episode).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -278,6 +279,10 @@ class DesktopEnv(EpisodeEnv):
         timings["observe"] = time.monotonic() - t0
         if key is not None and not restored and timings["restore"] + timings["setup"] >= self.snapshot_min_s:
             self._take_snapshot(key, info)
+            # observe the restored session, as every later reset will: a restore fires the timers that came due
+            # while the tree was down (the panel's clock redraws), so the screen before the dump may differ
+            obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max, settle=self.settle,
+                                                              still=RESET_STILL_S, quiet=RESET_STILL_S)[1])
         return obs
 
     # --- snapshot resets (docs/providers.md) -------------------------------------------------------------
@@ -431,6 +436,30 @@ class DesktopEnv(EpisodeEnv):
         last_action = next((a.code or a.kind for a in reversed(self._history)), None)
         score = evaluate(self.task.evaluator, CheckContext(self.client, self._cache, last_action, self.task.base_dir))
         return Score(score.value, score.reason + notes) if notes else score
+
+    def fork(self) -> DesktopEnv:
+        """A second env at this env's state, mid-episode, running beside it: the same screen, apps, files, step
+        count and history; the two diverge from the next action on. Needs ``reset_mode="snapshot"`` (the session
+        is dumped with CRIU and restored twice: docs/providers.md has the cost and what does not carry over).
+        The fork owns its session (``close()`` stops it); closing this env stops its forks too. Resets of the
+        fork restore the same task snapshots as this env's."""
+        provider = self.provider
+        if provider is None or self.client is None or not hasattr(provider, "fork"):
+            raise RuntimeError("fork() needs a started env on the local provider with reset_mode='snapshot'")
+        self.client.close()  # a dump drops every TCP connection to the session
+        try:
+            session = provider.fork()
+        finally:
+            self.client = ControllerClient(provider.start())
+        twin = copy.copy(self)
+        twin.provider, twin._provider_spec = session, session  # its resets stay in this session
+        twin.client = ControllerClient(session.endpoint)
+        twin._history = list(self._history)
+        twin._obs = copy.deepcopy(self._obs)
+        twin._np_random = copy.deepcopy(self._np_random)
+        twin._cache = Path(tempfile.mkdtemp(prefix="step-gym-cache-"))
+        twin._recording = None
+        return twin
 
     def close(self) -> None:
         self._drop_provider()

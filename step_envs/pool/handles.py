@@ -14,7 +14,7 @@ from typing import Any
 
 from step_envs.core import ResetError
 from step_envs.kinds import kind_of_provider
-from step_envs.providers.base import Provider
+from step_envs.providers.base import Provider, ProviderError
 from step_envs.tasks import Task
 
 StepResult = tuple[dict[str, Any], float, bool, bool, dict[str, Any]]
@@ -52,6 +52,11 @@ class EnvHandle(ABC):
     def describe(self) -> dict[str, Any]:
         """Where the env lives (provider, session id, container, node): for logs and fault-injection tests."""
         return {}
+
+    def fork(self) -> EnvHandle:
+        """A second handle on a copy of this env at its current state (see `EnvPool.fork`)."""
+        raise ProviderError("this pool's envs cannot fork: only desktop envs in this process on the local provider "
+                            "with reset_mode='snapshot' can (provider_kwargs={'reset_mode': 'snapshot'})")
 
 
 def screen_size_of(env_kwargs: dict[str, Any], provider: str = "local") -> tuple[int, int]:
@@ -109,6 +114,14 @@ class ProviderEnvHandle(EnvHandle):
             if self.provider is not None:
                 self.provider.stop()  # the env only adopts it at its first reset
                 self.provider = None
+
+    def fork(self) -> ProviderEnvHandle:
+        if not hasattr(self.env, "fork") or getattr(self.provider, "reset_mode", "restart") != "snapshot":
+            return super().fork()  # type: ignore[return-value]
+        twin = self.env.fork()
+        handle = ProviderEnvHandle(self.provider_name, self.env_kwargs, self.provider_kwargs)
+        handle.provider, handle.env, handle._default_max_steps = twin.provider, twin, self._default_max_steps
+        return handle
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"provider": self.provider_name}

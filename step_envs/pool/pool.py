@@ -264,6 +264,25 @@ class EnvPool:
         """How many envs were torn down and replaced since the pool started."""
         return sum(slot.replacements for slot in self._slots)
 
+    def fork(self, source: int, target: int) -> None:
+        """Env ``target`` becomes a copy of env ``source`` as it is now, mid-episode included (same screen,
+        apps, files, step count); from there the two run apart: step both with different actions to branch an
+        episode. ``target``'s own env is closed. Desktop envs on the local provider with
+        ``provider_kwargs={"reset_mode": "snapshot"}`` (a CRIU dump and two restores: docs/providers.md); the copy
+        lives inside ``source``'s session, so replacing or closing ``source`` ends it (the pool then gives
+        ``target`` a fresh env). Both envs must be idle (no call in flight)."""
+        if source == target:
+            raise ValueError("an env cannot fork onto itself")
+        slots = self._slot(source), self._slot(target)
+        for slot in slots:
+            if slot.pending is not None:
+                raise RuntimeError(f"env {slot.index} has a call in flight: recv() its result before forking")
+        handle = slots[0].handle
+        if handle is None:
+            raise ProviderError(f"env {source} is not up: {slots[0].start_error}")
+        twin = handle.fork()
+        slots[1].adopt(twin, getattr(getattr(twin, "env", None), "task", None))
+
     def _slot(self, env_index: int) -> EnvSlot:
         if self._closed:
             raise RuntimeError("the pool is closed")

@@ -60,6 +60,15 @@ class _Replace:
     reason: str
 
 
+@dataclass
+class _Adopt:
+    """Serve ``handle`` (a fork of another slot's env, mid-episode on ``task``) instead of the current one."""
+
+    handle: EnvHandle
+    task: Task | None
+    done: threading.Event
+
+
 _CLOSE = object()
 
 
@@ -154,6 +163,13 @@ class EnvSlot:
         self._thread = threading.Thread(target=worker.run, daemon=True, name=f"env-{self.index}")
         self._thread.start()
 
+    def adopt(self, handle: EnvHandle, task: Task | None, timeout: float = 60.0) -> None:
+        """Make this slot's worker serve ``handle`` from its next command on (its old env is closed)."""
+        done = threading.Event()
+        self._inbox.put(_Adopt(handle, task, done))
+        if not done.wait(timeout):
+            raise TimeoutError(f"env {self.index} did not take its fork within {timeout:g} s")
+
     def current(self, generation: int) -> bool:
         with self.lock:
             return generation == self.generation and not self.closing
@@ -194,6 +210,16 @@ class _Worker:
             if isinstance(command, _Replace):
                 if command.handle is handle:
                     handle = self._replace(handle, command.reason)
+                continue
+            if isinstance(command, _Adopt):
+                old, handle = handle, command.handle
+                with slot.lock:
+                    slot.handle, slot.condemned, slot.unhealthy_streak = handle, None, 0
+                self.task, self.in_episode, self.lost = command.task, True, None
+                if old is not None:
+                    with contextlib.suppress(Exception):
+                        old.close()
+                command.done.set()
                 continue
             if handle is None:
                 handle = self._bring_up()

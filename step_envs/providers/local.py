@@ -42,7 +42,9 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -134,6 +136,19 @@ def claim_session_user(prefix: str = USER_POOL_PREFIX) -> tuple[pwd.struct_passw
         kill_user(user.pw_uid)
         return user, fd
     raise AssertionError("unreachable")
+
+
+def _operation(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A dump or restore: while it runs, ``alive()`` answers True (the tree is down for a moment on purpose, and
+    a pool's health monitor must not condemn the env for it)."""
+    @functools.wraps(method)
+    def run(self: LocalProvider, *args: Any, **kwargs: Any) -> Any:
+        self._operating += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._operating -= 1
+    return run
 
 
 @functools.cache
@@ -261,6 +276,7 @@ class LocalProvider(Provider):
         self._forks: list[LocalProvider] = []
         self._net: pidns.NetNamespace | None = None
         self._relay: pidns.Relay | None = None
+        self._operating = 0  # dumps and restores in progress (alive() answers True meanwhile)
 
     # --- paths and environment ---------------------------------------------------------------------
 
@@ -722,6 +738,7 @@ class LocalProvider(Provider):
     def has_snapshot(self, key: str) -> bool:
         return key in self._snapshots
 
+    @_operation
     def snapshot(self, key: str) -> float:
         """Dump the whole session with CRIU as the snapshot ``key`` (it replaces one of the same key), keep its
         files, and restore it at once: the episode goes on in the restored tree, the same to every process and
@@ -751,6 +768,7 @@ class LocalProvider(Provider):
         self._restore_tree(images)
         return time.monotonic() - t0
 
+    @_operation
     def restore_snapshot(self, key: str) -> float:
         """Replace the running session with the snapshot ``key``: the tree is killed (its files, all in its
         namespace's tmpfs mounts, go with it), CRIU restores the tree and those files as they were at the dump.
@@ -769,6 +787,7 @@ class LocalProvider(Provider):
     def _criu_user(self) -> tuple[int, int] | None:
         return (self._user.pw_uid, self._user.pw_gid) if self._user is not None else None
 
+    @_operation
     def fork(self) -> LocalProvider:
         """A second session at this session's state, running beside it from now on (snapshot mode only).
 
@@ -790,6 +809,7 @@ class LocalProvider(Provider):
         child = LocalProvider.__new__(LocalProvider)
         child.__dict__.update(self.__dict__)
         child._parent, child._forks, child._namespace, child._init_is_child = root, [], None, False
+        child._operating = 0
         child._procs = {name: pidns.NsProcess(-1, proc.ns_pid) for name, proc in self._procs.items()}
         child._net = pidns.NetNamespace()
         try:
@@ -879,6 +899,8 @@ class LocalProvider(Provider):
         return bool(self._procs) and all(p.poll() is None for p in self._procs.values())
 
     def alive(self) -> bool:
+        if self._operating:  # a dump or restore in progress takes the tree down for a moment: not a failure
+            return True
         return self.endpoint is not None and self.processes_alive() and self._healthy(self.endpoint.url)
 
     def stop(self) -> None:
