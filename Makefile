@@ -7,9 +7,9 @@ BASE_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || comm
 APT_PACKAGES := $(shell grep -v '^\#' step_envs/data/desktop/apt-packages.txt)
 STAMP := $(VENV)/.installed
 
-.PHONY: install apt docker images demo test lint docs clean bench-check
+.PHONY: install apt criu docker images demo test lint docs clean bench-check
 
-install: apt $(STAMP)
+install: apt $(STAMP) criu
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -24,6 +24,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+# CRIU 4.2+ for snapshot resets (reset_mode="snapshot"): as root, a private Debian root with Debian's criu when the
+# system has none that new (a few minutes once; nothing to do afterwards); skipped, with a note, when not root.
+criu: $(STAMP)
+	@$(PY) -m step_envs.providers.criu install --quiet-if-present
 
 # A Docker engine (Debian's docker.io + dockerd in the background when none answers) and the desktop images
 # (cached: a rebuild with no change takes seconds).

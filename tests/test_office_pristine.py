@@ -69,10 +69,15 @@ class Episode:
         return [window["title"] for window in self.client.windows()]
 
 
-@pytest.fixture(scope="module")
-def episodes() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(what the first episode left, what the next one starts with)."""
-    env = DesktopEnv(task="calc-add-header", max_steps=50)
+@pytest.fixture(scope="module", params=["restart", "snapshot"])
+def episodes(request: pytest.FixtureRequest) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(what the first episode left, what the next one starts with), for each reset mode: apps restarted, or the
+    session restored from the CRIU snapshot taken after the first reset's setup (tests/test_snapshot.py)."""
+    if request.param == "snapshot":
+        from snapshot_support import require_snapshots
+
+        require_snapshots()
+    env = DesktopEnv(task="calc-add-header", max_steps=50, reset_mode=request.param)
     try:
         env.reset(seed=0)
         first = Episode(env)
@@ -91,6 +96,7 @@ def episodes() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
 
         _, info = env.reset(seed=0)
         assert "env_error" not in info, info
+        assert info.get("snapshot") == ("restored" if request.param == "snapshot" else None), info
         second = Episode(env)
         found = second.uno("inspect", second.doc)
         found["windows"], found["clipboard"] = second.titles(), second.clipboard()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from snapshot_support import require_snapshots
 
 from step_envs.desktop.env import DesktopEnv
 from step_envs.providers import criu
@@ -27,14 +28,6 @@ from step_envs.server.client import ControllerClient
 pytestmark = pytest.mark.desktop
 TYPE = "import subprocess; subprocess.run(['xdotool', 'search', '--sync', '--onlyvisible', '--class', 'mousepad'], " \
        "timeout=30); pyautogui.write({text!r})"
-
-
-def _needs_criu() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("snapshots need root (they fall back to restarts otherwise: see test_falls_back_*)")
-    why = criu.unavailable()
-    if why:
-        pytest.fail(f"snapshot resets cannot run here: {why}; run `make install` as root")
 
 
 def _digest(client: ControllerClient) -> str:
@@ -61,7 +54,7 @@ def _still(client: ControllerClient, timeout: float = 20.0) -> str:
 
 @pytest.fixture
 def session() -> Iterator[LocalProvider]:
-    _needs_criu()
+    require_snapshots()
     provider = LocalProvider(reset_mode="snapshot", a11y=True)
     try:
         provider.start()
@@ -155,7 +148,7 @@ def test_stopping_the_parent_stops_its_forks(session: LocalProvider) -> None:
 def test_env_restores_the_setup_snapshot() -> None:
     """The env snapshots a task's settled setup on its first reset and restores it on the next ones: the same
     first screen, the episode's changes gone."""
-    _needs_criu()
+    require_snapshots()
     env = DesktopEnv(task="editor-append-line", reset_mode="snapshot", snapshot_min_s=0.0)
     try:
         first, info = env.reset(seed=0)
@@ -174,7 +167,7 @@ def test_env_restores_the_setup_snapshot() -> None:
 def test_env_fork_branches_an_episode() -> None:
     """``DesktopEnv.fork()`` mid-episode: the fork's first screen is its parent's, its step count too; then the
     two run apart, and closing the parent ends the fork."""
-    _needs_criu()
+    require_snapshots()
     env = DesktopEnv(task="editor-append-line", reset_mode="snapshot")
     try:
         env.reset(seed=0)
@@ -195,7 +188,7 @@ def test_env_fork_branches_an_episode() -> None:
 
 def test_pool_fork() -> None:
     """`EnvPool.fork(source, target)`: the target env continues the source's episode from its state."""
-    _needs_criu()
+    require_snapshots()
     from step_envs.pool import EnvPool
 
     with EnvPool(2, provider_kwargs={"reset_mode": "snapshot"}) as pool:

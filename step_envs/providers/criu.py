@@ -210,13 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m step_envs.providers.criu",
                                      description="CRIU for snapshot resets (reset_mode='snapshot').")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("install", help=f"make {ROOT} with a CRIU 4.2+ from Debian {SUITE} (root; skipped when one exists)")
+    install_parser = sub.add_parser("install", help=f"make {ROOT} with a CRIU 4.2+ from Debian {SUITE} (root; "
+                                    "skipped when one exists)")
+    install_parser.add_argument("--quiet-if-present", action="store_true",
+                                help="print nothing when a CRIU 4.2+ is found already (make install runs this)")
     sub.add_parser("check", help="say whether snapshot resets can run here, and why not")
     args = parser.parse_args(argv)
     if args.command == "install":
-        return install()
+        return install(quiet=args.quiet_if_present and command()[0] is not None)
     why = unavailable()
-    print(f"snapshot resets: {'available (' + ' '.join(command()[0] or [])[-60:] + ')' if why is None else why}")
+    argv = command()[0] or []
+    version = ".".join(map(str, _version(argv) or ())) if argv else ""
+    print(f"snapshot resets: available (criu {version}: {argv[-1]})" if why is None else f"snapshot resets: {why}")
     return 0 if why is None else 1
 
 
