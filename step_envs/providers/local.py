@@ -254,7 +254,7 @@ class LocalProvider(Provider):
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._infra: set[int] = set()
         self._infra_windows: set[str] = set()
-        self._infra_files: set[Path] = set()
+        self._infra_files: set[Path] = set()  # as the session sees them (see _in_session)
         self._pristine_home: dict[str, tuple[bytes | None, int]] = {}
         self._reaper: subprocess.Popen[bytes] | None = None
         self.snapshot_unavailable: str | None = None
@@ -639,7 +639,8 @@ class LocalProvider(Provider):
         self._infra = self._pids()
         self._infra_ns = {n for n in map(pidns.ns_pid, self._infra) if n is not None} if self._init_pid else set()
         self._infra_windows = set(self._windows())
-        self._infra_files = {child for root in self._wipe_roots() if root.is_dir() for child in root.iterdir()}
+        self._infra_files = {_in_session(child) for root in self._wipe_roots() if root.is_dir()
+                             for child in root.iterdir()}
         self._pristine_home = self._snapshot_home()
 
     def _wait_painted(self, url: str, token: str, deadline: float) -> None:
@@ -871,7 +872,7 @@ class LocalProvider(Provider):
             with contextlib.suppress(OSError):
                 for child in root.iterdir():
                     with contextlib.suppress(OSError):
-                        if child.lstat().st_uid == uid and child not in self._infra_files:
+                        if child.lstat().st_uid == uid and _in_session(child) not in self._infra_files:
                             _remove(child)
 
     def _pids(self) -> set[int]:
@@ -956,6 +957,15 @@ class LocalProvider(Provider):
         self.endpoint = None
         self.display = None
         _live.discard(self)
+
+
+def _in_session(path: Path) -> Path:
+    """``path`` as the session names it: without the ``/proc/PID/root`` through which this process reaches the
+    session's own /tmp and /dev/shm (the PID changes when a snapshot is restored)."""
+    parts = path.parts
+    if len(parts) > 3 and parts[1] == "proc" and parts[3] == "root":
+        return Path("/", *parts[4:])
+    return path
 
 
 def _capture(top: Path) -> dict[str, tuple[bytes | None, int]]:

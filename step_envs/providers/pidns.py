@@ -33,15 +33,19 @@ LAUNCH = ('cd "$HOME" || exit 1; log=$1; keep=$2; shift 2; if [ "$keep" = 1 ]; t
 
 
 def init_lines(uid: int | None, gid: int | None) -> list[str]:
-    """The tail of the namespace script for a pid-namespace session: its own /proc, no nsfs mounts (CRIU cannot
-    dump a mount of another namespace's handle), the log dir, stdio opened inside, then reap children forever."""
+    """The tail of the namespace script for a pid-namespace session: its own /proc; none of the host's nsfs mounts
+    (CRIU cannot dump a mount of another namespace's handle) or container layers (a container that stops takes
+    its mount away, and a restore would need it); the log dir, stdio opened inside, then reap children forever."""
     owner = f"chown {uid} {LOG_DIR}" if uid is not None else "true"
     # the init drops to the session user too: CRIU runs as that user (see `step_envs.providers.criu`), and reads
     # every process's limits, which needs the same uid where root lacks CAP_SYS_RESOURCE (a container)
     become = f"setpriv --reuid={uid} --regid={gid} --clear-groups " if uid is not None else ""
     return ["mount -t proc -o nosuid,nodev,noexec proc /proc",
-            "awk '{for(i=7;i<=NF;i++) if($i==\"-\"){if($(i+1)==\"nsfs\") print $5; break}}' /proc/self/mountinfo"
-            " | xargs -r umount",
+            # mounts the session has no use for and that may vanish on the host before a restore needs them:
+            # namespace handles (nsfs), container engines' layers and their /run state
+            "awk '{t=\"\"; for(i=7;i<=NF;i++) if($i==\"-\"){t=$(i+1); break}} t==\"nsfs\" || t==\"overlay\" || "
+            "$5 ~ /^\\/(var\\/lib|run)\\/(docker|containerd)/ {print $5}' /proc/self/mountinfo | sort -r"
+            " | xargs -r umount -l",
             f"mkdir -p -m 700 {LOG_DIR}", owner,
             "echo ready", "exec </dev/null >/dev/null 2>&1",
             # the init reaps what is re-parented to it (every session process): `wait` returns when none is left
