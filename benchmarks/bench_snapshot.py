@@ -70,46 +70,68 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, object]]:
         if getattr(provider, "reset_mode", "") != "snapshot":
             raise SystemExit(f"snapshots cannot run here: {getattr(provider, 'snapshot_unavailable', '?')}")
         for app in args.apps:
-            row: dict[str, object] = {mode: {"reset": [], "ready": []} for mode in envs}
-            for mode, env in envs.items():
-                _, info = env.reset(options={"task": chosen[app]})
-                if info.get("env_error"):
-                    raise SystemExit(f"{app} ({mode}): {info['env_error']}")
-                if mode == "snapshot":
-                    row["dump"] = info["timings"].get("snapshot", float("nan"))
-                    row["taken"] = info.get("snapshot")
-            for _ in range(args.resets):
-                for mode, env in envs.items():
-                    t0 = time.perf_counter()
-                    _, info = env.reset(options={"task": chosen[app]})
-                    spent = time.perf_counter() - t0
-                    if info.get("env_error"):
-                        raise SystemExit(f"{app} ({mode}): {info['env_error']}")
-                    if mode == "snapshot" and info.get("snapshot") != "restored":
-                        raise SystemExit(f"{app}: the snapshot env did not restore ({info.get('snapshot')})")
-                    wait = ready_after(env)
-                    row[mode]["reset"].append(spent)  # type: ignore[index]
-                    row[mode]["ready"].append(spent + wait)  # type: ignore[index]
-            for mode, env in envs.items():
-                row[f"pss_{mode}"] = pss_mib(env.provider._pids())  # type: ignore[union-attr]
-            envs["snapshot"].step("WAIT")
-            t0 = time.perf_counter()
-            twin = envs["snapshot"].fork()
-            row["fork"] = time.perf_counter() - t0
             try:
-                theirs, *_ = twin.step("WAIT")
-                ours, *_ = envs["snapshot"].step("WAIT")
-                row["fork_equal"] = bool((theirs["screenshot"] == ours["screenshot"]).all())
-                row["pss_fork"] = pss_mib(twin.provider._pids())  # type: ignore[union-attr]
-            finally:
-                twin.close()
-            found[app] = row
-            print(f"{app}: restart {p(row['restart']['reset'], 50):.2f} s, snapshot "  # type: ignore[index]
-                  f"{p(row['snapshot']['reset'], 50):.2f} s, fork {row['fork']:.2f} s", file=sys.stderr, flush=True)
+                found[app] = measure_app(envs, chosen[app], app, args.resets)
+            except AppFailed as exc:  # the others still run; the table says what failed
+                found[app] = {"error": str(exc)}
+                print(f"{app}: {exc}", file=sys.stderr, flush=True)
     finally:
         for env in envs.values():
             env.close()
     return found
+
+
+class AppFailed(Exception):
+    """An app's resets could not be measured (an env_error, or no snapshot restored)."""
+
+
+def reset(env: object, task: object, mode: str) -> dict[str, object]:
+    """``env.reset`` onto ``task``; its info. A failed reset (a `ResetError`, an ``env_error``) is `AppFailed`."""
+    from step_envs.core import ResetError
+
+    try:
+        _, info = env.reset(options={"task": task})  # type: ignore[attr-defined]
+    except ResetError as exc:
+        raise AppFailed(f"{mode}: {exc}") from exc
+    if info.get("env_error"):
+        raise AppFailed(f"{mode}: {info['env_error']}")
+    return info
+
+
+def measure_app(envs: dict[str, object], task: object, app: str, resets: int) -> dict[str, object]:
+    """One app's figures in both envs (see the module docstring)."""
+    row: dict[str, object] = {mode: {"reset": [], "ready": []} for mode in envs}
+    for mode, env in envs.items():
+        info = reset(env, task, mode)
+        if mode == "snapshot":
+            row["dump"] = info["timings"].get("snapshot", float("nan"))
+            row["taken"] = info.get("snapshot")
+    for _ in range(resets):
+        for mode, env in envs.items():
+            t0 = time.perf_counter()
+            info = reset(env, task, mode)
+            spent = time.perf_counter() - t0
+            if mode == "snapshot" and info.get("snapshot") != "restored":
+                raise AppFailed(f"the snapshot env did not restore ({info.get('snapshot')})")
+            wait = ready_after(env)
+            row[mode]["reset"].append(spent)  # type: ignore[index]
+            row[mode]["ready"].append(spent + wait)  # type: ignore[index]
+    for mode, env in envs.items():
+        row[f"pss_{mode}"] = pss_mib(env.provider._pids())  # type: ignore[union-attr]
+    envs["snapshot"].step("WAIT")
+    t0 = time.perf_counter()
+    twin = envs["snapshot"].fork()
+    row["fork"] = time.perf_counter() - t0
+    try:
+        theirs, *_ = twin.step("WAIT")
+        ours, *_ = envs["snapshot"].step("WAIT")
+        row["fork_equal"] = bool((theirs["screenshot"] == ours["screenshot"]).all())
+        row["pss_fork"] = pss_mib(twin.provider._pids())  # type: ignore[union-attr]
+    finally:
+        twin.close()
+    print(f"{app}: restart {p(row['restart']['reset'], 50):.2f} s, snapshot "  # type: ignore[index]
+          f"{p(row['snapshot']['reset'], 50):.2f} s, fork {row['fork']:.2f} s", file=sys.stderr, flush=True)
+    return row
 
 
 def table(found: dict[str, dict[str, object]]) -> str:
@@ -117,6 +139,9 @@ def table(found: dict[str, dict[str, object]]) -> str:
              "| PSS restart / snapshot env | fork | fork PSS | fork's first screen = parent's |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for app, row in found.items():
+        if "error" in row:
+            lines.append(f"| {app} | failed: {str(row['error'])[:200]} |" + " |" * 8)
+            continue
         r, s = row["restart"], row["snapshot"]
         lines.append(f"| {app} | {p(r['reset'], 50):.2f} / {p(r['reset'], 95):.2f} s | "  # type: ignore[index]
                      f"{p(r['ready'], 50):.2f} s | **{p(s['reset'], 50):.2f}** / {p(s['reset'], 95):.2f} s | "
@@ -150,6 +175,9 @@ def main() -> None:
             writer.writerow(["app", "mode", "reset_p50_s", "reset_p95_s", "ready_p50_s", "pss_mib", "dump_s", "fork_s",
                              "fork_pss_mib", "fork_equal"])
             for app, row in found.items():
+                if "error" in row:
+                    writer.writerow([app, "error", str(row["error"])[:500]])
+                    continue
                 for mode in ("restart", "snapshot"):
                     times = row[mode]  # type: ignore[index]
                     writer.writerow([app, mode, f"{p(times['reset'], 50):.3f}", f"{p(times['reset'], 95):.3f}",

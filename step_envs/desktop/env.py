@@ -40,6 +40,7 @@ from step_envs.tasks.osworld import OSWORLD_HOME
 
 MAX_A11Y_CHARS = 200_000
 log = logging.getLogger(__name__)
+SNAPSHOT_IDLE_S = 0.5  # how long the task's windows must stop drawing before the settled session is snapshotted
 RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: the server's)
 
 
@@ -324,7 +325,13 @@ class DesktopEnv(EpisodeEnv):
     def _take_snapshot(self, key: str, info: dict[str, Any]) -> None:
         """Snapshot the settled session after this task's setup, for its next resets; a failure only logs (this
         episode goes on, in a fresh session if the dump took the old one down)."""
-        assert self.provider is not None
+        assert self.provider is not None and self.client is not None
+        # settled means the apps stopped working, not only the screen still for a moment: GIMP shows its window
+        # and then loads for a second or more; a snapshot taken then would restore a busy app at every reset
+        apps = [w["id"] for w in self.client.windows() if w.get("desktop") != "-1"]
+        if apps:
+            with contextlib.suppress(ProviderError, OSError):  # a busy app is snapshotted busy, not lost
+                self.client.wait_idle(apps, SNAPSHOT_IDLE_S, 60.0)
         try:
             info["timings"]["snapshot"] = self.provider.snapshot(key)
             info["snapshot"] = "taken"

@@ -322,6 +322,12 @@ class LocalProvider(Provider):
             env.update(QT_ACCESSIBILITY="1", SAL_USE_VCLPLUGIN="gtk3")
         else:
             env["NO_AT_BRIDGE"] = "1"
+        if self.reset_mode == "snapshot":
+            # browsers' sandboxes put their child processes in pid namespaces of their own, which CRIU cannot dump:
+            # off in a snapshot session (Chromium through the `chromium` override; Thunderbird and Firefox here)
+            env.update(STEP_GYM_SNAPSHOT="1", MOZ_DISABLE_CONTENT_SANDBOX="1", MOZ_DISABLE_RDD_SANDBOX="1",
+                       MOZ_DISABLE_SOCKET_PROCESS_SANDBOX="1", MOZ_DISABLE_GMP_SANDBOX="1",
+                       MOZ_DISABLE_UTILITY_SANDBOX="1")
         if self.display:
             env["DISPLAY"] = self.display
         return env
@@ -486,7 +492,8 @@ class LocalProvider(Provider):
         script = _namespace_script(self.private_shm or "512m", self.private_tmp, self.dir, session_needs(), uid,
                                    copy_session_dir=tree)
         if tree:
-            script = script.rsplit("\necho ready", 1)[0] + "\n" + "\n".join(pidns.init_lines(uid, self._user.pw_gid if self._user else None))
+            gid = self._user.pw_gid if self._user is not None else None
+            script = script.rsplit("\necho ready", 1)[0] + "\n" + "\n".join(pidns.init_lines(uid, gid))
         unshare = ["unshare", "--pid", "--fork", "--ipc", "--uts", "--mount", "--propagation", "private", "--",
                    "setsid"] if tree else ["unshare", "--mount", "--propagation", "private", "--"]
         self._namespace = subprocess.Popen(
@@ -576,7 +583,8 @@ class LocalProvider(Provider):
         # a real MIT cookie: only clients holding it may connect, and Xlib finds it (an empty ~/.Xauthority made
         # python-xlib print a warning on stdout in every process that imports pyautogui)
         cookie = secrets.token_bytes(16)
-        server_auth = self._private_file(self._view(self.dir / "run" / "xauth-server"), xauth_entry(FAMILY_WILD, b"", b"", cookie))
+        server_auth = self._private_file(self._view(self.dir / "run" / "xauth-server"),
+                                         xauth_entry(FAMILY_WILD, b"", b"", cookie))
         # keep the abstract "local" socket: with -displayfd it is what makes a second Xvfb skip a display in use.
         # No GLX: it loads Mesa into Xvfb (~11 MiB private per display, benchmarks/bench_memory.py); the apps here
         # draw without it (Chromium, Firefox and LibreOffice render in software, VLC's video falls back to XCB)
@@ -597,8 +605,8 @@ class LocalProvider(Provider):
             os.close(write_fd)
             number = self._read_display(read_fd, deadline)
         self.display = f":{number}"
-        self._private_file(self._view(self.home / ".Xauthority"), xauth_entry(FAMILY_LOCAL, socket.gethostname().encode(),
-                                                                   str(number).encode(), cookie))
+        self._private_file(self._view(self.home / ".Xauthority"),
+                           xauth_entry(FAMILY_LOCAL, socket.gethostname().encode(), str(number).encode(), cookie))
 
         bus = self.dir / "run" / "bus"
         bus_seen = self._view(bus)
@@ -728,7 +736,8 @@ class LocalProvider(Provider):
         core = {proc.pid for proc in self._procs.values()}
         kill_pids(owners - core, grace_s=0.5, signals=(signal.SIGKILL,))
         for wid in leftover:
-            subprocess.run(self._x_client(["wmctrl", "-i", "-c", wid]), env=self._session_env(), capture_output=True, timeout=5)
+            subprocess.run(self._x_client(["wmctrl", "-i", "-c", wid]), env=self._session_env(), capture_output=True,
+                           timeout=5)
         for name in STALE_RUNTIME:  # the daemons that kept them were killed above
             shutil.rmtree(self._view(self.dir / "run" / name), ignore_errors=True)
         self._restore_home()
