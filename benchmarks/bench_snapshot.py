@@ -100,6 +100,8 @@ def reset(env: object, task: object, mode: str) -> dict[str, object]:
 
 def measure_app(envs: dict[str, object], task: object, app: str, resets: int) -> dict[str, object]:
     """One app's figures in both envs (see the module docstring)."""
+    from step_envs.providers.base import ProviderError
+
     row: dict[str, object] = {mode: {"reset": [], "ready": []} for mode in envs}
     for mode, env in envs.items():
         info = reset(env, task, mode)
@@ -120,7 +122,12 @@ def measure_app(envs: dict[str, object], task: object, app: str, resets: int) ->
         row[f"pss_{mode}"] = pss_mib(env.provider._pids())  # type: ignore[union-attr]
     envs["snapshot"].step("WAIT")
     t0 = time.perf_counter()
-    twin = envs["snapshot"].fork()
+    try:
+        twin = envs["snapshot"].fork()
+    except ProviderError as exc:
+        print(f"{app}: the fork failed: {exc}", file=sys.stderr, flush=True)
+        row.update(fork=float("nan"), fork_equal=False, pss_fork=float("nan"), fork_error=str(exc))
+        return row
     row["fork"] = time.perf_counter() - t0
     try:
         theirs, *_ = twin.step("WAIT")

@@ -179,7 +179,8 @@ def test_env_fork_branches_an_episode() -> None:
         assert info["step"] == 2
         theirs, *_ = twin.step("pyautogui.write(' fork')")
         ours, *_ = env.step("WAIT")
-        assert (ours["screenshot"] == obs["screenshot"]).all() and not (theirs["screenshot"] == ours["screenshot"]).all()
+        assert (ours["screenshot"] == obs["screenshot"]).all()
+        assert not (theirs["screenshot"] == ours["screenshot"]).all()
     finally:
         env.close()
     assert not twin.provider.alive()  # type: ignore[union-attr]

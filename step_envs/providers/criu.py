@@ -37,6 +37,8 @@ MIN_VERSION = (4, 2)
 SUITE = "forky"  # the first Debian release whose criu is 4.2 or newer
 ROOT = Path(os.environ.get("STEP_ENVS_CRIU_ROOT", "/var/lib/step-gym/criu"))
 LIB_DIRS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu")
+# the largest deleted-but-open file a dump carries (CRIU's default, 1 MiB, is less than Chromium's 4 MiB metrics file)
+GHOST_LIMIT = "256M"
 
 
 class CriuError(RuntimeError):
@@ -145,12 +147,14 @@ def _run(args: list[str], images: Path, log_name: str, timeout: float, user: tup
 
 def dump(pid: int, images: Path, user: tuple[int, int] | None = None, timeout: float = 120.0) -> float:
     """Dump the process tree below ``pid`` (the first process of its pid namespace) into ``images``, which the
-    tree does not survive. Established TCP connections (a client's keep-alive) are dropped, not frozen.
+    tree does not survive. Established TCP connections (a client's keep-alive) are dropped, not frozen; file locks
+    (a browser's profile databases) are kept.
     ``user``: the (uid, gid) every process of the tree runs as (see :func:`_as_user`). Returns the seconds it
     took."""
     images.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    _run(["dump", "-t", str(pid), "--tcp-close"], images, "dump.log", timeout, user)
+    _run(["dump", "-t", str(pid), "--tcp-close", "--file-locks", "--ghost-limit", GHOST_LIMIT], images, "dump.log",
+         timeout, user)
     return time.monotonic() - t0
 
 
@@ -161,7 +165,8 @@ def restore(images: Path, net: str | None = None, timeout: float = 120.0) -> int
     Returns the host pid of its first process."""
     pidfile = images / f"restored-{os.getpid()}-{time.monotonic_ns()}.pid"
     join = ["--join-ns", f"net:{net}"] if net else []
-    _run(["restore", "-d", "--restore-sibling", "--root", "/", "--tcp-close", *join, "--pidfile", str(pidfile)], images,
+    _run(["restore", "-d", "--restore-sibling", "--root", "/", "--tcp-close", "--file-locks", *join, "--pidfile",
+          str(pidfile)], images,
          "restore.log", timeout, None)
     pid = int(pidfile.read_text())
     pidfile.unlink()

@@ -28,7 +28,8 @@ LOG_DIR = "/tmp/.step-gym-logs"  # inside the session's mount namespace (its pri
 # the launcher's (a pipe: the controller's token) or /dev/null opened here; print its pid, exit: the process goes
 # to the init. It starts in $HOME, entered here (a directory entered before nsenter is one of the host's mounts).
 # Arguments: the log's path, 1 to keep stdin or 0, the command.
-LAUNCH = ('cd "$HOME" || exit 1; log=$1; keep=$2; shift 2; if [ "$keep" = 1 ]; then exec 3<&0; else exec 3</dev/null; fi; '
+LAUNCH = ('cd "$HOME" || exit 1; log=$1; keep=$2; shift 2; '
+          'if [ "$keep" = 1 ]; then exec 3<&0; else exec 3</dev/null; fi; '
           'setsid "$@" <&3 >>"$log" 2>&1 3<&- & echo $!')
 
 
