@@ -8,7 +8,8 @@ logs to the session's private ``/tmp`` (a tmpfs that the dump carries: a log on 
 dump, and CRIU refuses a file whose size changed).
 
 This module holds the parts that do not need the provider: the init's script lines, the launcher, the handle of a
-process that is not our child (:class:`NsProcess`), and pid translation between the host and the namespace.
+process that is not our child (:class:`NsProcess`), pid translation between the host and the namespace, and what a
+fork needs: a network namespace of its own (:class:`NetNamespace`) and a relay to its controller (:class:`Relay`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def init_lines(uid: int | None, gid: int | None) -> list[str]:
             " | xargs -r umount -l",
             f"mkdir -p -m 700 {LOG_DIR}", owner,
             "echo ready", "exec </dev/null >/dev/null 2>&1",
-            # the init reaps what is re-parented to it (every session process): `wait` returns when none is left
+            # the init: a shell whose wait for its `sleep` (waitpid(-1)) also reaps whatever is re-parented to it
             f"exec {become}sh -c 'while :; do sleep 60; done'"]
 
 
