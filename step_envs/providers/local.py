@@ -382,30 +382,34 @@ class LocalProvider(Provider):
             _remove(top)
             top.mkdir(mode=0o700)
             self._chown(top)
+        found: dict[str, os.stat_result] = {}  # the pristine entries still there, of their kind: as found
+        base = len(str(top)) + 1
         for root, dirs, files in os.walk(top, topdown=False):
+            prefix = root[base:]
             for name in dirs + files:
-                path = Path(root) / name
-                kept = pristine.get(str(path.relative_to(top)))
+                rel = f"{prefix}/{name}" if prefix else name
+                kept = pristine.get(rel)
                 with contextlib.suppress(OSError):
-                    info = path.lstat()
-                    same_kind = kept is not None and (stat.S_ISDIR(info.st_mode) if kept[0] is None
-                                                      else stat.S_ISREG(info.st_mode))
-                    if not same_kind:
-                        _remove(path)
+                    info = os.lstat(os.path.join(root, name))
+                    if kept is not None and (stat.S_ISDIR if kept[0] is None else stat.S_ISREG)(info.st_mode):
+                        found[rel] = info
+                    else:
+                        _remove(Path(root, name))
         for rel, (data, mode) in sorted(pristine.items()):  # parents sort before their children
             path = top / rel
+            info = found.get(rel)
             if data is None:
-                fresh = not path.is_dir()
+                fresh = info is None
                 if fresh:
-                    path.mkdir()
+                    path.mkdir(exist_ok=True)
             else:
-                fresh = not path.exists() or path.read_bytes() != data
+                fresh = info is None or info.st_size != len(data) or _contents(path) != data
                 if fresh:  # a new file renamed into place: never written through what is there
                     tmp = path.with_name(f".{path.name}.step-gym-restore")
                     tmp.unlink(missing_ok=True)
                     tmp.write_bytes(data)
                     os.replace(tmp, path)
-            if fresh or stat.S_IMODE(path.lstat().st_mode) != mode:
+            if fresh or info is None or stat.S_IMODE(info.st_mode) != mode:
                 path.chmod(mode)
             if fresh:
                 self._chown(path)
@@ -706,10 +710,20 @@ class LocalProvider(Provider):
         namespace."""
         return ["nsenter", f"--target={self._init_pid}", "--mount", "--", *argv] if self._init_pid else argv
 
-    def _windows(self) -> dict[str, int]:
-        """Managed windows of the session: id -> owner pid (0 when the window does not say)."""
-        out = subprocess.run(self._x_client(["wmctrl", "-lp"]), env=self._session_env(), capture_output=True, text=True,
-                             timeout=5).stdout
+    def _list_windows(self) -> subprocess.Popen[str]:
+        """``wmctrl -lp`` started: :meth:`_windows` reads its answer (meanwhile this process can do other work)."""
+        return subprocess.Popen(self._x_client(["wmctrl", "-lp"]), env=self._session_env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def _windows(self, listing: subprocess.Popen[str] | None = None) -> dict[str, int]:
+        """Managed windows of the session: id -> owner pid (0 when the window does not say); from ``listing``
+        (:meth:`_list_windows`, started earlier) when given."""
+        with listing or self._list_windows() as proc:
+            try:
+                out, _ = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
         return {parts[0]: int(parts[2]) for parts in (line.split(None, 4) for line in out.splitlines())
                 if len(parts) >= 3 and parts[2].lstrip("-").isdigit()}
 
@@ -725,13 +739,12 @@ class LocalProvider(Provider):
         damaged = [name for name in ("run/bus", "bin") if not self._view(self.dir / name).exists()]
         if damaged:  # an action deleted its own session's files: only a new session is clean
             raise ProviderError(f"the session lost {', '.join(damaged)} (an action deleted them): replace it")
-        helpers = self._server_helpers()
-        for _ in range(50):  # round after round: a fork bomb forks between them
-            strays = self._pids() - self._infra - helpers
-            if not strays:
-                break
-            kill_pids(strays, grace_s=0.5, signals=(signal.SIGKILL,))
-        leftover = {wid: pid for wid, pid in self._windows().items() if wid not in self._infra_windows}
+        listing = self._list_windows()  # the window list is taken while this process scans for strays
+        if self._kill_strays(spare=listing.pid):  # the list may hold their windows, gone with them: taken again
+            listing.kill()
+            listing.communicate()
+            listing = self._list_windows()
+        leftover = {wid: pid for wid, pid in self._windows(listing).items() if wid not in self._infra_windows}
         owners = {pid for pid in leftover.values() if pid > 0}
         core = {proc.pid for proc in self._procs.values()}
         kill_pids(owners - core, grace_s=0.5, signals=(signal.SIGKILL,))
@@ -742,6 +755,20 @@ class LocalProvider(Provider):
             shutil.rmtree(self._view(self.dir / "run" / name), ignore_errors=True)
         self._restore_home()
         self._wipe_user_files()
+
+    def _kill_strays(self, spare: int) -> bool:
+        """Kill every session process that is not its furniture (nor one of the server's helpers, nor ``spare``,
+        this restore's own ``wmctrl``), round after round (a fork bomb forks between them); whether there was any."""
+        helpers: set[int] | None = None  # asked of the server only when something beside the furniture runs
+        for round_ in range(50):
+            strays = self._pids() - self._infra - {spare}
+            if strays and helpers is None:
+                helpers = self._server_helpers()
+            strays -= helpers or set()
+            if not strays:
+                return round_ > 0
+            kill_pids(strays, grace_s=0.5, signals=(signal.SIGKILL,))
+        return True
 
     # --- snapshots (reset_mode="snapshot") ------------------------------------------------------------
 
@@ -975,6 +1002,14 @@ def _in_session(path: Path) -> Path:
     if len(parts) > 3 and parts[1] == "proc" and parts[3] == "root":
         return Path("/", *parts[4:])
     return path
+
+
+def _contents(path: Path) -> bytes | None:
+    """The bytes of the file ``path``, or None when it cannot be read (gone since it was listed)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _capture(top: Path) -> dict[str, tuple[bytes | None, int]]:

@@ -35,22 +35,33 @@ def user_pids(uid: int) -> set[int]:
 
     Zombies are left out: they are dead already, and one stays until its parent reaps it (the controller reaps
     the apps it launched only at its next launch; an init that is not a real one may never reap orphans), so a
-    restore that waited for them to go would wait its whole budget."""
+    restore that waited for them to go would wait its whole budget. Each status is read as bytes in one call and
+    searched for its two lines: a restore scans every process of the host."""
     found = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            with open(f"/proc/{entry}/status") as handle:
-                for line in handle:
-                    if line.startswith("State:") and line.split()[1] == "Z":
-                        break
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            found.add(int(entry))
-                        break
+        try:
+            status = _read_status(f"/proc/{entry}/status")
+        except OSError:
+            continue
+        state, uids = status.find(b"\nState:\t"), status.find(b"\nUid:\t")
+        if state < 0 or uids < 0 or status[state + 8:state + 9] == b"Z":
+            continue
+        with contextlib.suppress(ValueError):
+            if int(status[uids + 6:status.index(b"\t", uids + 6)]) == uid:
+                found.add(int(entry))
     found.discard(os.getpid())
     return found
+
+
+def _read_status(path: str) -> bytes:
+    """The start of a /proc status file, through its ``Uid:`` line (the first 4 KiB hold it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
 
 
 def _alive(pid: int) -> bool:
