@@ -5,6 +5,7 @@ built-in task's solution scores 1.0 and `step-envs image build` assembles the sa
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -56,6 +57,10 @@ def installed(tmp_path_factory) -> Path:
         if folder == Path("/tmp") or folder == Path("/"):
             break
         folder.chmod(folder.stat().st_mode | 0o755)
+    # a build from the checkout reuses setuptools' build/lib, which keeps modules since moved or deleted (they
+    # would ship in the wheel): start from none, as a clean clone does
+    for stale in (REPO / "build" / "lib", *(REPO / "build").glob("bdist.*")):
+        shutil.rmtree(stale, ignore_errors=True)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(root / "dist"), str(REPO)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
