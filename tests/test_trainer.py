@@ -65,7 +65,10 @@ def make_config(model_dir: Path, run_dir: Path, algorithm: str, rounds: int = 2,
         sampling=SamplingSettings(max_new_tokens=6, max_pixels=MAX_PIXELS),
         env=EnvSettings(suite="widgets", tasks=TASK_IDS, num_envs=2, max_steps=2),
         budget=BudgetSettings(rounds=rounds, tasks_per_round=2),
-        optim=OptimizerSettings(lr=5e-3, minibatch_size=8, micro_batch_size=4),
+        # one env's step per generate call: which envs wait together (so share a padded batch) depends on the
+        # machine's load, and a batch's padding moves log-probabilities in their last bits, enough on a loaded
+        # machine to clip one sample differently and fail the resume test's equality (measured: 1e-2 in 1 of 64)
+        optim=OptimizerSettings(lr=5e-3, minibatch_size=8, micro_batch_size=4, generation_batch_size=1),
         algo=algo,
         tensorboard=True,
     )
@@ -156,8 +159,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(step_run, pool, tasks, 
     cut_adapter = load_file(latest_checkpoint(cut_config.run_dir) / "adapter" / "adapter_model.safetensors")
     assert full_adapter.keys() == cut_adapter.keys()
     for name in full_adapter:
-        # equal up to float noise: the policy answers the envs waiting at that moment in one padded batch, so on a
-        # loaded machine the rollouts' log-probabilities can differ in the last bits (measured: <= 1.2e-5)
+        # equal up to float noise (generation runs one env at a time here: see make_config)
         torch.testing.assert_close(cut_adapter[name], full_adapter[name], atol=1e-4, rtol=0)
     cut_rows = [json.loads(line) for line in (Path(cut_config.run_dir) / "metrics.jsonl").read_text().splitlines()]
     assert [r["success_per_task"] for r in cut_rows] == [r["success_per_task"] for r in full_rows]
