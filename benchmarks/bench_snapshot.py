@@ -32,19 +32,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_app_resets import APPS, tasks  # noqa: E402
+from bench_docker import pss_kb  # noqa: E402
 
 
-def pss_mib(pids: set[int]) -> float:
-    """The proportional set size of these processes, MiB (shared pages split among their sharers)."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+def pss_mib_of(pids: set[int]) -> float:
+    return pss_kb(pids) / 1024
 
 
 def ready_after(env: object) -> float:
@@ -119,7 +111,7 @@ def measure_app(envs: dict[str, object], task: object, app: str, resets: int) ->
             row[mode]["reset"].append(spent)  # type: ignore[index]
             row[mode]["ready"].append(spent + wait)  # type: ignore[index]
     for mode, env in envs.items():
-        row[f"pss_{mode}"] = pss_mib(env.provider._pids())  # type: ignore[union-attr]
+        row[f"pss_{mode}"] = pss_mib_of(env.provider._pids())  # type: ignore[union-attr]
     envs["snapshot"].step("WAIT")
     t0 = time.perf_counter()
     try:
@@ -133,7 +125,7 @@ def measure_app(envs: dict[str, object], task: object, app: str, resets: int) ->
         theirs, *_ = twin.step("WAIT")
         ours, *_ = envs["snapshot"].step("WAIT")
         row["fork_equal"] = bool((theirs["screenshot"] == ours["screenshot"]).all())
-        row["pss_fork"] = pss_mib(twin.provider._pids())  # type: ignore[union-attr]
+        row["pss_fork"] = pss_mib_of(twin.provider._pids())  # type: ignore[union-attr]
     finally:
         twin.close()
     print(f"{app}: restart {p(row['restart']['reset'], 50):.2f} s, snapshot "  # type: ignore[index]

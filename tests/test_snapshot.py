@@ -21,7 +21,7 @@ from snapshot_support import require_snapshots
 from step_envs.desktop.env import DesktopEnv
 from step_envs.providers import criu
 from step_envs.providers.base import ProviderError
-from step_envs.providers.local import LocalProvider
+from step_envs.providers.local import LocalProvider, _warn_no_snapshots
 from step_envs.providers.procs import session_pids
 from step_envs.server.client import ControllerClient
 
@@ -213,11 +213,9 @@ def test_falls_back_without_criu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     old.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.delenv("STEP_ENVS_CRIU", raising=False)
-    monkeypatch.setattr(criu, "ROOT", tmp_path / "no-root")
-    monkeypatch.setattr(criu, "bundled_command", lambda root=None: None)
-    for cached in (criu.command, criu.unavailable):
+    monkeypatch.setenv("STEP_ENVS_CRIU_ROOT", str(tmp_path / "no-root"))  # no private root either
+    for cached in (criu.command, criu.unavailable, _warn_no_snapshots):  # looked up (and warned) afresh
         cached.cache_clear()
-    monkeypatch.setattr("step_envs.providers.local._warn_no_snapshots", _uncached_warning())
     try:
         with caplog.at_level(logging.WARNING):
             provider = LocalProvider(reset_mode="snapshot")
@@ -236,15 +234,8 @@ def test_falls_back_without_criu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         finally:
             env.close()
     finally:
-        for cached in (criu.command, criu.unavailable):
+        for cached in (criu.command, criu.unavailable, _warn_no_snapshots):
             cached.cache_clear()
-
-
-def _uncached_warning():  # type: ignore[no-untyped-def]
-    def warn(why: str) -> None:
-        logging.getLogger("step_envs.providers.local").warning(
-            "step-gym: reset_mode='snapshot' is not available here (%s)", why)
-    return warn
 
 
 def test_reset_mode_is_checked() -> None:

@@ -35,7 +35,12 @@ from pathlib import Path
 
 MIN_VERSION = (4, 2)
 SUITE = "forky"  # the first Debian release whose criu is 4.2 or newer
-ROOT = Path(os.environ.get("STEP_ENVS_CRIU_ROOT", "/var/lib/step-gym/criu"))
+DEFAULT_ROOT = Path("/var/lib/step-gym/criu")
+
+
+def private_root() -> Path:
+    """Where the private Debian root with CRIU lives: ``$STEP_ENVS_CRIU_ROOT``, else :data:`DEFAULT_ROOT`."""
+    return Path(os.environ.get("STEP_ENVS_CRIU_ROOT") or DEFAULT_ROOT)
 LIB_DIRS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu")
 # the largest deleted-but-open file a dump carries (CRIU's default, 1 MiB, is less than Chromium's 4 MiB metrics file)
 GHOST_LIMIT = "256M"
@@ -54,8 +59,10 @@ def _version(argv: list[str]) -> tuple[int, ...] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def bundled_command(root: Path = ROOT) -> list[str] | None:
-    """The private root's ``criu``, run by that root's dynamic loader with its libraries; None when not made."""
+def bundled_command(root: Path | None = None) -> list[str] | None:
+    """The private root's (:func:`private_root` by default) ``criu``, run by that root's dynamic loader with its
+    libraries; None when not made."""
+    root = root or private_root()
     loader, binary = root / "lib64" / "ld-linux-x86-64.so.2", root / "usr" / "sbin" / "criu"
     if not (loader.is_file() and binary.is_file()):
         return None
@@ -74,7 +81,7 @@ def command() -> tuple[list[str] | None, str]:
         candidates.append(("the system's criu", [system]))
     bundled = bundled_command()
     if bundled:
-        candidates.append((f"the criu in {ROOT}", bundled))
+        candidates.append((f"the criu in {private_root()}", bundled))
     notes = []
     for what, argv in candidates:
         version = _version(argv)
@@ -84,7 +91,7 @@ def command() -> tuple[list[str] | None, str]:
             notes.append(f"{what} is {'.'.join(map(str, version))}, older than 4.2")
         else:
             return argv, ""
-    notes.append(f"no criu 4.2+ found; `make install` (as root) puts one in {ROOT}")
+    notes.append(f"no criu 4.2+ found; `make install` (as root) puts one in {private_root()}")
     return None, "; ".join(notes)
 
 
@@ -173,10 +180,11 @@ def restore(images: Path, net: str | None = None, timeout: float = 120.0) -> int
     return pid
 
 
-def install(root: Path = ROOT, suite: str = SUITE, quiet: bool = False) -> int:
+def install(root: Path | None = None, suite: str = SUITE, quiet: bool = False) -> int:
     """Make the private root with Debian's ``criu`` of ``suite`` (``debootstrap --variant=minbase``, a few
     minutes and ~230 MB once). Nothing to do when a CRIU 4.2+ is already found."""
     say = (lambda *_: None) if quiet else (lambda text: print(text, flush=True))
+    root = root or private_root()
     argv, _ = command()
     if argv is not None:
         say(f"criu: {' '.join(argv[-1:])} is {'.'.join(map(str, _version(argv) or ()))}: nothing to install")
@@ -215,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m step_envs.providers.criu",
                                      description="CRIU for snapshot resets (reset_mode='snapshot').")
     sub = parser.add_subparsers(dest="command", required=True)
-    install_parser = sub.add_parser("install", help=f"make {ROOT} with a CRIU 4.2+ from Debian {SUITE} (root; "
+    install_parser = sub.add_parser("install", help=f"make {private_root()} with a CRIU 4.2+ from Debian {SUITE} (root; "
                                     "skipped when one exists)")
     install_parser.add_argument("--quiet-if-present", action="store_true",
                                 help="print nothing when a CRIU 4.2+ is found already (make install runs this)")

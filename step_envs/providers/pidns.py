@@ -19,6 +19,7 @@ import ctypes
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -128,8 +129,6 @@ class NsProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
-                import subprocess
-
                 raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
             time.sleep(0.01)
         return self.returncode  # type: ignore[return-value]
@@ -145,8 +144,6 @@ class NetNamespace:
     restored into it, so its controller can listen on the same 127.0.0.1 port as its parent's."""
 
     def __init__(self) -> None:
-        import subprocess
-
         self.proc = subprocess.Popen(["unshare", "--net", "--", "sh", "-c", "ip link set lo up && echo ready && "
                                       "exec sleep infinity"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
