@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
+from step_envs.checkers import Score
 from step_envs.cli.main import main
 from step_envs.core import EnvKind, ProviderError
+from step_envs.episode_env import EpisodeEnv
 from step_envs.kinds import kind_of_provider, kind_of_suite, kinds, register, task_for, unregister
 from step_envs.pool import EnvPool
 from step_envs.tasks import Task, TaskError
@@ -36,37 +37,46 @@ class ToyProvider:
         self.up = False
 
 
-class ToyEnv(gym.Env):
-    """Press ``+`` until the counter reaches the task's target, then say DONE."""
+class ToyEnv(EpisodeEnv):
+    """Press ``+`` until the counter reaches the task's target, then say DONE. The episode's bookkeeping (steps,
+    budget, termination, ``env_error``, template draws) is :class:`~step_envs.episode_env.EpisodeEnv`'s: a kind
+    supplies only what its machine does."""
 
-    def __init__(self, provider: ToyProvider, max_steps: int = 10) -> None:
-        self.provider, self.max_steps = provider, max_steps
-        self.task: Task | None = None
-        self.count = self.steps = 0
+    def __init__(self, provider: ToyProvider, max_steps: int = 10, task: Any = None) -> None:
+        self.provider, self.count = provider, 0
+        super().__init__(task, max_steps, None)
 
-    def _obs(self) -> dict[str, Any]:
+    def _is_template(self, spec: Any) -> bool:
+        return spec == "count"
+
+    def _load_task(self, spec: Any, seed: int | None = None) -> Task:
+        return toy_task(spec if seed is None else f"{spec}/{seed}")
+
+    def _screen(self) -> dict[str, Any]:
         screen = np.full((SCREEN[1], SCREEN[0], 3), self.count * 20, np.uint8)
         return {"screenshot": screen, "instruction": self.task.instruction if self.task else ""}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+    def _begin(self, info: dict[str, Any], *, seed: int | None, after_env_error: bool) -> dict[str, Any]:
         if not self.provider.alive():
             raise ProviderError("the toy provider is down")
-        self.task, self.count, self.steps = (options or {})["task"], 0, 0
-        return self._obs(), {"task_id": self.task.id}
+        self.count = 0
+        return self._screen()
 
-    def step(self, action: str):
-        self.steps += 1
-        info: dict[str, Any] = {"action_error": None, "task_id": self.task.id}
+    def _act(self, action: Any, info: dict[str, Any]) -> str | None:
         if action == "+":
             self.count += 1
         elif action != "DONE":
             info["action_error"] = f"the toy takes '+' or DONE, got {action!r}"
-        done = action == "DONE"
-        reward = float(done and self.count == self.task.params["target"])
-        if done:
-            info["score"], info["reason"] = reward, f"counted {self.count} of {self.task.params['target']}"
-        return self._obs(), reward, done, not done and self.steps >= self.max_steps, info
+        self._obs = self._screen()
+        return "DONE" if action == "DONE" else None
+
+    def _score(self, ending: str | None) -> Score:
+        target = self.task.params["target"]
+        return Score(float(ending == "DONE" and self.count == target), f"counted {self.count} of {target}")
+
+    def _blank_obs(self) -> dict[str, Any]:
+        self.count = 0
+        return self._screen()
 
 
 def toy_task(spec: Any) -> Task:
