@@ -83,6 +83,35 @@ def test_reset_puts_the_pointer_back_so_equal_seeds_give_equal_first_screens() -
         env.close()
 
 
+DESKTOP_FILE = Task.from_dict({
+    "id": "probe-desktop-file", "instruction": "Open the note on the desktop.",
+    "config": [{"type": "execute", "parameters": {"command": "echo hi > ~/Desktop/note.txt", "shell": True}}],
+    "evaluator": {"func": "infeasible"}})
+PANEL_ROWS = 30  # the top panel: its clock lays itself out once, up to ~1 s into a session (a first screen apart)
+
+
+def test_a_reset_observes_the_desktop_redrawn_after_its_files_changed() -> None:
+    """The desktop draws ~/Desktop's files as icons and re-reads the folder on its own time: a reset whose restore
+    removed a file the episode put there, or whose setup put one there, observes the desktop redrawn (a reset that
+    changed nothing there waits only a step's quiet: nothing redraws)."""
+    env = DesktopEnv(task=WRITE_FILE, max_steps=3)
+    try:
+        env.reset()
+        plain, _ = env.reset(options={"task": WRITE_FILE})
+        with_note, _ = env.reset(options={"task": DESKTOP_FILE})
+        assert not np.array_equal(plain["screenshot"], with_note["screenshot"]), "the note's icon is not drawn"
+        for i in range(3):
+            env.step(f"import subprocess\nsubprocess.run('touch ~/Desktop/left-{i}.txt', shell=True)")
+            obs, _ = env.reset(options={"task": WRITE_FILE})
+            assert np.array_equal(obs["screenshot"][PANEL_ROWS:], plain["screenshot"][PANEL_ROWS:]), \
+                f"reset {i}: the icon of a file the restore removed is still on the first screen"
+            obs, _ = env.reset(options={"task": DESKTOP_FILE})
+            assert np.array_equal(obs["screenshot"][PANEL_ROWS:], with_note["screenshot"][PANEL_ROWS:]), \
+                f"reset {i}: the setup's file is not on the first screen as it was before"
+    finally:
+        env.close()
+
+
 @pytest.mark.parametrize("action, fragment", [
     ("pyautogui.click(", "syntax error"),
     ("pyautogui.click(5000, 10)", "outside the 1280x720 screen"),

@@ -16,7 +16,7 @@ from Xlib import X, display
 from Xlib.ext import xtest
 
 from step_envs.desktop.env import DesktopEnv
-from step_envs.server.damage import DamageUnavailable, DrawingWatch
+from step_envs.server.damage import DamageUnavailable, DrawingWatch, FolderStamp
 from step_envs.server.screen import PRESSED_QUIET_S, QUIET_S, ScreenGrabber
 from step_envs.tasks.probes import EDITOR
 from step_envs.tasks.templates.widgets import widget_task
@@ -194,3 +194,16 @@ def test_typed_text_is_observed_whole(env: DesktopEnv) -> None:
     env.reset(options={"task": EDITOR})
     for word in ("alpha ", "bravo charlie ", "delta echo foxtrot "):
         assert changed_after(env, f"pyautogui.write({word!r})") == 0, word
+
+
+def test_a_folder_stamp_sees_entries_come_and_go_but_not_a_second_look(tmp_path) -> None:
+    """A reset's longer quiet rests on this: the first look and every change of the folder's entries count, an
+    unchanged folder does not, a missing one does."""
+    stamp = FolderStamp(str(tmp_path / "Desktop"))
+    assert stamp.changed(), "a missing folder counts as changed"
+    (tmp_path / "Desktop").mkdir()
+    assert stamp.changed() and not stamp.changed()
+    (tmp_path / "Desktop" / "a.txt").write_text("a")
+    assert stamp.changed() and not stamp.changed()
+    (tmp_path / "Desktop" / "a.txt").unlink()
+    assert stamp.changed() and not stamp.changed()

@@ -41,7 +41,7 @@ from step_envs.tasks.osworld import OSWORLD_HOME
 MAX_A11Y_CHARS = 200_000
 log = logging.getLogger(__name__)
 SNAPSHOT_IDLE_S = 0.5  # how long the task's windows must stop drawing before the settled session is snapshotted
-RESET_STILL_S = 0.05  # how long the screen must stay unchanged before a reset observes it (steps: the server's)
+RESET_STILL_S = 0.05  # a reset observes once nothing drew for this long, and (after ~/Desktop changed) quiet as long
 
 
 def recording_path(record_dir: str | Path, task_id: str, seed: int | None) -> Path:
@@ -273,17 +273,19 @@ class DesktopEnv(EpisodeEnv):
             self._start_recording(seed, info)
         t0 = time.monotonic()
         # let the desktop finish painting, and observe it: the first observation of an episode waits for a
-        # longer stillness than a step, since a restore sets off late repaints (the desktop re-reads the new
-        # home's Desktop folder) that a step's short wait can miss, and equal seeds must give equal screens
+        # longer stillness than a step after any drawing, and, when the restore or the setup changed the files
+        # on the desktop (~/Desktop), a longer quiet: the desktop re-reads that folder on its own time and its
+        # repaint can start after a step's short wait ended; equal seeds must give equal screens. A reset that
+        # changed nothing there sets off no late drawing, and waits a step's quiet
         obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max, settle=self.settle,
-                                                          still=RESET_STILL_S, quiet=RESET_STILL_S)[1])
+                                                          still=RESET_STILL_S, files_quiet=RESET_STILL_S)[1])
         timings["observe"] = time.monotonic() - t0
         if key is not None and not restored and timings["restore"] + timings["setup"] >= self.snapshot_min_s:
             self._take_snapshot(key, info)
             # observe the restored session, as every later reset will: a restore fires the timers that came due
             # while the tree was down (the panel's clock redraws), so the screen before the dump may differ
             obs = self._observe(info, self.client.act_observe("", settle_max=self.settle_max, settle=self.settle,
-                                                              still=RESET_STILL_S, quiet=RESET_STILL_S)[1])
+                                                              still=RESET_STILL_S, files_quiet=RESET_STILL_S)[1])
         return obs
 
     # --- snapshot resets (docs/providers.md) -------------------------------------------------------------

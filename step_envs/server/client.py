@@ -85,15 +85,17 @@ class ControllerClient:
         return json.loads(self._fast("POST", "/step/act", timeout + settle_max + 10, payload)[1])
 
     def act_observe(self, code: str, timeout: float = 10.0, settle_min: float = 0.0, settle_max: float = 0.0,
-                    settle: str = "damage", still: float | None = None,
-                    quiet: float | None = None) -> tuple[dict[str, Any], np.ndarray]:
+                    settle: str = "damage", still: float | None = None, quiet: float | None = None,
+                    files_quiet: float | None = None) -> tuple[dict[str, Any], np.ndarray]:
         """:meth:`act`, and the screen once it settled as an ``(H, W, 3)`` uint8 array, in one round trip.
         Settled (``settle``): nothing was drawn for ``quiet`` seconds after the action and ``still`` seconds after
         the last drawing (``damage``), or two grabs ``still`` seconds apart were identical (``grabs``); ``None``
-        takes the server's defaults (``step_envs.server.screen``: ``QUIET_S``, ``STILL_S``)."""
+        takes the server's defaults (``step_envs.server.screen``: ``QUIET_S``, ``STILL_S``). ``files_quiet``: the
+        quiet window instead when the files the desktop shows changed since the last request (a reset's)."""
         payload = {"code": code, "timeout": timeout, "settle_min": settle_min, "settle_max": settle_max,
                    "settle": settle, "observe": "raw"}
-        payload.update({key: value for key, value in (("still", still), ("quiet", quiet)) if value is not None})
+        payload.update({key: value for key, value in (("still", still), ("quiet", quiet), ("files_quiet", files_quiet))
+                        if value is not None})
         response, data = self._fast("POST", "/step/act", timeout + settle_max + 10, payload)
         head = response.getheader("X-Result-Length")
         if head is None:  # a controller from before this route could observe: an image built from an older tree

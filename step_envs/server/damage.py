@@ -14,6 +14,7 @@ repaint after a click or a key may take longer than after a pointer move, so the
 
 from __future__ import annotations
 
+import os
 import select
 import threading
 import time
@@ -110,3 +111,27 @@ class DrawingWatch:
             self._drew_at = time.monotonic()
         self._pressed = self._pressed or pressed
         return drawn or pressed
+
+
+class FolderStamp:
+    """Whether a folder's entries changed since the last look, for drawing that is still to come: the desktop
+    (xfdesktop) shows the files of ``~/Desktop`` as icons and re-reads the folder on its own time after a change, so
+    when a reset's restore or setup added or removed a file there, the repaint may start after the settle wait
+    began (0.2-16 ms after the change, measured at load ~6; more on a loaded machine). A change of the folder's
+    entries moves its modification time; the look is one ``stat``. A folder that is not there, or the first look,
+    counts as changed."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+
+    def changed(self) -> bool:
+        """Whether the folder changed since the last call (the first call: True)."""
+        try:
+            info = os.stat(self.path)
+            stamp: tuple[int, int, int] | None = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+        except OSError:
+            stamp = None
+        changed = stamp is None or stamp != self._seen
+        self._seen = stamp
+        return changed

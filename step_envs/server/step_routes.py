@@ -5,23 +5,28 @@ apps that made some windows stopped working, :mod:`step_envs.server.activity`)."
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
 from step_envs.server import windows
 from step_envs.server.activity import wait_idle, window_pids
+from step_envs.server.damage import FolderStamp
 from step_envs.server.screen import QUIET_S, ScreenGrabber, encode
 from step_envs.server.worker import ActionWorker
 
 
 def add_step_routes(app: Flask, worker: ActionWorker, grabber: ScreenGrabber) -> None:
     """Register the routes on ``app``: actions run in ``worker``, the screen comes from ``grabber``."""
+    desktop = FolderStamp(os.path.join(os.path.expanduser("~"), "Desktop"))
 
     @app.post("/step/act")
     def act() -> Any:
         """Run pyautogui code in the persistent worker, then wait for the screen to settle (``settle``: ``damage``
-        or ``grabs``, with ``quiet`` and ``still``: :meth:`ScreenGrabber.settle`).
+        or ``grabs``, with ``quiet`` and ``still``: :meth:`ScreenGrabber.settle`). ``files_quiet``: the quiet
+        window when the files the desktop shows (``~/Desktop``) changed since the last request, whose icons the
+        desktop may still be redrawing (:class:`~step_envs.server.damage.FolderStamp`; a reset asks for it).
 
         With ``"observe": "raw" | "png" | "jpeg"`` the reply also carries the screen after the action (the settled
         frame itself, so no second grab or round trip): the body is the result's JSON (``X-Result-Length`` bytes)
@@ -32,11 +37,14 @@ def add_step_routes(app: Flask, worker: ActionWorker, grabber: ScreenGrabber) ->
             mode = grabber.mark(str(data.get("settle", "damage")))
         except ValueError as exc:
             return jsonify({"status": "error", "error": str(exc)}), 400
+        quiet = float(data.get("quiet", QUIET_S))
+        if desktop.changed() and data.get("files_quiet") is not None:
+            quiet = max(quiet, float(data["files_quiet"]))
         result = worker.run(str(data.get("code", "")), float(data.get("timeout", 10.0)))
         still = None if data.get("still") is None else float(data["still"])  # None: the mode's own
         result["settle"], frame = grabber.settle(float(data.get("settle_min", 0.0)), float(data.get("settle_max", 0.0)),
-                                                 mode, still, float(data.get("quiet", QUIET_S)),
-                                                 rgb=data.get("observe") == "raw")
+                                                 mode, still, quiet, rgb=data.get("observe") == "raw")
+        result["quiet"] = quiet
         result["settle_mode"] = mode
         if not data.get("observe"):
             return jsonify(result)
