@@ -7,9 +7,9 @@ BASE_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || comm
 APT_PACKAGES := $(shell grep -v '^\#' step_envs/data/desktop/apt-packages.txt)
 STAMP := $(VENV)/.installed
 
-.PHONY: install apt criu docker images demo test lint docs clean bench-check
+.PHONY: install apt criu vscode docker images demo test lint docs clean bench-check
 
-install: apt $(STAMP) criu
+install: apt $(STAMP) criu vscode
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -29,6 +29,12 @@ $(STAMP): pyproject.toml
 # system has none that new (a few minutes once; nothing to do afterwards); skipped, with a note, when not root.
 criu: $(STAMP)
 	@$(PY) -m step_envs.providers.criu install --quiet-if-present
+
+# VS Code for OSWorld's vs_code tasks: code-server 4.100.3 from npm at /opt/step-gym/code-server
+# ($STEP_ENVS_CODE_SERVER), ~2 minutes and ~300 MB once, then a version check (step_envs/desktop/vscode.py); skipped,
+# with a note, without root or Node.js 20, and a failed npm install does not stop make install.
+vscode: apt $(STAMP)
+	@$(PY) -m step_envs.desktop.vscode install --quiet-if-present || echo "code-server: not installed; OSWorld's vs_code tasks will not reset"
 
 # A Docker engine (Debian's docker.io + dockerd in the background when none answers) and the desktop images
 # (cached: a rebuild with no change takes seconds).

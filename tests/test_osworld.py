@@ -14,7 +14,7 @@ from step_envs.cli.main import main
 from step_envs.core import ResetError
 from step_envs.desktop.env import DesktopEnv
 from step_envs.tasks import OSWorldTask, Reason, TaskError, load_osworld
-from step_envs.tasks.osworld import CHROME_READY
+from step_envs.tasks.osworld import CHROME_READY, CODE_READY
 
 EXAMPLES = Path(__file__).parent / "data" / "osworld" / "examples"
 CALC = "6e99a1ad-07d2-4b66-a1ce-ece6d99c20a5"
@@ -47,6 +47,7 @@ def test_local_tasks_load_as_tasks_with_osworld_home_moved_to_the_env_home(loade
     assert folder.evaluator["result"]["command"].startswith("[ -f $HOME/reports_2024/summary.txt ]")
     vscode = loaded["0ed39f63-6049-43d4-ba4d-5fa2fe04a951"].task
     assert vscode.evaluator["result"]["path"] == "~/.config/Code/User/settings.json"
+    assert vscode.config[0]["ready"] == CODE_READY  # VS Code's launch waits until its workbench has loaded
     assert loaded["7a4deb26-d57d-4ea9-9a73-630f66a7b568"].task.infeasible
 
 

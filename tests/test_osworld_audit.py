@@ -10,6 +10,7 @@ import pytest
 
 from step_envs.actions.env_actions import parse_pyautogui
 from step_envs.cli.main import main
+from step_envs.desktop import vscode
 from step_envs.osworld import OSWORLD_SCREEN
 from step_envs.osworld.audit import read_rows, summarize
 from step_envs.osworld.solutions import SOLUTIONS_DIR, load_solutions, read_solution
@@ -17,6 +18,21 @@ from step_envs.osworld.solutions import SOLUTIONS_DIR, load_solutions, read_solu
 EXAMPLES = Path(__file__).parent / "data" / "osworld" / "examples"
 FOLDER_TASK = "3b27600c-3668-4abd-8f84-7bcdebbccbdb"
 """An OSWorld-format os task: make ~/reports_2024/summary.txt."""
+VSCODE_TASK = "0ed39f63-6049-43d4-ba4d-5fa2fe04a951"
+"""An OSWorld-format vs_code task: set the default tab size to 4 (VS Code's user settings.json)."""
+VSCODE_SOLUTION = [  # as the project's vs_code solutions do it: the settings JSON from the command palette
+    "pyautogui.hotkey('ctrl', 'shift', 'p')",
+    "import time; time.sleep(1)",
+    "pyautogui.typewrite('Preferences: Open User Settings (JSON)', interval=0.02)",
+    "import time; time.sleep(1); pyautogui.press('enter')",  # once the list has settled on the typed command
+    *["import subprocess, time\ntry:\n    subprocess.run(['xdotool', 'search', '--sync', '--onlyvisible', '--name', "
+      "'^settings\\\\.json '], timeout=8, capture_output=True)\nexcept subprocess.TimeoutExpired:\n    pass\n"
+      "time.sleep(0.5)"] * 2,  # until its window's title names the file (twice: an action has 10 s)
+    "pyautogui.hotkey('ctrl', 'a'); pyautogui.press('backspace')",
+    "pyautogui.typewrite('{\"editor.tabSize\": 4}', interval=0.05)",
+    "pyautogui.hotkey('ctrl', 's')",
+    "import os, time\npath = os.path.expanduser('~/.config/Code/User/settings.json')\nfor _ in range(80):\n"
+    "    if os.path.exists(path) and 'tabSize' in open(path).read():\n        break\n    time.sleep(0.1)"]
 TERMINAL = ["pyautogui.hotkey('ctrl', 'alt', 't')",
             "import subprocess; subprocess.run(['xdotool', 'search', '--sync', '--onlyvisible', '--class', "
             "'xfce4-terminal'], timeout=20, capture_output=True)"]
@@ -55,6 +71,10 @@ def test_the_audit_runs_task_files_and_reports_resets_no_ops_and_solutions(tmp_p
                     "interval=0.01)",
                     "import os, time\nfor _ in range(100):\n    if os.path.exists(os.path.expanduser("
                     "'~/reports_2024/summary.txt')):\n        break\n    time.sleep(0.1)"]}))
+    (tmp_path / "solutions" / "vs_code").mkdir()
+    (tmp_path / "solutions" / "vs_code" / f"{VSCODE_TASK}.json").write_text(json.dumps({
+        "id": VSCODE_TASK, "domain": "vs_code", "how": "the settings JSON", "actions": VSCODE_SOLUTION}))
+    has_vscode = vscode.installed() is not None  # code-server, which make install installs where it can
     out = tmp_path / "audit"
     # the docker-only task (sudo) is left out: the local provider is what every machine has
     only = [FOLDER_TASK[:8], "7a4deb26", "0ed39f63", "94d95f96", "1d17d234", "897e3b53"]
@@ -70,18 +90,22 @@ def test_the_audit_runs_task_files_and_reports_resets_no_ops_and_solutions(tmp_p
     infeasible = rows["7a4deb26"]  # an infeasible task: DONE scores 0, FAIL (its built-in solution) scores 1
     assert (infeasible["infeasible"], infeasible["noop_score"], infeasible["solution"],
             infeasible["solution_score"]) == (True, 0.0, "FAIL", 1.0)
-    vscode = rows["0ed39f63"]  # VS Code is not installed: an env_error naming what to install, at once
-    assert vscode["status"] == "reset error" and vscode["reset_s"] < 2.0
-    assert "Visual Studio Code is not installed" in vscode["reset_error"]
+    code = rows["0ed39f63"]
+    if has_vscode:  # VS Code's window, its workbench loaded; the solution's keys set the tab size
+        assert code["status"] == "ran" and code["reset_error"] is None, code
+        assert code["noop_score"] == 0.0 and code["solution_score"] == 1.0, code
+    else:  # VS Code is not installed: an env_error naming what to install, at once
+        assert code["status"] == "reset error" and code["reset_s"] < 2.0
+        assert "VS Code is not installed" in code["reset_error"] and "make install" in code["reset_error"]
     assert rows["1d17d234"]["status"] == "needs network" and rows["1d17d234"]["reasons"][0].startswith("network")
     assert rows["897e3b53"]["status"] == "unsupported" and "account" in rows["897e3b53"]["reasons"][0]
     summary = json.loads((out / "summary.json").read_text())
     assert summary == summarize(list(rows.values()))
-    assert summary["total"]["reset_clean"] == 3 and summary["total"]["solved"] == 1
-    assert summary["total"]["infeasible_fail"] == 1 and summary["total"]["reset_error"] == 1
+    assert summary["total"]["reset_clean"] == 3 + has_vscode and summary["total"]["solved"] == 1 + has_vscode
+    assert summary["total"]["infeasible_fail"] == 1 and summary["total"]["reset_error"] == 1 - has_vscode
     assert "| **all** |" in (out / "summary.md").read_text()
     page = (out / "index.html").read_text()
-    assert folder["screenshot"] in page and "Visual Studio Code is not installed" in page
+    assert folder["screenshot"] in page and (has_vscode or "VS Code is not installed" in page)
     # a second run resumes: no desktop task runs again (those that could not run are looked at again, and still
     # cannot), the outputs are rewritten from the rows
     capsys.readouterr()

@@ -133,12 +133,13 @@ def test_a_launch_that_exits_with_an_error_fails_the_setup_at_once_with_its_mess
         time.sleep(0.05)
     assert client.launched(pid) == {"known": True, "running": False, "returncode": 3,
                                     "stderr": "probe: not installed\n"}
-    # VS Code's stand-in (not installed here) as OSWorld's vs_code tasks launch it: an error naming what to
-    # install, in well under the 30 s window wait
+    # VS Code's launcher where code-server is not installed (here: not where it looks), as OSWorld's vs_code tasks
+    # launch it: an error naming what to install, in well under the 30 s window wait
     t0 = time.monotonic()
-    with pytest.raises(SetupError, match=r"setup step 0 \(launch\): 'code' exited with status 127 .*"
-                                         r"Visual Studio Code is not installed"):
-        SetupRunner(client).run([{"type": "launch", "parameters": {"command": ["code"]}}])
+    with pytest.raises(SetupError, match=r"(?s)setup step 0 \(launch\): 'env STEP_ENVS_CODE_SERVER=/nonexistent "
+                                         r"code' exited with status 127 .*VS Code is not installed.*make install"):
+        SetupRunner(client).run([{"type": "launch", "parameters": {
+            "command": ["env", "STEP_ENVS_CODE_SERVER=/nonexistent", "code"]}}])
     assert time.monotonic() - t0 < 2.0
     assert client.launched(999999999)["known"] is False
 

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from step_envs.desktop import vscode
 from step_envs.providers.local import LocalProvider
 from step_envs.server.client import ControllerClient
 
@@ -47,9 +48,20 @@ def test_google_chrome_runs_chromium(client: ControllerClient) -> None:
 
 
 def test_code_without_vs_code_says_how_to_add_it(client: ControllerClient) -> None:
-    result = client.execute(["code", "--version"])
+    result = client.execute(["env", "STEP_ENVS_CODE_SERVER=/nonexistent", "code", "--version"])
     assert result["returncode"] == 127 and result["output"] == ""
-    assert "Visual Studio Code is not installed" in result["error"] and "apt-get install ./code_" in result["error"]
+    assert "VS Code is not installed" in result["error"] and "make install" in result["error"]
+
+
+@pytest.mark.skipif(vscode.installed() is None, reason="code-server is not installed (make install)")
+def test_code_is_code_server_with_vs_codes_folders(client: ControllerClient) -> None:
+    version = client.execute(["code", "--version"], timeout=60)
+    assert version["returncode"] == 0 and f"{vscode.VERSION} " in version["output"], version
+    assert "Code 1.100.3" in version["output"]
+    listed = client.execute(["code", "--list-extensions"], timeout=60)
+    assert listed["returncode"] == 0 and listed["output"].strip() == "", listed
+    assert client.execute(["test", "-d", "~/.vscode/extensions"])["returncode"] == 0
+    assert client.execute(["test", "-d", "~/.config/Code/User"])["returncode"] == 0
 
 
 def test_gnome_terminal_runs_its_command_after_the_double_dash(client: ControllerClient) -> None:

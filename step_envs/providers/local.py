@@ -71,8 +71,9 @@ STAND_INS = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "bin"
 OVERRIDES = PACKAGE_ROOT / "step_envs" / "data" / "desktop" / "overrides"
 # what daemons an app started keep in the session's runtime dir ($XDG_RUNTIME_DIR), removed with them at restore:
 # PulseAudio's socket and pid file, which would send the next episode's first sound client (VLC, through ALSA's pulse
-# hook) to autospawn a daemon and wait for it forever (VLC blocks SIGCHLD)
-STALE_RUNTIME = ("pulse",)
+# hook) to autospawn a daemon and wait for it forever (VLC blocks SIGCHLD); `code`'s server pid and port (its
+# step-gym-code), which a relaunch would otherwise trust
+STALE_RUNTIME = ("pulse", "step-gym-code")
 RESET_MODES = ("restart", "snapshot")
 # where snapshot images go (root only): $STEP_ENVS_SNAPSHOT_DIR, or this
 SNAPSHOT_DIR = Path("/var/lib/step-gym/snapshots")
@@ -318,6 +319,8 @@ class LocalProvider(Provider):
             "PYTHONPATH": str(PACKAGE_ROOT),  # the server runs this copy of step_envs, checkout or installed
             "STEP_ENVS_REGISTER": "0",  # the server and worker need no Gymnasium ids (see step_envs/__init__)
         }
+        if os.environ.get("STEP_ENVS_CODE_SERVER"):  # where `code` finds code-server (step_envs/desktop/vscode.py)
+            env["STEP_ENVS_CODE_SERVER"] = os.environ["STEP_ENVS_CODE_SERVER"]
         if self.a11y:  # GTK's bridge is on unless NO_AT_BRIDGE; Qt needs asking; LibreOffice's needs its GTK UI
             env.update(QT_ACCESSIBILITY="1", SAL_USE_VCLPLUGIN="gtk3")
         else:
@@ -350,7 +353,8 @@ class LocalProvider(Provider):
         home = self.home
         if HOME_SKELETON.is_dir():
             shutil.copytree(HOME_SKELETON, home, dirs_exist_ok=True)
-        for sub in ("Desktop", "Documents", "Downloads"):
+        # ~/.config/Code/User: VS Code has run once on OSWorld's VM, and its setups write settings.json there
+        for sub in ("Desktop", "Documents", "Downloads", ".config/Code/User"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         if self.app_profiles:
             profiles.seed(home)

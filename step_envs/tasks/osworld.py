@@ -28,6 +28,9 @@ OSWorld's files fit:
   gnome-terminal-server`` (how OSWorld makes the terminals' shells write their history) ends xfce4-terminal;
 - ``launch`` of Chrome (``google-chrome``) waits, beyond its window, until the browser has drawn its page and
   gone idle (:data:`CHROME_READY`): its window is mapped blank a while before that;
+- ``launch`` of VS Code (``code``, with or without a path) waits, beyond its window, until the workbench has loaded
+  and gone idle (:data:`CODE_READY`): code-server's window (step_envs/data/desktop/bin/code) shows the workbench's
+  parts one by one for a few seconds;
 - ctrl+alt+t in a setup's Python script (``python -c``) also waits until the new terminal is active and its shell
   ready (:data:`OPEN_TERMINAL`): the scripts type into it after half a second, and a first xfce4-terminal on a
   loaded machine takes longer than GNOME's always-running terminal server;
@@ -69,6 +72,12 @@ CHROME_COMMANDS = ("google-chrome", "google-chrome-stable", "chromium", "chromiu
 CHROME_READY = {"window": "Chromium", "idle": 1.0, "timeout": 60}
 """A Chrome ``launch``'s readiness: a Chromium window, then the browser's processes idle and the screen still for
 a second (Chromium maps its window blank and paints the page a moment later, longer on a loaded machine)."""
+CODE_COMMANDS = ("code",)
+"""Commands that start VS Code (code-server in a Chromium app window, step_envs/data/desktop/bin/code)."""
+CODE_READY = {"window": "Visual Studio Code", "idle": 1.0, "timeout": 60}
+"""A VS Code ``launch``'s readiness: a window titled "... Visual Studio Code", then its processes idle and the screen
+still for a second (the title comes with the page, before the workbench has drawn its editor, panels and status
+bar; without the wait a reset's first screenshot can catch half of them)."""
 END_CHROMIUM = ("pkill -o -x -u \"$(id -u)\" chromium; for _ in $(seq 100); do "
                 "ps -u \"$(id -u)\" -o stat=,comm= | grep -q '^[^Z]* chromium$' || exit 0; sleep 0.1; done; exit 1")
 """What ``launch ["pkill", "chrome"]`` becomes: SIGTERM to Chromium's browser process (Chrome's stand-in, whose
@@ -284,6 +293,9 @@ class _Translation:
         if kind == "launch" and isinstance(params, dict) and "ready" not in step and _program(
                 params.get("command")) in CHROME_COMMANDS:
             step = dict(step, ready=dict(CHROME_READY))
+        if kind == "launch" and isinstance(params, dict) and "ready" not in step and _program(
+                params.get("command")) in CODE_COMMANDS:
+            step = dict(step, ready=dict(CODE_READY))
         command = params.get("command") if isinstance(params, dict) else None
         if kind in ("launch", "execute") and isinstance(command, list) and len(command) == 3 and _program(
                 command) in PYTHONS and command[1] == "-c" and TERMINAL_KEYS.search(str(command[2])):
