@@ -214,6 +214,11 @@ def test_clicks_work_and_typed_special_characters_reach_the_app(client: Controll
     while client.execute(["xdotool", "getactivewindow", "getwindowname"])["output"].strip() != "typing-probe":
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    # and until its shell runs: keys that reach the terminal before its pty has a shell are lost (seen at load ~6)
+    while client.execute("pgrep -u \"$(id -u)\" -x -P \"$(pgrep -u \"$(id -u)\" -n -x xfce4-terminal)\" bash",
+                         shell=True)["returncode"] != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     text = "a<b>c|d&e'f~g{h}i"
     client.act(f"pyautogui.write({'printf %s ' + repr(text) + ' > ~/typed.txt' + chr(10)!r})", settle_max=0.5)
     # the shell makes the file (the redirection) a moment before printf writes into it
