@@ -34,6 +34,13 @@ def _digest(client: ControllerClient) -> str:
     return hashlib.sha256(client.screenshot().tobytes()).hexdigest()
 
 
+def _where_differs(a: np.ndarray, b: np.ndarray) -> str:
+    rows, cols = np.nonzero((a != b).any(-1))
+    if not len(rows):
+        return "nowhere now"
+    return f"{len(rows)} pixels, rows {rows.min()}-{rows.max()}, columns {cols.min()}-{cols.max()}"
+
+
 def _ns_pids(provider: LocalProvider) -> set[int]:
     from step_envs.providers import pidns
 
@@ -80,6 +87,7 @@ def test_restore_brings_back_screen_files_and_processes(session: LocalProvider) 
     session.snapshot("edited")
     client = ControllerClient(session.endpoint)  # type: ignore[arg-type]
     dumped, processes = _still(client), _ns_pids(session)
+    dumped_frame = client.screenshot()
     assert "Mousepad" in client.accessibility_tree(), "the a11y tree is readable after a dump"
 
     for round_ in range(2):  # every restore starts from the same state, not from the last one
@@ -91,7 +99,8 @@ def test_restore_brings_back_screen_files_and_processes(session: LocalProvider) 
         client.close()
         took = session.restore_snapshot("edited")
         client = ControllerClient(session.endpoint)  # type: ignore[arg-type]
-        assert _still(client) == dumped, f"restore {round_}: the screen differs from the dump's"
+        assert _still(client) == dumped, \
+            f"restore {round_}: the screen differs from the dump's: {_where_differs(client.screenshot(), dumped_frame)}"
         listing = client.execute("cat ~/Documents/kept.txt /tmp/kept-tmp; ls ~/Documents /tmp", shell=True)["output"]
         assert listing.split()[:2] == ["kept", "tmp"], listing
         assert "new.txt" not in listing and "new-tmp" not in listing, listing
