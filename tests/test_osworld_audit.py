@@ -75,6 +75,7 @@ def test_the_audit_runs_task_files_and_reports_resets_no_ops_and_solutions(tmp_p
     (tmp_path / "solutions" / "vs_code" / f"{VSCODE_TASK}.json").write_text(json.dumps({
         "id": VSCODE_TASK, "domain": "vs_code", "how": "the settings JSON", "actions": VSCODE_SOLUTION}))
     has_vscode = vscode.installed() is not None  # code-server, which make install installs where it can
+    assert has_vscode or vscode.missing() is not None, "code-server can be installed here but is not: make install"
     out = tmp_path / "audit"
     # the docker-only task (sudo) is left out: the local provider is what every machine has
     only = [FOLDER_TASK[:8], "7a4deb26", "0ed39f63", "94d95f96", "1d17d234", "897e3b53"]
