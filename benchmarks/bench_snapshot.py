@@ -35,10 +35,6 @@ from bench_app_resets import APPS, tasks  # noqa: E402
 from bench_docker import pss_kb  # noqa: E402
 
 
-def pss_mib_of(pids: set[int]) -> float:
-    return pss_kb(pids) / 1024
-
-
 def ready_after(env: object) -> float:
     """Seconds until the windows the task opened stop drawing (0.2 s of quiet, at most 60 s)."""
     new = [w["id"] for w in env.client.windows() if w["desktop"] != "-1"]  # type: ignore[attr-defined]
@@ -111,7 +107,7 @@ def measure_app(envs: dict[str, object], task: object, app: str, resets: int) ->
             row[mode]["reset"].append(spent)  # type: ignore[index]
             row[mode]["ready"].append(spent + wait)  # type: ignore[index]
     for mode, env in envs.items():
-        row[f"pss_{mode}"] = pss_mib_of(env.provider._pids())  # type: ignore[union-attr]
+        row[f"pss_{mode}"] = pss_kb(env.provider._pids()) / 1024  # type: ignore[union-attr]
     envs["snapshot"].step("WAIT")
     t0 = time.perf_counter()
     try:
@@ -125,7 +121,7 @@ def measure_app(envs: dict[str, object], task: object, app: str, resets: int) ->
         theirs, *_ = twin.step("WAIT")
         ours, *_ = envs["snapshot"].step("WAIT")
         row["fork_equal"] = bool((theirs["screenshot"] == ours["screenshot"]).all())
-        row["pss_fork"] = pss_mib_of(twin.provider._pids())  # type: ignore[union-attr]
+        row["pss_fork"] = pss_kb(twin.provider._pids()) / 1024  # type: ignore[union-attr]
     finally:
         twin.close()
     print(f"{app}: restart {p(row['restart']['reset'], 50):.2f} s, snapshot "  # type: ignore[index]

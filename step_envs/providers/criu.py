@@ -36,11 +36,6 @@ from pathlib import Path
 MIN_VERSION = (4, 2)
 SUITE = "forky"  # the first Debian release whose criu is 4.2 or newer
 DEFAULT_ROOT = Path("/var/lib/step-gym/criu")
-
-
-def private_root() -> Path:
-    """Where the private Debian root with CRIU lives: ``$STEP_ENVS_CRIU_ROOT``, else :data:`DEFAULT_ROOT`."""
-    return Path(os.environ.get("STEP_ENVS_CRIU_ROOT") or DEFAULT_ROOT)
 LIB_DIRS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu")
 # the largest deleted-but-open file a dump carries (CRIU's default, 1 MiB, is less than Chromium's 4 MiB metrics file)
 GHOST_LIMIT = "256M"
@@ -48,6 +43,11 @@ GHOST_LIMIT = "256M"
 
 class CriuError(RuntimeError):
     """A dump or restore failed; the message ends with the tail of CRIU's log."""
+
+
+def private_root() -> Path:
+    """Where the private Debian root with CRIU lives: ``$STEP_ENVS_CRIU_ROOT``, else :data:`DEFAULT_ROOT`."""
+    return Path(os.environ.get("STEP_ENVS_CRIU_ROOT") or DEFAULT_ROOT)
 
 
 def _version(argv: list[str]) -> tuple[int, ...] | None:
