@@ -141,6 +141,37 @@ def test_a_window_that_keeps_drawing_is_waited_for_and_observed_at_its_last_fram
     assert (red << 16) | (green << 8) | blue == COLOURS[-1]
 
 
+@pytest.mark.parametrize(("wm_class", "late_s", "waits"), [("Chromium", 0.05, True), ("Mousepad", 0.4, False)])
+def test_a_press_to_a_browser_waits_for_its_late_first_repaint(screen: display.Display, wm_class: str,
+                                                               late_s: float, waits: bool) -> None:
+    """A key pressed into a window whose class is a late painter (Chromium, Gecko): the app's first drawing 50 ms
+    after the key, where a step's plain press window (16 ms) would show the screen as it was before the action;
+    any other app's press window stays short."""
+    win = window(screen, 200, 200)
+    win.set_wm_class(wm_class.lower(), wm_class)
+    win.set_input_focus(X.RevertToParent, X.CurrentTime)
+    screen.sync()
+    grabber = ScreenGrabber(with_cursor=False)
+    assert grabber.mark("damage") == "damage"
+    shift = screen.keysym_to_keycode(0xFFE1)
+    xtest.fake_input(screen, X.KeyPress, shift)
+    xtest.fake_input(screen, X.KeyRelease, shift)
+    screen.sync()
+    gc = win.create_gc(foreground=COLOURS[-1])
+
+    def repaint() -> None:
+        time.sleep(late_s)
+        win.fill_rectangle(gc, 0, 0, 100, 100)
+        screen.sync()
+
+    painter = threading.Thread(target=repaint)
+    painter.start()
+    _, frame = grabber.settle(0.0, 1.0, "damage")
+    painter.join()
+    red, green, blue = frame.image().getpixel((250, 250))
+    assert (((red << 16) | (green << 8) | blue) == COLOURS[-1]) is waits
+
+
 def test_a_display_without_damage_settles_by_comparing_grabs(monkeypatch: pytest.MonkeyPatch) -> None:
     proc, name = start_xvfb("-extension", "DAMAGE")
     try:

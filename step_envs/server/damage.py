@@ -10,6 +10,9 @@ first: a dropdown's list one frame after its button). The pointer is not in the 
 grab from XFixes), so a change of its image (XFixes' cursor notify: an app that sets a hand over a link) counts as
 drawing too; its moves do not. Key and button presses are watched as well (XInput 2 raw events): an app's first
 repaint after a click or a key may take longer than after a pointer move, so the quiet window is longer then.
+Browsers paint later still (Chromium's renderer, compositor and GPU process stand between an input event and the
+X server: 7-11 ms after a key here where a GTK app draws within 0.5 ms, and 24 ms for the first key), so the class
+of the window with the input focus (:meth:`DrawingWatch.focus_class`) can lengthen that window again.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 
 import Xlib.display
 import Xlib.error
+import Xlib.xobject.drawable
 from Xlib.ext import damage, ge, xfixes, xinput
 
 
@@ -57,6 +61,7 @@ class DrawingWatch:
         self._lock = threading.Lock()
         self._drew_at: float | None = None
         self._pressed = False
+        self._classes: dict[int, str] = {}  # window id -> its toplevel's WM_CLASS class, lowercased ("" for none)
 
     def _take(self, barrier: bool = False) -> tuple[bool, bool]:
         """Whether anything was drawn, and whether a key or button was pressed, since the last call; re-arms the
@@ -84,16 +89,20 @@ class DrawingWatch:
             self._pressed = False
 
     def wait(self, start: float, min_s: float, max_s: float, quiet_s: float, pressed_quiet_s: float,
-             still_s: float) -> bool:
+             still_s: float, undrawn_pressed_s: float = 0.0) -> bool:
         """Block until nothing was drawn for ``quiet_s`` after ``start`` (the action's end; ``pressed_quiet_s``
-        when the action pressed a key or button) and for ``still_s`` after the last drawing since :meth:`mark`,
-        and ``min_s`` passed; at most until ``start + max_s`` (something kept drawing). Returns False only when
-        nothing was drawn since :meth:`mark`: then a grab made after :meth:`mark` shows the settled screen."""
+        when the action pressed a key or button, and at least ``undrawn_pressed_s`` then while nothing has drawn:
+        the first repaint of an app that paints late) and for ``still_s`` after the last drawing since
+        :meth:`mark`, and ``min_s`` passed; at most until ``start + max_s`` (something kept drawing). Returns False
+        only when nothing was drawn since :meth:`mark`: then a grab made after :meth:`mark` shows the settled
+        screen."""
         deadline = start + max_s
         with self._lock:
             while True:
-                due = max(start + min_s, start + (pressed_quiet_s if self._pressed else quiet_s),
-                          0.0 if self._drew_at is None else self._drew_at + still_s)
+                quiet = quiet_s
+                if self._pressed:
+                    quiet = pressed_quiet_s if self._drew_at is not None else max(pressed_quiet_s, undrawn_pressed_s)
+                due = max(start + min_s, start + quiet, 0.0 if self._drew_at is None else self._drew_at + still_s)
                 now = time.monotonic()
                 if now >= due:
                     if not self._note(*self._take(barrier=True)):
@@ -104,6 +113,33 @@ class DrawingWatch:
                 readable, _, _ = select.select([self._display.fileno()], [], [], min(due, deadline) - now)
                 if readable:
                     self._note(*self._take())
+
+    def focus_class(self) -> str:
+        """The WM_CLASS class (lowercased) of the toplevel window that has the input focus; "" for none (the
+        root, or a window without a class). One round trip when the focus is on a window seen before."""
+        with self._lock:
+            focus = self._display.get_input_focus().focus
+            if isinstance(focus, int):  # X.NONE or X.PointerRoot
+                return ""
+            wid = focus.id
+            if wid not in self._classes:
+                if len(self._classes) > 4096:  # windows come and go over a long session
+                    self._classes.clear()
+                self._classes[wid] = self._class_of(focus)
+            return self._classes[wid]
+
+    def _class_of(self, window: Xlib.xobject.drawable.Window) -> str:
+        """WM_CLASS of ``window`` or the nearest ancestor that has one (a toolkit may focus a child window)."""
+        root = self._display.screen().root
+        try:
+            while window.id != root.id:
+                wm_class = window.get_wm_class()
+                if wm_class:
+                    return wm_class[1].lower()
+                window = window.query_tree().parent
+        except Xlib.error.XError:  # the window went away meanwhile
+            pass
+        return ""
 
     def _note(self, drawn: bool, pressed: bool) -> bool:
         """Record what :meth:`_take` saw; whether it was anything."""

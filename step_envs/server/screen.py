@@ -31,6 +31,14 @@ machine can delay the first repaint further (benchmarks/RESULTS.md)."""
 PRESSED_QUIET_S = 0.016
 """``QUIET_S`` after an action that pressed a key or a mouse button, whose reaction matters more than a hover's:
 as long as ``grabs`` gives a reaction to show up (its first two grabs are 15 ms apart)."""
+LATE_PAINTERS = frozenset({"chromium", "chromium-browser", "google-chrome", "code", "firefox", "thunderbird"})
+"""WM_CLASS classes (lowercased) of apps whose first repaint after an input event comes late: Chromium (VS Code's
+window here is one) and Gecko (Firefox, Thunderbird) paint through a compositor of their own, in other processes."""
+LATE_PRESSED_QUIET_S = 0.1
+"""``PRESSED_QUIET_S`` when the window with the input focus is one of ``LATE_PAINTERS``: Chromium drew 7-11 ms after
+a key here (24 ms for the first one; GTK apps 0.2-6 ms), more on a loaded machine, and a step that ended before its
+repaint showed the screen as it was before the action. Only until the first drawing: a press that nothing reacts
+to waits this long, one that draws settles as anywhere else."""
 STILL_S = {"damage": 0.035, "grabs": 0.015}
 """How long the screen must stay unchanged. ``damage``: after the last drawing; GTK draws at most one frame per
 16.7 ms, and a reaction's next frame (a dropdown's list after its pressed button) lands 15-22 ms after the one
@@ -108,7 +116,8 @@ class ScreenGrabber:
                quiet_s: float = QUIET_S, rgb: bool = False) -> tuple[float, Frame | None]:
         """Wait ``min_s``, then until the screen stopped changing (at most ``max_s``), by ``mode`` as
         :meth:`mark` returned it: ``damage``, until nothing was drawn for ``quiet_s`` after now (at least
-        ``PRESSED_QUIET_S`` when the action pressed a key or button) and for ``still_s`` after the last drawing;
+        ``PRESSED_QUIET_S`` when the action pressed a key or button; ``LATE_PRESSED_QUIET_S`` while nothing drew
+        when that went to a window of ``LATE_PAINTERS``) and for ``still_s`` after the last drawing;
         ``grabs``, until two grabs ``still_s`` apart are identical.
         ``still_s`` defaults to the mode's ``STILL_S``. ``rgb``: the frame will be sent as RGB; a ``damage`` wait
         converts the grab it makes as it starts while it waits (when nothing draws, that grab is the answer).
@@ -123,7 +132,8 @@ class ScreenGrabber:
         if mode == "damage":
             assert self._watch is not None, "settle(mode='damage') needs mark('damage') to have returned 'damage'"
             early = self._thread.submit(self._grab, rgb)  # while waiting: the settled screen if nothing draws
-            drew = self._watch.wait(t0, min_s, max_s, quiet_s, max(quiet_s, PRESSED_QUIET_S), still_s)
+            late_s = LATE_PRESSED_QUIET_S if self._watch.focus_class() in LATE_PAINTERS else 0.0
+            drew = self._watch.wait(t0, min_s, max_s, quiet_s, max(quiet_s, PRESSED_QUIET_S), still_s, late_s)
             spent = time.monotonic() - t0
             return spent, self.grab() if drew else early.result()
         time.sleep(min_s)
