@@ -18,6 +18,7 @@ from Xlib.ext import xtest
 from step_envs.desktop.env import DesktopEnv
 from step_envs.server.damage import DamageUnavailable, DrawingWatch, FolderStamp
 from step_envs.server.screen import PRESSED_QUIET_S, QUIET_S, ScreenGrabber
+from step_envs.tasks import Task
 from step_envs.tasks.probes import EDITOR
 from step_envs.tasks.templates.widgets import widget_task
 
@@ -225,6 +226,37 @@ def test_typed_text_is_observed_whole(env: DesktopEnv) -> None:
     env.reset(options={"task": EDITOR})
     for word in ("alpha ", "bravo charlie ", "delta echo foxtrot "):
         assert changed_after(env, f"pyautogui.write({word!r})") == 0, word
+
+
+def test_keys_typed_into_chromium_are_observed_with_their_repaint(env: DesktopEnv) -> None:
+    """Chromium draws 7-11 ms after a key (more under load), later than a GTK app: each step's observation shows
+    its letter (the page's text area compared with the screen 0.15 s later; Chromium's own toolbar animates on its
+    own timers)."""
+    page = ("<!doctype html><title>Typing</title><textarea autofocus style='position:fixed;left:0;top:0;"
+            "width:600px;height:200px;font-size:28px'></textarea>")
+    task = Task(id="settle-chromium", instruction="Type.", evaluator={"func": "infeasible"}, config=[
+        {"type": "execute", "parameters": {"command": f"cat > ~/typing.html <<'EOF'\n{page}\nEOF", "shell": True}},
+        {"type": "launch", "parameters": {"command": ["bash", "-c", "exec google-chrome file://$HOME/typing.html"]},
+         "ready": {"window": "Typing", "quiet": 0.5, "timeout": 60}}])
+    obs, info = env.reset(options={"task": task})
+    assert info.get("env_error") is None
+    try:
+        text_area = obs["screenshot"].shape[0] - 1, 0  # found below, from the page's first letter
+        previous = obs["screenshot"]
+        for letter in "stepgym":
+            obs, _, _, _, info = env.step(f"pyautogui.press({letter!r})")
+            drawn = (obs["screenshot"] != previous).any(axis=2)
+            assert drawn.any(), f"{letter!r}: the step's observation is the screen before the key"
+            if letter == "s":  # the page's top-left corner: where the first letter appeared
+                ys, xs = drawn.nonzero()
+                text_area = int(ys.min()), int(xs.min())
+            time.sleep(0.15)
+            top, left = text_area
+            later = env.client.screenshot()[top:top + 200, left:left + 600]
+            assert np.array_equal(later, obs["screenshot"][top:top + 200, left:left + 600]), letter
+            previous = obs["screenshot"]
+    finally:
+        env.reset(options={"task": EDITOR})  # ends Chromium with the episode's processes
 
 
 def test_a_folder_stamp_sees_entries_come_and_go_but_not_a_second_look(tmp_path) -> None:
