@@ -100,7 +100,7 @@ def test_chrome_tab_steps_open_and_close_tabs_through_devtools(client: Controlle
 @pytest.mark.desktop
 def test_tab_steps_without_chrome_say_how_to_start_it(client: ControllerClient, monkeypatch) -> None:
     monkeypatch.setattr("step_envs.desktop.chrome.DEVTOOLS_WAIT_S", 1.0)
-    with pytest.raises(SetupError, match="DevTools endpoint on port 9222 did not answer.*remote-debugging-port"):
+    with pytest.raises(SetupError, match="DevTools endpoint on port 9222 .*did not answer.*remote-debugging-port"):
         SetupRunner(client).run([{"type": "chrome_open_tabs", "parameters": {"urls_to_open": ["http://127.0.0.1/"]}}])
 
 

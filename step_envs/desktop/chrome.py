@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from step_envs.checkers.getters.devtools import DEVTOOLS_PORT
 from step_envs.checkers.metrics.browser import same_url
+from step_envs.server import app_ports
+from step_envs.server.app_ports import DEVTOOLS_PORT
 from step_envs.server.client import ControllerClient
 
 DEVTOOLS_WAIT_S = 60.0
@@ -36,8 +37,8 @@ class DevToolsError(RuntimeError):
 def _devtools(client: ControllerClient, method: str, route: str) -> str | None:
     """One request to the DevTools endpoint, made by the env's python3; its reply's text (JSON, or a sentence for
     ``/json/close``), or None when the endpoint did not answer."""
-    script = ("import json, urllib.request\n"
-              f"request = urllib.request.Request('http://127.0.0.1:{DEVTOOLS_PORT}{route}', method={method!r})\n"
+    script = (f"import json, urllib.request\n{app_ports.DEVTOOLS_IN_SESSION}\n"
+              f"request = urllib.request.Request(f'http://127.0.0.1:{{port}}{route}', method={method!r})\n"
               "print(urllib.request.urlopen(request, timeout=10).read().decode())")
     outcome = client.execute(["python3", "-c", script], timeout=30)
     if outcome.get("status") != "success" or outcome.get("returncode") != 0:
@@ -52,7 +53,8 @@ def _pages(client: ControllerClient) -> list[dict[str, Any]]:
     deadline = time.monotonic() + wait_s
     while (reply := _devtools(client, "GET", "/json/list")) is None:
         if time.monotonic() > deadline:
-            raise DevToolsError(f"Chrome's DevTools endpoint on port {DEVTOOLS_PORT} did not answer for {wait_s:g} s; "
+            raise DevToolsError(f"Chrome's DevTools endpoint on port {DEVTOOLS_PORT} (a local session's own: "
+                                f"${app_ports.DEVTOOLS_ENV}) did not answer for {wait_s:g} s; "
                             "a task launches it first (google-chrome --remote-debugging-port=1337, socat "
                             f"tcp-listen:{DEVTOOLS_PORT},fork tcp:localhost:1337)")
         time.sleep(0.5)

@@ -52,7 +52,7 @@ from step_envs.core import DEFAULT_SCREEN
 from step_envs.providers import criu, pidns, profiles
 from step_envs.providers.base import Endpoint, Provider, ProviderError
 from step_envs.providers.procs import MARKER, kill_pids, kill_session, kill_user, session_pids, user_pids
-from step_envs.server import TOKEN_HEADER
+from step_envs.server import TOKEN_HEADER, app_ports
 
 USER_POOL_PREFIX = "step-gym-"
 USER_LOCKS = Path("/run/step-gym/users")
@@ -78,6 +78,11 @@ RESET_MODES = ("restart", "snapshot")
 # where snapshot images go (root only): $STEP_ENVS_SNAPSHOT_DIR, or this
 SNAPSHOT_DIR = Path("/var/lib/step-gym/snapshots")
 SNAPSHOT_DISPLAY_BASE = 2000  # snapshot mode: the display is :(this + the session user's uid), see _start_session
+APP_PORT_BASE = 20000
+"""A local session's ports for apps' fixed ones (Chrome's DevTools, 9222 and 1337; VLC's web interface, 8080): this
+plus three times its user's uid modulo 3000, and the next two (below Linux's ephemeral ports), so two live sessions
+never share one and a restored snapshot finds its own; a session without a user of its own takes free ports.
+:mod:`step_envs.server.app_ports` says how the session uses them."""
 _live: weakref.WeakSet[LocalProvider] = weakref.WeakSet()
 _useradd_lock = threading.Lock()
 log = logging.getLogger(__name__)
@@ -235,6 +240,7 @@ class LocalProvider(Provider):
         self.wipe_dirs, self.exclusive_user, self.use_reaper = wipe_dirs, exclusive_user, reaper
         self._user: pwd.struct_passwd | None = None
         self._user_name = user
+        self.session_ports: dict[str, int] = {}  # app_ports.SESSION_PORTS -> this session's port, set by start()
         self.run_as_user, self.server_fd, self.app_profiles = run_as_user, server_fd, app_profiles
         self.fixed_home = home
         self._made_fixed_home = False  # stop() removes a fixed home only when this session made it
@@ -319,6 +325,7 @@ class LocalProvider(Provider):
             "PYTHONPATH": str(PACKAGE_ROOT),  # the server runs this copy of step_envs, checkout or installed
             "STEP_ENVS_REGISTER": "0",  # the server and worker need no Gymnasium ids (see step_envs/__init__)
         }
+        env.update({name: str(port) for name, port in self.session_ports.items()})  # see server/app_ports.py
         if os.environ.get("STEP_ENVS_CODE_SERVER"):  # where `code` finds code-server (step_envs/desktop/vscode.py)
             env["STEP_ENVS_CODE_SERVER"] = os.environ["STEP_ENVS_CODE_SERVER"]
         if self.a11y:  # GTK's bridge is on unless NO_AT_BRIDGE; Qt needs asking; LibreOffice's needs its GTK UI
@@ -357,7 +364,7 @@ class LocalProvider(Provider):
         for sub in ("Desktop", "Documents", "Downloads", ".config/Code/User"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         if self.app_profiles:
-            profiles.seed(home)
+            profiles.seed(home, ports=self.session_ports)
         home.chmod(0o700)  # the skeleton's copy carries its mode
         if self._user is not None:
             # the panel and desktop keep running through a restore and may write (and rename away) their own
@@ -521,6 +528,18 @@ class LocalProvider(Provider):
                 raise ProviderError("the session's namespace init is gone")
             self._init_pid = found[0]
 
+    def _choose_app_ports(self) -> dict[str, int]:
+        """This session's ports for apps' fixed ones (see :data:`APP_PORT_BASE`)."""
+        count = len(app_ports.SESSION_PORTS)
+        if self.pooled and self._user is not None:
+            first = APP_PORT_BASE + count * (self._user.pw_uid % 3000)
+            return {name: first + i for i, name in enumerate(app_ports.SESSION_PORTS)}
+        with contextlib.ExitStack() as held:  # all open at once, so the kernel gives different ports
+            probes = [held.enter_context(socket.socket()) for _ in range(count)]
+            for probe in probes:
+                probe.bind(("127.0.0.1", 0))
+            return {name: probe.getsockname()[1] for name, probe in zip(app_ports.SESSION_PORTS, probes, strict=True)}
+
     @property
     def tmp(self) -> Path:
         """The session's /tmp, as seen from here."""
@@ -550,6 +569,7 @@ class LocalProvider(Provider):
             self._wipe_user_files()  # what a session of this user that died unreaped left in /tmp
         elif self.run_as_user and self._user_name is not None and os.geteuid() == 0:
             self._user = _account(self._user_name)
+        self.session_ports = self._choose_app_ports()
         self.dir = Path(tempfile.mkdtemp(prefix="step-gym-"))  # 0700
         for private in ("run", "tmp"):  # tmp: the session's TMPDIR, so apps' temp files go with it
             (self.dir / private).mkdir(mode=0o700)

@@ -12,8 +12,8 @@ of its files back, so an episode starts from the same profile every time and wha
 - ``vlc``: ``~/.config/vlc/vlcrc`` saying the privacy question was answered, as VLC writes it after its first run
   (its dialog would otherwise cover the player at every episode), with VLC's web interface on (``extraintf=http``,
   Lua HTTP password ``password``) as on OSWorld's VM, whose ``vlc_playing_info`` getter asks the player's state at
-  ``http://127.0.0.1:8080/requests/status.xml`` (vlc 59f21cfb; on the local provider the sessions share the host's
-  port 8080, so one VLC at a time answers). Written at seeding, no cache.
+  ``http://127.0.0.1:8080/requests/status.xml`` (vlc 59f21cfb), or on the port a local session has of its own
+  (``$STEP_VLC_HTTP_PORT``: local sessions share the host's network). Written at seeding, no cache.
 - ``gimp``: the profile ``gimp-console`` writes on its first start (``~/.config/GIMP``, ``~/.cache/babl``). Built
   once per machine into the cache directory (:func:`build`: ``python -m step_envs.providers.profiles build``; the
   image build runs it), keyed by the installed program, so an upgrade gets a new one; a session whose cache has none
@@ -32,9 +32,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from step_envs.server import app_ports
 
 CACHE_ENV = "STEP_ENVS_PROFILE_CACHE"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -64,7 +66,7 @@ def _program(name: str) -> Path | None:
     return Path(found).resolve() if found else None
 
 
-def libreoffice_files() -> dict[str, bytes]:
+def libreoffice_files(ports: Mapping[str, int]) -> dict[str, bytes]:
     """``{path in the home: contents}`` that make a LibreOffice profile current for the installed LibreOffice; empty
     when none is installed (or its ``versionrc`` names no build id)."""
     soffice = _program("soffice")
@@ -78,9 +80,16 @@ def libreoffice_files() -> dict[str, bytes]:
     return {}
 
 
-def vlc_files() -> dict[str, bytes]:
-    """``{path in the home: contents}``: VLC's settings with its first-run question answered, when VLC is installed."""
-    return {VLC_CONFIG: VLC_ANSWERED} if _program("vlc") else {}
+def vlc_files(ports: Mapping[str, int]) -> dict[str, bytes]:
+    """``{path in the home: contents}``: VLC's settings with its first-run question answered, when VLC is installed;
+    its web interface on the session's own port when ``ports`` has one (``$STEP_VLC_HTTP_PORT``,
+    :mod:`step_envs.server.app_ports`)."""
+    if not _program("vlc"):
+        return {}
+    port = ports.get(app_ports.VLC_HTTP_ENV)
+    own = f"# this session's own port for it (a local session shares the host's network)\nhttp-port={port}\n"
+    return {VLC_CONFIG: VLC_ANSWERED.replace(b"extraintf=http\n", b"extraintf=http\n" + own.encode())
+            if port else VLC_ANSWERED}
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ class ProfileBuild:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-WRITTEN: dict[str, Callable[[], dict[str, bytes]]] = {"libreoffice": libreoffice_files, "vlc": vlc_files}
+WRITTEN: dict[str, Callable[[Mapping[str, int]], dict[str, bytes]]] = {"libreoffice": libreoffice_files, "vlc": vlc_files}
 """Profiles written at seeding: app -> the files (home-relative path -> contents) to write."""
 BUILT: dict[str, ProfileBuild] = {
     "gimp": ProfileBuild("gimp-console", ("gimp-console", "--no-interface", "--batch", "(gimp-quit 0)")),
@@ -157,12 +166,13 @@ def build(apps: tuple[str, ...] = tuple(BUILT), cache: Path | None = None,
     return done
 
 
-def seed(home: Path, cache: Path | None = None) -> list[str]:
+def seed(home: Path, cache: Path | None = None, ports: Mapping[str, int] | None = None) -> list[str]:
     """Put the pre-warmed profiles into ``home`` (not yet handed to its user: ownership is the caller's): the
-    written ones, and the built ones the cache has. Returns the apps seeded."""
+    written ones, and the built ones the cache has. ``ports``: the session's own app ports
+    (:mod:`step_envs.server.app_ports`). Returns the apps seeded."""
     seeded = []
     for app, files in WRITTEN.items():
-        contents = files()
+        contents = files(ports or {})
         for rel, data in contents.items():
             path = home / rel
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from step_envs.server import A11Y_SCOPES
+from step_envs.server import A11Y_SCOPES, app_ports
 
 COMMAND_TIMEOUT_S = 120
 A11Y_SCRIPT = Path(__file__).with_name("a11y.py")
@@ -44,14 +44,15 @@ def existing_path(value: object) -> tuple[Path, None] | tuple[None, tuple[str, i
 
 
 def parse_command(data: dict[str, Any]) -> tuple[list[str] | str, bool]:
-    """OSWorld's command convention: a list, or a string split with shlex unless ``shell`` is true."""
+    """OSWorld's command convention: a list, or a string split with shlex unless ``shell`` is true; OSWorld's
+    Chrome DevTools ports in it become the session's (:func:`step_envs.server.app_ports.rewrite`)."""
     shell = bool(data.get("shell", False))
     command = data.get("command", "" if shell else [])
     if isinstance(command, str) and not shell:
         command = shlex.split(command)
     if isinstance(command, list):
         command = [expand(arg) if arg == "~" or arg.startswith("~/") else arg for arg in command]
-    return command, shell
+    return app_ports.rewrite(command), shell
 
 
 def _text(output: str | bytes | None) -> str:

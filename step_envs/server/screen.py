@@ -77,7 +77,7 @@ class ScreenGrabber:
 
     def _mss(self) -> mss.base.MSS:
         if self._handle is None:
-            self._handle = mss.mss(with_cursor=self._with_cursor)
+            self._handle = mss.MSS(with_cursor=self._with_cursor)
         return self._handle
 
     def _grab(self, rgb: bool = False) -> Frame:

@@ -15,6 +15,7 @@ from step_envs.checkers.getters.access import (
     text_of,
 )
 from step_envs.checkers.registry import CheckContext, getter
+from step_envs.server import app_ports
 
 
 @getter("gimp_config_file")
@@ -34,17 +35,17 @@ def vscode_config(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     return save_to_cache(ctx, config, ctx.client.get_file(text_of(config, "path")))
 
 
-VLC_HTTP_PORT = 8080
 VLC_HTTP_PASSWORD = "password"
-"""VLC's HTTP interface as OSWorld's tasks start it (``--extraintf http --http-password password``, port 8080)."""
+"""VLC's HTTP interface as OSWorld's tasks start it (``--extraintf http --http-password password``, port 8080, or
+a local session's own: :mod:`step_envs.server.app_ports`)."""
 
 
 @getter("vlc_playing_info")
 def vlc_playing_info(ctx: CheckContext, config: dict[str, Any]) -> str | None:
     """VLC's ``/requests/status.xml`` from its HTTP interface in the env, saved to ``cache_dir/dest``; None when VLC
     does not answer."""
-    script = ("import base64, sys, urllib.request; request = urllib.request.Request("
-              f"'http://127.0.0.1:{VLC_HTTP_PORT}/requests/status.xml', headers={{'Authorization': 'Basic ' + "
+    script = (f"import base64, sys, urllib.request\n{app_ports.VLC_IN_SESSION}\nrequest = urllib.request.Request("
+              f"f'http://127.0.0.1:{{port}}/requests/status.xml', headers={{'Authorization': 'Basic ' + "
               f"base64.b64encode(b':{VLC_HTTP_PASSWORD}').decode()}}); "
               "sys.stdout.write(urllib.request.urlopen(request, timeout=10).read().decode())")
     output = env_python(ctx, script)

@@ -13,16 +13,16 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from step_envs.checkers.getters.access import check_tree, env_python
-from step_envs.checkers.getters.devtools import DEVTOOLS_PORT
 from step_envs.checkers.metrics.os_state import A11Y_NAMESPACES
 from step_envs.checkers.registry import CheckContext, getter, short
+from step_envs.server import app_ports
 from step_envs.server.client import A11yError
 
 
 def _tabs(ctx: CheckContext) -> list[dict[str, Any]] | None:
     """Chrome's page targets from the DevTools HTTP endpoint in the env, most recently active first."""
-    script = (f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{DEVTOOLS_PORT}/json', "
-              "timeout=10).read().decode())")
+    script = (f"import urllib.request\n{app_ports.DEVTOOLS_IN_SESSION}\n"
+              "print(urllib.request.urlopen(f'http://127.0.0.1:{port}/json', timeout=10).read().decode())")
     output = env_python(ctx, script)
     if not output:
         return None
@@ -31,7 +31,7 @@ def _tabs(ctx: CheckContext) -> list[dict[str, Any]] | None:
 
 @getter("open_tabs_info")
 def open_tabs_info(ctx: CheckContext, config: dict[str, Any]) -> list[dict[str, str]] | None:
-    """``[{"title", "url"}]`` of Chrome's open tabs (DevTools on port 9222 in the env); None when Chrome is not
+    """``[{"title", "url"}]`` of Chrome's open tabs (DevTools on port 9222 in the env, or the session's own); None when Chrome is not
     reachable there."""
     tabs = _tabs(ctx)
     return None if tabs is None else [{"title": tab.get("title", ""), "url": tab.get("url", "")} for tab in tabs]

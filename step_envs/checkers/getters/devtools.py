@@ -1,9 +1,9 @@
 """Drive a tab of the env's Chrome through its DevTools protocol, for getters that read live pages.
 
 The client (:mod:`step_envs.checkers.getters.devtools_page`, standard library only) runs inside the env, by the env's
-``python3``, and talks to Chrome's DevTools endpoint on :data:`DEVTOOLS_PORT` there (the port OSWorld's tasks
-forward with socat), so this works whatever the provider, container or local, as the tab setup steps do
-(:mod:`step_envs.desktop.chrome`).
+``python3``, and talks to Chrome's DevTools endpoint there: port 9222 (the port OSWorld's tasks forward with
+socat), or a local session's own (``$STEP_DEVTOOLS_PORT``, :mod:`step_envs.server.app_ports`), so this works
+whatever the provider, container or local, as the tab setup steps do (:mod:`step_envs.desktop.chrome`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from typing import Any
 
 from step_envs.checkers.registry import CheckContext
 
-DEVTOOLS_PORT = 9222
-"""The DevTools port OSWorld's tasks open Chrome's remote debugging on."""
 PAGE_TIMEOUT_S = 60.0
 """How long one request to a tab may take (OSWorld's Playwright getters wait 60 s for a page)."""
 _CLIENT = Path(__file__).with_name("devtools_page.py")
@@ -33,7 +31,7 @@ def run_in_tab(ctx: CheckContext, tab: dict[str, str], steps: list[list[Any]],
 
     None when Chrome's DevTools endpoint does not answer; :class:`TabMissing` when there is no such tab; a
     RuntimeError with the page's error (a JavaScript exception, a closed socket) otherwise."""
-    request = {"port": DEVTOOLS_PORT, "tab": tab, "steps": steps, "timeout": timeout}
+    request = {"tab": tab, "steps": steps, "timeout": timeout}  # the port: the session's
     budget = ctx.time_left(timeout + 10)
     outcome = ctx.client.execute(["python3", "-c", _CLIENT.read_text(), json.dumps(request)], timeout=budget)
     lines = (outcome.get("output") or "").strip().splitlines()

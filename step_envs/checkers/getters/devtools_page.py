@@ -8,6 +8,8 @@ Request (``argv[1]``, JSON)::
 
     {"port": 9222, "tab": {"url": URL} | {"open": URL} | {}, "steps": [[kind, arg], ...], "timeout": seconds}
 
+(``port`` left out: ``$STEP_DEVTOOLS_PORT``, a local session's own, else 9222)
+
 ``tab``: ``url`` picks the open tab showing ``URL`` (percent-encoding and a trailing ``/`` ignored), ``open`` opens a
 new tab on ``URL`` (closed again at the end, and the tab active before activated again), ``{}`` takes the most
 recently active tab. Steps, in order:
@@ -175,7 +177,8 @@ def _same_page(a: str, b: str) -> bool:
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
     """Carry out ``request`` (module docstring) and return the output object."""
-    port, wanted, timeout = int(request.get("port", 9222)), request.get("tab", {}), float(request.get("timeout", 60))
+    port = int(request.get("port") or os.environ.get("STEP_DEVTOOLS_PORT") or 9222)  # a local session's own port
+    wanted, timeout = request.get("tab", {}), float(request.get("timeout", 60))
     opened = None
     pages = [t for t in _http(port, "/json/list") if t.get("type") == "page"]
     if "open" in wanted:
