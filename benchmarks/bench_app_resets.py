@@ -1,5 +1,5 @@
-"""Reset time of tasks that open the heavy apps: LibreOffice Calc, Writer and Impress, Chromium, GIMP, Thunderbird
-and VLC, on one env that goes round the apps in blocks (so a drift in the machine's load hits every app alike): in
+"""Reset time of tasks that open the heavy apps: LibreOffice Calc, Writer and Impress, Chromium, GIMP, Thunderbird,
+VLC and VS Code (code-server, ``make install``), on one env that goes round the apps in blocks (so a drift in the machine's load hits every app alike): in
 each block, a first reset switches to the app (not counted: its restore cleans up after the previous app), then
 ``--block`` resets of the same task are timed, as when a task repeats.
 
@@ -11,7 +11,8 @@ A reset is ``env.reset()`` as a caller sees it: restore the session, run the tas
 the app, wait until it is ready by the task's own rule), observe. Calc and Writer are the built-in tasks
 ``calc-add-header`` and ``writer-write-list``; Impress opens a one-slide deck the way those open their files; the
 others start as OSWorld's tasks start them (Chromium with its DevTools port and a tab opened through it, GIMP on an
-image, Thunderbird and VLC bare), ready once their window shows, as OSWorld's tasks are. ``--until-idle`` also
+image, Thunderbird and VLC bare, VS Code by ``code`` until its workbench is drawn and idle), ready once their
+window shows, as OSWorld's tasks are. ``--until-idle`` also
 reports how long those apps keep working after that (``/step/idle``).
 
 ``--against OLD_TREE`` compares another checkout (e.g. ``git worktree add /tmp/before HEAD``) with this one: in
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-APPS = ("calc", "writer", "impress", "chromium", "gimp", "thunderbird", "vlc")
+APPS = ("calc", "writer", "impress", "chromium", "gimp", "thunderbird", "vlc", "vscode")
 BUILT_IN = {"calc": "calc-add-header", "writer": "writer-write-list"}
 HERE = Path(__file__).resolve().parent
 START_PAGE = "/tmp/.bench-start.html"  # where the session finds the page Chromium opens (a file:// URL needs a path)
@@ -61,6 +62,7 @@ def files(folder: Path) -> dict[str, Path]:
 def tasks(folder: Path) -> dict[str, object]:
     """App -> the task (a built-in id or a `Task`) its resets run."""
     from step_envs.tasks import Task
+    from step_envs.tasks.osworld import CODE_READY
     from step_envs.tasks.templates.steps import office
 
     made = files(folder)
@@ -88,6 +90,7 @@ def tasks(folder: Path) -> dict[str, object]:
         "gimp": task("gimp", [upload("photo.png", "~/Desktop/photo.png"), launch(["gimp", "~/Desktop/photo.png"])]),
         "thunderbird": task("thunderbird", [launch(["thunderbird"])]),
         "vlc": task("vlc", [launch("VLC_VERBOSE=-1 vlc --no-audio --no-video-title-show")]),
+        "vscode": task("vscode", [{**launch(["code"]), "ready": dict(CODE_READY)}]),  # as OSWorld's vs_code tasks
     }
 
 

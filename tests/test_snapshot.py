@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from snapshot_support import require_snapshots
+from test_osworld_audit import EXAMPLES, VSCODE_SOLUTION, VSCODE_TASK
 
+from step_envs.desktop import vscode
 from step_envs.desktop.env import DesktopEnv
 from step_envs.providers import criu
 from step_envs.providers.base import ProviderError
@@ -194,6 +196,31 @@ def test_env_fork_branches_an_episode() -> None:
         env.close()
     assert not twin.provider.alive()  # type: ignore[union-attr]
     twin.close()
+
+
+def test_a_vscode_session_is_restored_and_its_workbench_reconnects() -> None:
+    """VS Code (code-server in Chromium's app window): a restore closes the workbench's connection to its server
+    (``--tcp-close``); the workbench reconnects by itself, so the restored screen is the first one and a solution
+    typed through the command palette after the restore still scores 1.0."""
+    require_snapshots()
+    if vscode.installed() is None:  # as test_osworld_audit: where make install can put it, it must be there
+        assert vscode.missing() is not None, "code-server can be installed here but is not: make install"
+        return
+    env = DesktopEnv(task=str(EXAMPLES / "vs_code" / f"{VSCODE_TASK}.json"), reset_mode="snapshot",
+                     snapshot_min_s=0.0, max_steps=30)
+    try:
+        first, info = env.reset(seed=0)
+        assert info["snapshot"] == "taken" and not info.get("env_error"), info
+        again, info = env.reset(seed=0)
+        assert info["snapshot"] == "restored", info
+        assert not (first["screenshot"] != again["screenshot"]).any(-1).sum(), _where_differs(
+            first["screenshot"], again["screenshot"])
+        for action in VSCODE_SOLUTION:
+            env.step(action)
+        _, reward, _, _, info = env.step("DONE")
+        assert reward == 1.0, info
+    finally:
+        env.close()
 
 
 def test_pool_fork() -> None:
