@@ -33,7 +33,8 @@ PRESSED_QUIET_S = 0.016
 as long as ``grabs`` gives a reaction to show up (its first two grabs are 15 ms apart)."""
 LATE_PAINTERS = frozenset({"chromium", "chromium-browser", "google-chrome", "code", "firefox", "thunderbird"})
 """WM_CLASS classes (lowercased) of apps whose first repaint after an input event comes late: Chromium (VS Code's
-window here is one) and Gecko (Firefox, Thunderbird) paint through a compositor of their own, in other processes."""
+window here is one; measured below) and Gecko (Firefox, Thunderbird; listed for the same design, not measured)
+paint through compositors of their own, apart from the thread that handles the event."""
 LATE_PRESSED_QUIET_S = 0.1
 """``PRESSED_QUIET_S`` when the window with the input focus is one of ``LATE_PAINTERS``: Chromium drew 7-11 ms after
 a key here (24 ms for the first one; GTK apps 0.2-6 ms), more on a loaded machine, and a step that ended before its
