@@ -142,7 +142,8 @@ def test_a_window_that_keeps_drawing_is_waited_for_and_observed_at_its_last_fram
     assert (red << 16) | (green << 8) | blue == COLOURS[-1]
 
 
-@pytest.mark.parametrize(("wm_class", "late_s", "waits"), [("Chromium", 0.05, True), ("Mousepad", 0.4, False)])
+@pytest.mark.parametrize(("wm_class", "late_s", "waits"), [("Chromium", 0.05, True), ("thunderbird-default", 0.05, True),
+                                                        ("Mousepad", 0.4, False)])
 def test_a_press_to_a_browser_waits_for_its_late_first_repaint(screen: display.Display, wm_class: str,
                                                                late_s: float, waits: bool) -> None:
     """A key pressed into a window whose class is a late painter (Chromium, Gecko): the app's first drawing 50 ms

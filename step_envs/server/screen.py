@@ -31,15 +31,17 @@ machine can delay the first repaint further (benchmarks/RESULTS.md)."""
 PRESSED_QUIET_S = 0.016
 """``QUIET_S`` after an action that pressed a key or a mouse button, whose reaction matters more than a hover's:
 as long as ``grabs`` gives a reaction to show up (its first two grabs are 15 ms apart)."""
-LATE_PAINTERS = frozenset({"chromium", "chromium-browser", "google-chrome", "code", "firefox", "thunderbird"})
-"""WM_CLASS classes (lowercased) of apps whose first repaint after an input event comes late: Chromium (VS Code's
+LATE_PAINTERS = ("chromium", "google-chrome", "code", "firefox", "thunderbird")
+"""Beginnings of the WM_CLASS classes (lowercased) of apps whose first repaint after an input event comes late
+(Debian's Thunderbird is ``thunderbird-default``, its Firefox ``firefox-esr``): Chromium (VS Code's
 window here is one) and Gecko (Firefox, Thunderbird) paint through compositors of their own, apart from the thread
 that handles the event. Measured here from a key press to the first drawing (25 keys each, load ~3): Chromium 7-24
 ms, Thunderbird 0.4-91 ms (median 13; once 316 ms), GTK's Mousepad 0.2-6 ms."""
 LATE_PRESSED_QUIET_S = 0.1
 """``PRESSED_QUIET_S`` when the window with the input focus is one of ``LATE_PAINTERS`` (their first repaint comes
-later than 16 ms often, above), and a step that ended before it showed the screen as it was before the action. Only until the first drawing: a press that nothing reacts
-to waits this long, one that draws settles as anywhere else."""
+later than 16 ms often, above), and a step that ended before it showed the screen as it was before the action.
+Only until the first drawing: a press that nothing reacts to waits this long, one that draws settles as anywhere
+else."""
 STILL_S = {"damage": 0.035, "grabs": 0.015}
 """How long the screen must stay unchanged. ``damage``: after the last drawing; GTK draws at most one frame per
 16.7 ms, and a reaction's next frame (a dropdown's list after its pressed button) lands 15-22 ms after the one
@@ -133,7 +135,7 @@ class ScreenGrabber:
         if mode == "damage":
             assert self._watch is not None, "settle(mode='damage') needs mark('damage') to have returned 'damage'"
             early = self._thread.submit(self._grab, rgb)  # while waiting: the settled screen if nothing draws
-            late_s = LATE_PRESSED_QUIET_S if self._watch.focus_class() in LATE_PAINTERS else 0.0
+            late_s = LATE_PRESSED_QUIET_S if self._watch.focus_class().startswith(LATE_PAINTERS) else 0.0
             drew = self._watch.wait(t0, min_s, max_s, quiet_s, max(quiet_s, PRESSED_QUIET_S), still_s, late_s)
             spent = time.monotonic() - t0
             return spent, self.grab() if drew else early.result()
