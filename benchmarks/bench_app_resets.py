@@ -1,7 +1,7 @@
 """Reset time of tasks that open the heavy apps: LibreOffice Calc, Writer and Impress, Chromium, GIMP, Thunderbird,
-VLC and VS Code (code-server, ``make install``), on one env that goes round the apps in blocks (so a drift in the machine's load hits every app alike): in
-each block, a first reset switches to the app (not counted: its restore cleans up after the previous app), then
-``--block`` resets of the same task are timed, as when a task repeats.
+VLC and VS Code (code-server, ``make install``), on one env that goes round the apps in blocks (so a drift in the
+machine's load hits every app alike): in each block, a first reset switches to the app (not counted: its restore
+cleans up after the previous app), then ``--block`` resets of the same task are timed, as when a task repeats.
 
     .venv/bin/python benchmarks/bench_app_resets.py [--apps calc,writer,...] [--resets 10] [--provider local|docker]
         [--no-app-profiles] [--json]
@@ -12,8 +12,8 @@ the app, wait until it is ready by the task's own rule), observe. Calc and Write
 ``calc-add-header`` and ``writer-write-list``; Impress opens a one-slide deck the way those open their files; the
 others start as OSWorld's tasks start them (Chromium with its DevTools port and a tab opened through it, GIMP on an
 image, Thunderbird and VLC bare, VS Code by ``code`` until its workbench is drawn and idle), ready once their
-window shows, as OSWorld's tasks are. ``--until-idle`` also
-reports how long those apps keep working after that (``/step/idle``).
+window shows, as OSWorld's tasks are. ``--until-idle`` also reports how long those apps keep working after that
+(``/step/idle``).
 
 ``--against OLD_TREE`` compares another checkout (e.g. ``git worktree add /tmp/before HEAD``) with this one: in
 each of ``--rounds`` rounds it runs this script in a subprocess on OLD_TREE, then on this tree, ``--resets`` /

@@ -54,9 +54,9 @@ def _pages(client: ControllerClient) -> list[dict[str, Any]]:
     while (reply := _devtools(client, "GET", "/json/list")) is None:
         if time.monotonic() > deadline:
             raise DevToolsError(f"Chrome's DevTools endpoint on port {DEVTOOLS_PORT} (a local session's own: "
-                                f"${app_ports.DEVTOOLS_ENV}) did not answer for {wait_s:g} s; "
-                            "a task launches it first (google-chrome --remote-debugging-port=1337, socat "
-                            f"tcp-listen:{DEVTOOLS_PORT},fork tcp:localhost:1337)")
+                                f"${app_ports.DEVTOOLS_ENV}) did not answer for {wait_s:g} s; a task launches it "
+                                "first (google-chrome --remote-debugging-port=1337, socat "
+                                f"tcp-listen:{DEVTOOLS_PORT},fork tcp:localhost:1337)")
         time.sleep(0.5)
     return [target for target in json.loads(reply) if target.get("type") == "page"]
 

@@ -110,8 +110,10 @@ class ProfileBuild:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-WRITTEN: dict[str, Callable[[Mapping[str, int]], dict[str, bytes]]] = {"libreoffice": libreoffice_files, "vlc": vlc_files}
-"""Profiles written at seeding: app -> the files (home-relative path -> contents) to write."""
+WRITTEN: dict[str, Callable[[Mapping[str, int]], dict[str, bytes]]] = {"libreoffice": libreoffice_files,
+                                                                        "vlc": vlc_files}
+"""Profiles written at seeding: app -> the files (home-relative path -> contents) to write, given the session's own
+app ports."""
 BUILT: dict[str, ProfileBuild] = {
     "gimp": ProfileBuild("gimp-console", ("gimp-console", "--no-interface", "--batch", "(gimp-quit 0)")),
 }

@@ -31,8 +31,8 @@ def _tabs(ctx: CheckContext) -> list[dict[str, Any]] | None:
 
 @getter("open_tabs_info")
 def open_tabs_info(ctx: CheckContext, config: dict[str, Any]) -> list[dict[str, str]] | None:
-    """``[{"title", "url"}]`` of Chrome's open tabs (DevTools on port 9222 in the env, or the session's own); None when Chrome is not
-    reachable there."""
+    """``[{"title", "url"}]`` of Chrome's open tabs (DevTools on port 9222 in the env, or the session's own); None
+    when Chrome is not reachable there."""
     tabs = _tabs(ctx)
     return None if tabs is None else [{"title": tab.get("title", ""), "url": tab.get("url", "")} for tab in tabs]
 
