@@ -21,7 +21,8 @@ from step_envs.tasks.osworld import END_CHROMIUM
 pytestmark = pytest.mark.desktop
 OSWORLD_CHROME = [  # as 88 of OSWorld's Chrome tasks start it
     {"type": "launch", "parameters": {"command": ["google-chrome", "--remote-debugging-port=1337"]}},
-    {"type": "launch", "parameters": {"command": ["socat", "tcp-listen:9222,fork", "tcp:localhost:1337"]}, "ready": {}}]
+    {"type": "launch", "parameters": {"command": ["socat", "tcp-listen:9222,fork", "tcp:localhost:1337"]},
+     "ready": {}}]
 
 
 def test_osworlds_ports_become_the_sessions_own_in_commands() -> None:
