@@ -12,7 +12,7 @@ drawing too; its moves do not. Key and button presses are watched as well (XInpu
 repaint after a click or a key may take longer than after a pointer move, so the quiet window is longer then.
 Browsers paint later still (Chromium's renderer, compositor and GPU process stand between an input event and the
 X server: 7-11 ms after a key here where a GTK app draws within 0.5 ms, and 24 ms for the first key), so the class
-of the window with the input focus (:meth:`DrawingWatch.focus_class`) can lengthen that window again.
+of the window with the input focus can lengthen that window again (looked up only after a press).
 """
 
 from __future__ import annotations
@@ -89,19 +89,26 @@ class DrawingWatch:
             self._pressed = False
 
     def wait(self, start: float, min_s: float, max_s: float, quiet_s: float, pressed_quiet_s: float,
-             still_s: float, undrawn_pressed_s: float = 0.0) -> bool:
+             still_s: float, late_classes: tuple[str, ...] = (), late_pressed_s: float = 0.0) -> bool:
         """Block until nothing was drawn for ``quiet_s`` after ``start`` (the action's end; ``pressed_quiet_s``
-        when the action pressed a key or button, and at least ``undrawn_pressed_s`` then while nothing has drawn:
-        the first repaint of an app that paints late) and for ``still_s`` after the last drawing since
-        :meth:`mark`, and ``min_s`` passed; at most until ``start + max_s`` (something kept drawing). Returns False
-        only when nothing was drawn since :meth:`mark`: then a grab made after :meth:`mark` shows the settled
-        screen."""
+        when the action pressed a key or button, and at least ``late_pressed_s`` then while nothing has drawn when
+        the focused window's class begins with one of ``late_classes``: an app that paints late) and for
+        ``still_s`` after the last drawing since :meth:`mark`, and ``min_s`` passed; at most until ``start +
+        max_s`` (something kept drawing). Returns False only when nothing was drawn since :meth:`mark`: then a
+        grab made after :meth:`mark` shows the settled screen. The focus is looked up only for a press that has
+        not drawn yet, once."""
         deadline = start + max_s
+        late: bool | None = None
         with self._lock:
             while True:
                 quiet = quiet_s
                 if self._pressed:
-                    quiet = pressed_quiet_s if self._drew_at is not None else max(pressed_quiet_s, undrawn_pressed_s)
+                    quiet = pressed_quiet_s
+                    if self._drew_at is None and late_classes:
+                        if late is None:
+                            late = self._focus_class().startswith(late_classes)
+                        if late:
+                            quiet = max(quiet, late_pressed_s)
                 due = max(start + min_s, start + quiet, 0.0 if self._drew_at is None else self._drew_at + still_s)
                 now = time.monotonic()
                 if now >= due:
@@ -114,19 +121,19 @@ class DrawingWatch:
                 if readable:
                     self._note(*self._take())
 
-    def focus_class(self) -> str:
+    def _focus_class(self) -> str:
         """The WM_CLASS class (lowercased) of the toplevel window that has the input focus; "" for none (the
-        root, or a window without a class). One round trip when the focus is on a window seen before."""
-        with self._lock:
-            focus = self._display.get_input_focus().focus
-            if isinstance(focus, int):  # X.NONE or X.PointerRoot
-                return ""
-            wid = focus.id
-            if wid not in self._classes:
-                if len(self._classes) > 4096:  # windows come and go over a long session
-                    self._classes.clear()
-                self._classes[wid] = self._class_of(focus)
-            return self._classes[wid]
+        root, or a window without a class). One round trip when the focus is on a window seen before. Called
+        with the lock held."""
+        focus = self._display.get_input_focus().focus
+        if isinstance(focus, int):  # X.NONE or X.PointerRoot
+            return ""
+        wid = focus.id
+        if wid not in self._classes:
+            if len(self._classes) > 4096:  # windows come and go over a long session
+                self._classes.clear()
+            self._classes[wid] = self._class_of(focus)
+        return self._classes[wid]
 
     def _class_of(self, window: Xlib.xobject.drawable.Window) -> str:
         """WM_CLASS of ``window`` or the nearest ancestor that has one (a toolkit may focus a child window)."""

@@ -135,8 +135,8 @@ class ScreenGrabber:
         if mode == "damage":
             assert self._watch is not None, "settle(mode='damage') needs mark('damage') to have returned 'damage'"
             early = self._thread.submit(self._grab, rgb)  # while waiting: the settled screen if nothing draws
-            late_s = LATE_PRESSED_QUIET_S if self._watch.focus_class().startswith(LATE_PAINTERS) else 0.0
-            drew = self._watch.wait(t0, min_s, max_s, quiet_s, max(quiet_s, PRESSED_QUIET_S), still_s, late_s)
+            drew = self._watch.wait(t0, min_s, max_s, quiet_s, max(quiet_s, PRESSED_QUIET_S), still_s,
+                                    LATE_PAINTERS, LATE_PRESSED_QUIET_S)
             spent = time.monotonic() - t0
             return spent, self.grab() if drew else early.result()
         time.sleep(min_s)
