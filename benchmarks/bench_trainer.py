@@ -178,12 +178,17 @@ def bench_rollouts(args: argparse.Namespace, console) -> list[dict[str, float]]:
         tasks = [widget_task(f"{template}/{seed}") for template in ROLLOUT_TEMPLATES for seed in range(8)]
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         extra = {"torch_threads": args.threads} if "torch_threads" in fields and args.threads else {}
+        window = ({"batch_window": args.batch_window}
+                  if args.batch_window is not None and "batch_window" in {f.name for f in dataclasses.fields(EnvSettings)}
+                  else {})
+        decoding = ({"lean_decode": args.lean_decode}
+                    if "lean_decode" in {f.name for f in dataclasses.fields(SamplingSettings)} else {})
         config = TrainConfig(
             run_dir=str(Path(tmp) / "run"),
             model=ModelSettings(path=str(model_dir), pointer_head=True, lora=LoraSettings(rank=16, alpha=32)),
             sampling=SamplingSettings(observation="a11y", a11y_scope="active", a11y_tags=True, temperature=1.0,
-                                      max_new_tokens=24),
-            env=EnvSettings(suite="widgets", num_envs=args.envs, max_steps=6, env_kwargs={"wait_seconds": 0.0}),
+                                      max_new_tokens=24, **decoding),
+            env=EnvSettings(suite="widgets", num_envs=args.envs, max_steps=6, env_kwargs={"wait_seconds": 0.0}, **window),
             budget=BudgetSettings(rounds=args.rounds, tasks_per_round=args.tasks_per_round),
             optim=OptimizerSettings(lr=5e-4, minibatch_size=4, micro_batch_size=4),
             algo=AlgoConfig(algorithm="step", sampler=SamplerConfig(copies=args.copies),
@@ -191,7 +196,9 @@ def bench_rollouts(args: argparse.Namespace, console) -> list[dict[str, float]]:
             eval=EvalSettings(every=0, seeds=(1000, 1001), train_seeds=(0, 1000)),
             keep_checkpoints=1, tensorboard=False, **extra)
         trainer = Trainer(config, tasks=tasks, console=console)
-        console.print(f"torch threads: {torch.get_num_threads()}; {len(tasks)} tasks; {args.envs} envs")
+        console.print(f"torch threads: {torch.get_num_threads()}; {len(tasks)} tasks; {args.envs} envs; "
+                      f"decoding: {'lean loop' if decoding.get('lean_decode') else 'generate'}; "
+                      f"batch window: {getattr(config.env, 'batch_window', 0.0)} s")
         steps: list[int] = []
         collect = trainer._collect
 
@@ -201,8 +208,14 @@ def bench_rollouts(args: argparse.Namespace, console) -> list[dict[str, float]]:
             return rollouts
 
         trainer._collect = counted  # type: ignore[method-assign]
-        rows = trainer.run()
-        trainer.close()
+        started = time.perf_counter()
+        pool = trainer.make_pool()  # started here, so that no round's time holds the desktops' start
+        console.print(f"pool of {args.envs} envs started in {time.perf_counter() - started:.1f} s")
+        try:
+            rows = trainer.run(pool)
+        finally:
+            pool.close()
+            trainer.close()
     out = []
     for row, count in zip(rows, steps, strict=True):
         seconds = row["round_seconds"]
@@ -240,6 +253,11 @@ def main() -> None:
     parser.add_argument("--tasks-per-round", type=int, default=4, help="--rollouts: B")
     parser.add_argument("--envs", type=int, default=2, help="--rollouts: local envs")
     parser.add_argument("--threads", type=int, help="--rollouts: torch_threads (default: the config's default)")
+    parser.add_argument("--lean-decode", action=argparse.BooleanOptionalAction, default=True,
+                        help="--rollouts: sampling.lean_decode (the project's decode loop; --no-lean-decode: "
+                             "transformers' generate)")
+    parser.add_argument("--batch-window", type=float,
+                        help="--rollouts: env.batch_window in seconds (default: the config's; 0: act at once)")
     parser.add_argument("--model", help="--rollouts: a model directory (default: a new `small` init-model, seed 0)")
     parser.add_argument("--json", help="--rollouts: also write the rows here")
     args = parser.parse_args()

@@ -36,4 +36,4 @@ def make_pool(env: EnvSettings) -> Any:
         **env.env_kwargs,
     }
     return EnvPool(env.num_envs, env.provider, env_kwargs=env_kwargs, provider_kwargs=dict(env.provider_kwargs),
-                   max_retries=env.max_retries)
+                   max_retries=env.max_retries, batch_window=env.batch_window)

@@ -70,12 +70,16 @@ class EnvPool:
                  health_interval: float = 2.0, unhealthy_after: int = 2, abandon_after: float = 15.0,
                  start_concurrency: int = 4, start_attempts: int = 3, node_provider: str = "local",
                  ray_options: dict[str, Any] | None = None, ray_address: str | None = None,
-                 wait: bool = True) -> None:
+                 wait: bool = True, batch_window: float = 0.0) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if batch_window < 0:
+            raise ValueError(f"batch_window must be >= 0 seconds, got {batch_window}")
         self.num_envs, self.provider, self.max_retries = num_envs, provider, max_retries
+        self.batch_window = batch_window
+        """`run_episodes`' default batch window (seconds)."""
         self.env_kwargs = dict(env_kwargs or {})
         self.provider_kwargs = dict(provider_kwargs or {})
         self.kind = kind_of_provider(provider)
@@ -231,22 +235,24 @@ class EnvPool:
 
     def run_episodes(self, agent: Any, tasks: Sequence[Any], *, max_steps: int | Callable[[Any], int | None] | None = None,
                      on_episode: Callable[[Episode], None] | None = None,
-                     on_step: Callable[..., None] | None = None, batch_window: float = 0.0) -> list[Episode]:
+                     on_step: Callable[..., None] | None = None, batch_window: float | None = None) -> list[Episode]:
         """Run one episode per task with ``agent`` on every env at once; see `step_envs.pool.runner`.
 
         ``tasks`` items are ``Task | str | (Task | str, seed)``. ``on_episode(episode)`` is called as each final
         episode completes; ``on_step(key, step_index, observation, record)`` after each step, with the
         observation the action was chosen from (``record.observation_ref`` defaults to ``"<key>/step<i>"``
         and may be overwritten there, e.g. with the path the screenshot was saved to). The agent is asked for
-        all the envs waiting at that moment in one batch; ``batch_window`` seconds (default 0: never hold an
-        env back) waits for more envs to be ready first, for a policy whose forward pass is cheaper batched.
+        all the envs waiting at that moment in one batch; ``batch_window`` seconds (default: the pool's
+        ``batch_window``, 0 unless set: never hold an env back) waits for more envs to be ready first, for a policy
+        whose forward pass is cheaper batched.
         ``max_steps``: the step limit of every episode, or a function of the episode's `Task` giving its own
         (None: the env's).
         """
         from step_envs.pool.runner import EpisodeRunner
 
         self._require_idle("run_episodes")
-        return EpisodeRunner(self, agent, max_steps, on_episode, on_step, batch_window).run(tasks)
+        window = self.batch_window if batch_window is None else batch_window
+        return EpisodeRunner(self, agent, max_steps, on_episode, on_step, window).run(tasks)
 
     # --- health and introspection --------------------------------------------------------------------------
 

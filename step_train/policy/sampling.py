@@ -47,6 +47,10 @@ class SamplingSettings:
     """Generate with the LoRA deltas merged into the base weights (restored exactly afterwards): the same replies,
     fewer matmuls. `auto`: on a CPU in float32; on a GPU in bf16 the merged forward rounds differently from the
     training pass, so it stays off there unless set."""
+    lean_decode: bool = True
+    """Decode with the project's own token loop where the model has Qwen2's layout (`step_train.policy.decode`:
+    the same replies and log-probs with ~half the per-token overhead of transformers' `generate` on a CPU; checked
+    once against transformers' forward, `generate` otherwise). False: always `generate`."""
     use_generation_config: bool = False
     """Adopt the checkpoint's `generation_config.json` temperature; its other sampling options (repetition
     penalty, top-k, top-p, ...) are then an error, since the loss cannot recompute them. False: all are ignored."""

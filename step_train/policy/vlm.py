@@ -27,6 +27,7 @@ from step_envs.agents.prompt import downscale, recent, step_messages
 from step_envs.core import DEFAULT_SCREEN
 from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
+from step_train.policy.decode import LeanDecoder
 from step_train.policy.generation_defaults import take_generation_defaults
 from step_train.policy.model import ModelSettings, load_model
 from step_train.policy.pointer import (
@@ -90,6 +91,8 @@ class VLMPolicy:
         self.suppressed_ids = self._placeholder_ids()
         self.generated_tokens = 0
         self._image_tokens: dict[tuple[int, int], int] = {}
+        self._lean: LeanDecoder | None | bool = False
+        """The decode loop once looked up (`_lean_decoder`); False: not yet."""
         self.greedy = False
         """Decode greedily (argmax, seeds ignored) instead of sampling: what held-out evaluation sets."""
         self.pointer: PointerHead | None = None
@@ -333,6 +336,22 @@ class VLMPolicy:
             return self.device.type == "cpu" and self.dtype == torch.float32
         return bool(setting)
 
+    def _lean_decoder(self) -> LeanDecoder | None:
+        """`sampling.lean_decode`: the project's decode loop for this model (`step_train.policy.decode`), or None to
+        decode with transformers' `generate` (turned off, an unsupported model, or one whose check failed)."""
+        if not self.sampling.lean_decode:
+            return None
+        if self._lean is False:
+            self._lean = LeanDecoder.for_model(self.model)
+        if self._lean is not None and self._lean.disabled_because:
+            return None
+        return self._lean
+
+    def _prefill_apart(self) -> bool:
+        """Prefill each prompt of a batch on its own: on a CPU that is cheaper than attention over the padding; a
+        GPU prefills the padded batch at once."""
+        return self.device.type == "cpu"
+
     @torch.no_grad()
     def generate(self, encodings: Sequence[Encoded], seeds: Sequence[int]) -> list[Generation]:
         """Sample one reply per prompt (row `i` from a generator seeded with `seeds[i]`); with `greedy`, the most
@@ -351,23 +370,33 @@ class VLMPolicy:
             output_logits=True,
             return_dict_in_generate=True,
         )
-        self.model.eval()
+        if self.model.training:  # eval() walks every module: ~5 ms a call on the small model
+            self.model.eval()
         processors: list[Any] = [SeededSampling(generators, self.sampling.temperature, self.suppressed_ids)]
-        with final_states(self._norm) if any(tables) else contextlib.nullcontext([]) as captured:
-            pointer = None
-            if any(tables):
-                pads = [width - len(e.input_ids) for e in encodings]
-                pointer_generators = None if self.greedy else [
-                    torch.Generator().manual_seed(turn_seed(s, "pointer")) for s in seeds]
-                embeds = [self._embed(e.input_ids) for e in encodings]
-                pointer = PointerSampling(self.pointer, self._pointer_text, captured, width, pads, tables, embeds,
-                                          pointer_generators, self.sampling.temperature)
-                processors.insert(0, pointer)  # before the sampler: it forces and masks digits
-            with merged_lora(self.model) if self._merge_for_generation() else contextlib.nullcontext():
-                out = self.model.generate(**batch, generation_config=config,
-                                          logits_processor=LogitsProcessorList(processors))
-        new_tokens = out.sequences[:, width:].cpu()
-        logits = suppress(torch.stack(out.logits, dim=1).float(), self.suppressed_ids)
+        lean = self._lean_decoder()
+        with merged_lora(self.model) if self._merge_for_generation() else contextlib.nullcontext():
+            with final_states(self._norm) if any(tables) else contextlib.nullcontext([]) as captured:
+                pointer = None
+                if any(tables):
+                    pads = [width - len(e.input_ids) for e in encodings]
+                    pointer_generators = None if self.greedy else [
+                        torch.Generator().manual_seed(turn_seed(s, "pointer")) for s in seeds]
+                    embeds = [self._embed(e.input_ids) for e in encodings]
+                    pointer = PointerSampling(self.pointer, self._pointer_text, captured, width, pads, tables, embeds,
+                                              pointer_generators, self.sampling.temperature)
+                    processors.insert(0, pointer)  # before the sampler: it forces and masks digits
+                if lean is not None:
+                    rows = [self._batch([e]) for e in encodings] if len(encodings) > 1 and self._prefill_apart() else None
+                    decoded = lean.decode(batch, self.sampling.max_new_tokens, LogitsProcessorList(processors),
+                                          self.eos_ids, self.pad_id, rows=rows, states=captured if any(tables) else None)
+                    new_tokens, raw_logits = decoded.tokens.cpu(), decoded.logits
+                else:
+                    out = self.model.generate(**batch, generation_config=config,
+                                              logits_processor=LogitsProcessorList(processors))
+                    new_tokens, raw_logits = out.sequences[:, width:].cpu(), torch.stack(out.logits, dim=1)
+            if lean is not None and not lean.verified_for(batch) and not lean.verify(batch, decoded):
+                return self.generate(encodings, seeds)  # decodes with generate from now on
+        logits = suppress(raw_logits.float(), self.suppressed_ids)
         if pointer is not None:
             for row, steps in enumerate(pointer.closed):
                 for step in steps:  # sampled without digits (the number ended)
