@@ -40,9 +40,10 @@ class EnvSettings:
     action_space: str = "pyautogui"
     screen_size: tuple[int, int] = DEFAULT_SCREEN
     max_retries: int = 2
-    batch_window: float = 0.05
+    batch_window: float = 0.0
     """Seconds the rollout waits, once one env waits for an action, for the others to be ready too, so the policy
-    computes one larger batch (on a CPU a batch of 4 costs ~2x one); 0: act for whoever is waiting at once."""
+    computes one larger batch (on a CPU a batch of 4 costs ~2x one); 0 (default): act for whoever is waiting at
+    once. Worth it only where a reply costs much more than an env step (long replies, a large model)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     provider_kwargs: dict[str, Any] = field(default_factory=dict)
 
