@@ -185,8 +185,7 @@ class LeanDecoder:
             logits.append(row_logits)
             starts.append(row_start.reshape(1))
             if not keys:
-                keys = [k.new_zeros(len(rows), self.kv_heads, total, self.head_dim) for k, _ in pairs]
-                values = [v.new_zeros(len(rows), self.kv_heads, total, self.head_dim) for _, v in pairs]
+                keys, values = self._zeros(pairs, len(rows), total)
             length = row["input_ids"].shape[1]
             for i, (k, v) in enumerate(pairs):
                 keys[i][r, :, width - length : width] = k[0]
@@ -197,18 +196,21 @@ class LeanDecoder:
             states.append(torch.cat([F.pad(s, (0, 0, width - s.shape[1], 0)) for s in own]))
         return torch.cat(logits), torch.cat(starts), keys, values
 
+    def _zeros(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], rows: int,
+               total: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Zeroed key and value buffers of `total` positions, one per layer of `pairs` (masked positions must hold
+        finite numbers: attention multiplies their zero weights by them)."""
+        shape = (rows, self.kv_heads, total, self.head_dim)
+        return [k.new_zeros(shape) for k, _ in pairs], [v.new_zeros(shape) for _, v in pairs]
+
     def _buffers(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], width: int,
                  total: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The prefill's keys and values ([rows, kv heads, width, head dim] per layer) copied into buffers long
         enough for the whole reply."""
-        keys, values = [], []
-        for k, v in pairs:
-            kb = k.new_zeros(k.shape[0], self.kv_heads, total, self.head_dim)
-            vb = v.new_zeros(v.shape[0], self.kv_heads, total, self.head_dim)
+        keys, values = self._zeros(pairs, pairs[0][0].shape[0], total)
+        for (k, v), kb, vb in zip(pairs, keys, values, strict=True):
             kb[:, :, :width] = k
             vb[:, :, :width] = v
-            keys.append(kb)
-            values.append(vb)
         return keys, values
 
     def _plan(self) -> list[tuple[Any, ...]]:

@@ -362,14 +362,6 @@ class VLMPolicy:
         width = batch["input_ids"].shape[1]
         generators = None if self.greedy else [torch.Generator().manual_seed(int(s)) for s in seeds]
         tables = [self._pointer_text.table(e.input_ids) for e in encodings] if self.pointer is not None else []
-        config = GenerationConfig(
-            do_sample=False,
-            max_new_tokens=self.sampling.max_new_tokens,
-            eos_token_id=self.eos_ids,
-            pad_token_id=self.pad_id,
-            output_logits=True,
-            return_dict_in_generate=True,
-        )
         if self.model.training:  # eval() walks every module: ~5 ms a call on the small model
             self.model.eval()
         processors: list[Any] = [SeededSampling(generators, self.sampling.temperature, self.suppressed_ids)]
@@ -391,6 +383,9 @@ class VLMPolicy:
                                           self.eos_ids, self.pad_id, rows=rows, states=captured if any(tables) else None)
                     new_tokens, raw_logits = decoded.tokens.cpu(), decoded.logits
                 else:
+                    config = GenerationConfig(do_sample=False, max_new_tokens=self.sampling.max_new_tokens,
+                                              eos_token_id=self.eos_ids, pad_token_id=self.pad_id,
+                                              output_logits=True, return_dict_in_generate=True)
                     out = self.model.generate(**batch, generation_config=config,
                                               logits_processor=LogitsProcessorList(processors))
                     new_tokens, raw_logits = out.sequences[:, width:].cpu(), torch.stack(out.logits, dim=1)
