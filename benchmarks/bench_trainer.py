@@ -181,8 +181,10 @@ def bench_rollouts(args: argparse.Namespace, console) -> list[dict[str, float]]:
         window = ({"batch_window": args.batch_window}
                   if args.batch_window is not None and "batch_window" in {f.name for f in dataclasses.fields(EnvSettings)}
                   else {})
-        decoding = ({"lean_decode": args.lean_decode}
-                    if "lean_decode" in {f.name for f in dataclasses.fields(SamplingSettings)} else {})
+        sampling_fields = {f.name for f in dataclasses.fields(SamplingSettings)}
+        decoding = {"lean_decode": args.lean_decode} if "lean_decode" in sampling_fields else {}
+        if args.prompt_cache_mb is not None and "prompt_cache_mb" in sampling_fields:
+            decoding["prompt_cache_mb"] = args.prompt_cache_mb
         config = TrainConfig(
             run_dir=str(Path(tmp) / "run"),
             model=ModelSettings(path=str(model_dir), pointer_head=True, lora=LoraSettings(rank=16, alpha=32)),
@@ -198,7 +200,8 @@ def bench_rollouts(args: argparse.Namespace, console) -> list[dict[str, float]]:
         trainer = Trainer(config, tasks=tasks, console=console)
         console.print(f"torch threads: {torch.get_num_threads()}; {len(tasks)} tasks; {args.envs} envs; "
                       f"decoding: {'lean loop' if decoding.get('lean_decode') else 'generate'}; "
-                      f"batch window: {getattr(config.env, 'batch_window', 0.0)} s")
+                      f"batch window: {getattr(config.env, 'batch_window', 0.0)} s; "
+                      f"prompt cache: {getattr(config.sampling, 'prompt_cache_mb', 0)} MiB")
         steps: list[int] = []
         collect = trainer._collect
 
@@ -222,23 +225,24 @@ def bench_rollouts(args: argparse.Namespace, console) -> list[dict[str, float]]:
         out.append({"round": row["round"] + 1, "episodes": row["episodes"], "steps": count, "seconds": seconds,
                     "env_seconds": row["env_seconds"], "model_seconds": row["model_seconds"],
                     "update_seconds": row["update_seconds"], "trajectories_per_min": 60 * row["episodes"] / seconds,
-                    "steps_per_s": count / seconds, "augment_samples": row["augment_samples"]})
+                    "steps_per_s": count / seconds, "augment_samples": row["augment_samples"],
+                    "prompts_reused": row.get("prompts_reused", 0)})
     return out
 
 
 def rollouts_table(rows: list[dict[str, float]]) -> Table:
     table = Table(title="training rounds on the widget mix (real desktops)")
     columns = ("round", "episodes", "env steps", "seconds", "env s", "model s", "update s", "trajectories/min",
-               "env steps/s")
+               "env steps/s", "prompts reused")
     for column in columns:
         table.add_column(column, justify="right")
-    keys = ("episodes", "steps", "seconds", "env_seconds", "model_seconds", "update_seconds")
+    keys = ("episodes", "steps", "seconds", "env_seconds", "model_seconds", "update_seconds", "prompts_reused")
     total = {key: sum(r[key] for r in rows) for key in keys}
     for name, row in [*((str(r["round"]), r) for r in rows), ("all", total)]:
         table.add_row(name, f"{row['episodes']:.0f}", f"{row['steps']:.0f}", f"{row['seconds']:.1f}",
                       f"{row['env_seconds']:.1f}", f"{row['model_seconds']:.1f}", f"{row['update_seconds']:.1f}",
                       f"{60 * row['episodes'] / row['seconds']:.1f}", f"{row['steps'] / row['seconds']:.2f}",
-                      style="bold" if name == "all" else None)
+                      f"{row['prompts_reused']:.0f}", style="bold" if name == "all" else None)
     return table
 
 
@@ -258,6 +262,8 @@ def main() -> None:
                              "transformers' generate)")
     parser.add_argument("--batch-window", type=float,
                         help="--rollouts: env.batch_window in seconds (default: the config's; 0: act at once)")
+    parser.add_argument("--prompt-cache-mb", type=float,
+                        help="--rollouts: sampling.prompt_cache_mb (default: the config's; 0: every prompt prefilled)")
     parser.add_argument("--model", help="--rollouts: a model directory (default: a new `small` init-model, seed 0)")
     parser.add_argument("--json", help="--rollouts: also write the rows here")
     args = parser.parse_args()

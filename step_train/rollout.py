@@ -107,6 +107,8 @@ class RoundRollouts:
     wall_seconds: float
     model_seconds: float
     generated_tokens: int
+    prompts_reused: int = 0
+    """Prompts whose prefill the policy's prompt cache answered (`sampling.prompt_cache_mb`)."""
     env_errors: int = 0
     retries: int = 0
     info: dict[str, Any] = field(default_factory=dict)
@@ -151,6 +153,7 @@ def collect(
     """Run one episode per request on the pool with the policy; screenshots go to `store`."""
     agent = TimedAgent(policy)
     tokens_before = policy.generated_tokens
+    reused_before = getattr(policy, "prompts_reused", 0)
     start = time.perf_counter()
     episodes = pool.run_episodes(agent, list(requests), max_steps=max_steps, on_episode=on_episode,
                                  on_step=store.keep)
@@ -160,6 +163,7 @@ def collect(
         wall_seconds=wall,
         model_seconds=agent.seconds,
         generated_tokens=policy.generated_tokens - tokens_before,
+        prompts_reused=getattr(policy, "prompts_reused", 0) - reused_before,
         env_errors=sum(1 for e in episodes if e.env_error),
         retries=sum(max(0, int(e.info.get("attempts", 1)) - 1) for e in episodes),
     )

@@ -33,6 +33,7 @@ SCALARS = (
     "grad_norm",
     "lr",
     "generated_tokens",
+    "prompts_reused",
     "rollout_tokens_per_s",
     "train_tokens",
     "train_tokens_per_s",

@@ -390,6 +390,7 @@ class Trainer(RunLoop):
             **stats,
             "lr": lr,
             "generated_tokens": rollouts.generated_tokens,
+            "prompts_reused": rollouts.prompts_reused,
             "rollout_tokens_per_s": rollouts.generated_tokens / rollouts.model_seconds if rollouts.model_seconds else None,
             "train_tokens_per_s": train_tokens / update_seconds if update_seconds and train_tokens else None,
             "env_seconds": rollouts.env_seconds,

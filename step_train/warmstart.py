@@ -85,6 +85,7 @@ def save_full_model(policy: Any, directory: str | Path, files_from: str | Path) 
     them frozen at zero, so the base weights are the whole model), its config, and the tokenizer and processor
     files of the model directory `files_from`."""
     directory = Path(directory)
+    policy.restore_weights()  # the base weights, not the ones generation merged the adapters into
     base = policy.model.get_base_model()
     state = {name.replace(".base_layer.", "."): tensor for name, tensor in base.state_dict().items()
              if ".lora_" not in name}

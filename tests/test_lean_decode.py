@@ -124,3 +124,52 @@ def test_a_failed_check_falls_back_to_generate_for_good(model_dir: Path, monkeyp
 
 def test_a_model_without_qwen2s_layout_is_not_taken() -> None:
     assert LeanDecoder.for_model(torch.nn.Linear(2, 2)) is None
+
+
+def test_repeated_prompts_come_from_the_cache_with_the_same_replies(model_dir: Path) -> None:
+    cached, hf = policy_pair(model_dir, observation="a11y", a11y_tags=True, pointer_head=True)
+
+    def prompts(policy: VLMPolicy):  # a group's copies: the same prompt three times, and one other
+        first, second = table_prompts(policy)[:2]
+        return [first, second, first, first]
+
+    seeds = [21, 22, 23, 24]
+    for _ in range(2):
+        ours, theirs = cached.generate(prompts(cached), seeds), hf.generate(prompts(hf), seeds)
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.token_ids == b.token_ids
+            np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-4)
+        seeds = [s + 10 for s in seeds]
+        with torch.no_grad():  # a forward pass undoes the merge; merged again, the weights are the same
+            image = cached.observe(np.zeros((720, 1280, 3), dtype=np.uint8))
+            cached.response_logprobs([cached.encode_step("Click OK", image, [], response=[5, 6], a11y_tree=tree(3))])
+    cache = cached._lean.cache
+    assert (cache.misses, cache.hits) == (2, 6)  # two prompts prefilled once each; their six repeats were not
+    assert len(cache.entries) == 2 and 0 < cache.size <= cache.capacity
+
+
+def test_the_cache_forgets_prompts_once_the_weights_change(model_dir: Path) -> None:
+    cached, hf = policy_pair(model_dir, observation="a11y")
+    cached.generate(table_prompts(cached), [1, 2, 3])
+    assert len(cached._lean.cache.entries) == 3
+    for policy in (cached, hf):  # an optimizer step on the adapters
+        image = policy.observe(np.zeros((720, 1280, 3), dtype=np.uint8))
+        sample = policy.encode_step("Click OK", image, [], response=[5, 6, 7], a11y_tree=tree(3))
+        policy.response_logprobs([sample])[0].sum().backward()
+        torch.optim.SGD(policy.trainable_parameters(), lr=1.0).step()
+    ours, theirs = cached.generate(table_prompts(cached), [4, 5, 6]), hf.generate(table_prompts(hf), [4, 5, 6])
+    assert [g.token_ids for g in ours] == [g.token_ids for g in theirs]
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-4)
+    assert cached._lean.cache.hits == 0  # every prompt prefilled again under the new weights
+
+
+def test_prompt_cache_off_and_prompts_with_images_are_not_kept(model_dir: Path) -> None:
+    off, _ = policy_pair(model_dir, observation="a11y", prompt_cache_mb=0)
+    off.generate(table_prompts(off)[:1] * 2, [1, 2])
+    assert off._lean.cache.entries == {} and off._lean.cache.hits == 0
+    shown, _ = policy_pair(model_dir)
+    shown.generate(screenshot_prompts(shown)[:1] * 2, [1, 2])
+    assert shown._lean.cache.entries == {}
+    with pytest.raises(ValueError, match="prompt_cache_mb must be >= 0"):
+        SamplingSettings(prompt_cache_mb=-1)

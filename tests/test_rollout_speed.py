@@ -1,5 +1,5 @@
 """The rollout fast paths and the round bookkeeping of issue 24: generation with the LoRA deltas merged (same
-replies, base weights restored bit for bit), torch's thread count from the config, evaluation episodes capped at
+replies, kept merged between calls, base weights restored bit for bit), torch's thread count from the config, evaluation episodes capped at
 what a task needs, and the copies adaptive resampling moves, counted per round."""
 
 from __future__ import annotations
@@ -45,12 +45,31 @@ def test_merged_generation_gives_the_same_replies_and_restores_the_weights_exact
     assert [g.text for g in got] == [g.text for g in expected]
     for a, b in zip(got, expected, strict=True):
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    assert merged._merge.merged  # kept merged for the next call
+    saved = merged._merge._saved
+    merged.generate(encodings, [4, 5, 6])
+    assert merged._merge._saved is saved  # not merged again: the adapters did not change
+    # any other forward pass undoes the merge first: the training pass sees base + LoRA (not base twice), with
+    # gradients through the adapters, and the base weights are the loaded ones bit for bit
+    reply = [merged.encode_step("Click button 0", image, [], response=got[0].token_ids)]
+    logprobs = merged.response_logprobs(reply)[0]
+    assert not merged._merge.merged
     assert all(torch.equal(before[name], weight) for name, weight in merged.model.named_parameters())
-    # the adapters still act after the merge is undone: the training pass sees base + LoRA, not base twice
-    with torch.no_grad():
-        reply = [merged.encode_step("Click button 0", image, [], response=got[0].token_ids)]
-        assert merged.response_logprobs(reply)[0][0, : len(got[0].token_ids)].tolist() == pytest.approx(
-            got[0].logprobs, abs=1e-4)
+    assert logprobs[0, : len(got[0].token_ids)].tolist() == pytest.approx(got[0].logprobs, abs=1e-4)
+    logprobs.sum().backward()
+    assert any(p.grad is not None and bool(p.grad.abs().sum()) for p in merged.trainable_parameters())
+    # an adapter update made while merged (no forward pass in between) is seen: the next call merges again
+    merged.generate(encodings, [1, 2, 3])
+    for policy in (plain, merged):
+        with torch.no_grad():
+            for name, weight in policy.model.named_parameters():
+                if "lora_A" in name:
+                    weight.mul_(-1.5)
+    expected, got = plain.generate(encodings, [7, 8, 9]), merged.generate(encodings, [7, 8, 9])
+    assert [g.token_ids for g in got] == [g.token_ids for g in expected]
+    merged.restore_weights()
+    assert all(torch.equal(before[name], weight) for name, weight in merged.model.named_parameters()
+               if "lora_" not in name)
     assert plain._merge_for_generation() is False and merged._merge_for_generation() is True
     with pytest.raises(ValueError, match="merge_lora must be true, false or 'auto'"):
         SamplingSettings(merge_lora="sometimes")

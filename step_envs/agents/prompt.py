@@ -35,7 +35,8 @@ def downscale(screenshot: np.ndarray | Image.Image, max_pixels: int | None, *,
     model is given, before its processor's own resize. `resample=NEAREST` is ~20x faster, for an image no model
     looks at (only its size counts)."""
     image = screenshot if isinstance(screenshot, Image.Image) else Image.fromarray(np.asarray(screenshot))
-    image = image.convert("RGB")
+    if image.mode != "RGB" or image is screenshot:  # an array's image is a new one already: no second copy
+        image = image.convert("RGB")
     width, height = image.size
     if not max_pixels or width * height <= max_pixels:
         return image

@@ -20,12 +20,19 @@ projections, gated MLP, one rotary embedding, no sliding window); anything else 
 reply it writes for a text-only prompt, and the first for a prompt with images, are also checked against
 transformers' own full forward pass over the prompt plus the reply's first token (`verify`): if their next-token
 logits differ beyond rounding, the policy logs why and goes back to `generate` for good. `sampling.lean_decode = false` skips it altogether.
+
+Repeated prompts: a group's copies of a task all start from the same prompt, and copies that act alike keep
+meeting the same one (a third of a warm start's prompts in a training round). With `cache_key` (what the weights
+are: the caller's merge epoch and the adapters' version counters) the prefills of text-only prompts prefilled on
+their own are kept in a `PromptCache`, and a prompt seen before under the same weights is not run again: its
+logits, keys, values and final-norm states are the stored ones, the very numbers a new prefill would give.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +68,8 @@ class LeanDecoder:
         self.heads = int(config.num_attention_heads)
         self.kv_heads = int(getattr(config, "num_key_value_heads", None) or self.heads)
         self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.heads)
+        self.cache = PromptCache()
+        """Prefills of recent prompts (`decode(cache_key=...)`); its `capacity` (bytes) 0 turns it off."""
         self.verified: set[bool] = set()
         """The kinds of prompt checked so far (`has_images`): text-only and with images take different position
         paths through the prefill, so each is checked once."""
@@ -109,20 +118,24 @@ class LeanDecoder:
     def decode(self, batch: dict[str, torch.Tensor], max_new_tokens: int,
                processors: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                eos_ids: Sequence[int], pad_id: int, *, rows: Sequence[dict[str, torch.Tensor]] | None = None,
-               states: list[torch.Tensor] | None = None) -> Decoded:
+               states: list[torch.Tensor] | None = None, cache_key: Hashable | None = None) -> Decoded:
         """Greedy search over what `processors` leave (they sample, as `SeededSampling` does): `generate` with
         `do_sample=False`, the same stopping (every row ended, or `max_new_tokens`) and padding after a row's end.
 
         `rows`: the batch's prompts one by one, unpadded; each is then prefilled on its own (a padded batch's
         prefill pays for attention over its padding with an explicit mask, ~25 % more on a CPU), and, rotary
         positions being relative, the row's keys and values are the padded batch's to rounding. `states`: the
-        list `final_states` fills; the per-row prefills' entries are replaced by one padded `[rows, width, d]`."""
+        list `final_states` fills; the per-row prefills' entries are replaced by one padded `[rows, width, d]`.
+        `cache_key`: what the weights are (hashable; None: no prompt cache); prompts prefilled on their own (one
+        prompt, or `rows`) without images are then looked up in and kept in `self.cache`."""
         input_ids, mask = batch["input_ids"], batch["attention_mask"]
         count, width = input_ids.shape
         device = input_ids.device
         total = width + max_new_tokens
-        if rows is not None and len(rows) > 1:
-            prompt_logits, start, keys, values = self._prefill_rows(rows, width, total, states)
+        if rows is None and count == 1:
+            rows = [batch]
+        if rows is not None:
+            prompt_logits, start, keys, values = self._prefill_rows(rows, width, total, states, cache_key)
         else:
             logits, start, pairs = self._prefill(batch)
             prompt_logits, start = logits, start.expand(count)
@@ -177,11 +190,22 @@ class LeanDecoder:
         return out.logits[:, -1].float(), last.amax(dim=0).to(batch["input_ids"].device) + 1, pairs
 
     def _prefill_rows(self, rows: Sequence[dict[str, torch.Tensor]], width: int, total: int,
-                      states: list[torch.Tensor] | None):
-        """`_prefill` row by row, the keys and values right-aligned in buffers of the padded batch's layout."""
+                      states: list[torch.Tensor] | None, cache_key: Hashable | None = None):
+        """`_prefill` row by row, the keys and values right-aligned in buffers of the padded batch's layout; rows
+        the prompt cache holds under `cache_key` are not prefilled again."""
         logits, starts, keys, values = [], [], [], []
+        cache = self.cache if cache_key is not None and self.cache.capacity > 0 else None
         for r, row in enumerate(rows):
-            row_logits, row_start, pairs = self._prefill(row)
+            key = cache.key(cache_key, row) if cache is not None else None
+            hit = cache.get(key) if key is not None else None
+            if hit is not None and (states is None or hit.state is not None):
+                row_logits, row_start, pairs = hit.logits, hit.start, hit.pairs
+                if states is not None:
+                    states.append(hit.state)  # what the final norm's hook would have captured
+            else:
+                row_logits, row_start, pairs = self._prefill(row)
+                if key is not None:
+                    cache.put(key, Prefill(row_logits, row_start, pairs, states[-1] if states is not None else None))
             logits.append(row_logits)
             starts.append(row_start.reshape(1))
             if not keys:
@@ -283,6 +307,71 @@ class LeanDecoder:
 
     def verified_for(self, batch: dict[str, torch.Tensor]) -> bool:
         return has_images(batch) in self.verified
+
+
+@dataclass
+class Prefill:
+    """One prompt's prefill as `_prefill` returns it, and the final norm's output over it (None: not captured)."""
+
+    logits: torch.Tensor
+    start: torch.Tensor
+    pairs: list[tuple[torch.Tensor, torch.Tensor]]
+    state: torch.Tensor | None
+
+    def nbytes(self) -> int:
+        tensors = [self.logits, self.start, *(t for pair in self.pairs for t in pair)]
+        tensors += [self.state] if self.state is not None else []
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class PromptCache:
+    """The prefills of recent text-only prompts under one set of weights, least recently used dropped first.
+
+    A prompt is its token ids; the weights are the caller's `cache_key`: a new key empties the cache (every entry
+    was computed with other weights). Prompts with images are never kept (their ids do not say which image)."""
+
+    def __init__(self, capacity: int = 256 << 20) -> None:
+        self.capacity = capacity
+        """Bytes of keys, values, logits and states kept at most; 0: nothing is kept."""
+        self.entries: OrderedDict[bytes, Prefill] = OrderedDict()
+        self.weights: Hashable | None = None
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, weights: Hashable, row: dict[str, torch.Tensor]) -> bytes | None:
+        """The row's key under `weights` (None: not cacheable); entries made under other weights are dropped."""
+        if has_images(row) or row["input_ids"].shape[0] != 1 or not bool(row["attention_mask"].all()):
+            return None
+        if weights != self.weights:
+            self.clear()
+            self.weights = weights
+        return row["input_ids"].cpu().numpy().tobytes()
+
+    def get(self, key: bytes) -> Prefill | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.entries.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put(self, key: bytes, entry: Prefill) -> None:
+        size = entry.nbytes()
+        if size > self.capacity:
+            return
+        old = self.entries.pop(key, None)
+        self.size -= old.nbytes() if old is not None else 0
+        self.entries[key] = entry
+        self.size += size
+        while self.size > self.capacity:
+            _, dropped = self.entries.popitem(last=False)
+            self.size -= dropped.nbytes()
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.size = 0
 
 
 def has_images(batch: dict[str, torch.Tensor]) -> bool:

@@ -51,6 +51,11 @@ class SamplingSettings:
     """Decode with the project's own token loop where the model has Qwen2's layout (`step_train.policy.decode`:
     the same replies and log-probs with ~half the per-token overhead of transformers' `generate` on a CPU; checked
     once against transformers' forward, `generate` otherwise). False: always `generate`."""
+    prompt_cache_mb: float = 256.0
+    """With `lean_decode`: keep the prefills (keys, values, logits) of recent text-only prompts, up to this many
+    MiB, and reuse them when the same prompt comes again under the same weights (a group's copies start from one
+    prompt); the replies are the same as without it. 0: off. Prompts with images are never kept, and a GPU's
+    padded batch (prefilled at once) is not cached."""
     use_generation_config: bool = False
     """Adopt the checkpoint's `generation_config.json` temperature; its other sampling options (repetition
     penalty, top-k, top-p, ...) are then an error, since the loss cannot recompute them. False: all are ignored."""
@@ -68,6 +73,8 @@ class SamplingSettings:
                              "screenshots only (set algo.tgrpo.sample_level = 'step')")
         if self.merge_lora not in (True, False, "auto"):
             raise ValueError(f"sampling.merge_lora must be true, false or 'auto', got {self.merge_lora!r}")
+        if self.prompt_cache_mb < 0:
+            raise ValueError(f"sampling.prompt_cache_mb must be >= 0 (0: off), got {self.prompt_cache_mb}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (the policy samples), got {self.temperature}")
         if self.max_prompt_tokens is not None and self.max_prompt_tokens < 0:

@@ -29,6 +29,7 @@ from step_envs.pool.agent import AgentAction, Turn
 from step_envs.tasks import Task
 from step_train.policy.decode import LeanDecoder
 from step_train.policy.generation_defaults import take_generation_defaults
+from step_train.policy.merge import LoraMerge
 from step_train.policy.model import ModelSettings, load_model
 from step_train.policy.pointer import (
     PointerHead,
@@ -93,6 +94,10 @@ class VLMPolicy:
         self._image_tokens: dict[tuple[int, int], int] = {}
         self._lean: LeanDecoder | None | bool = False
         """The decode loop once looked up (`_lean_decoder`); False: not yet."""
+        self._parameters: list[torch.nn.Parameter] | None = None
+        """Every weight of the model and pointer head, listed once (`_weights_key`)."""
+        self._merge = LoraMerge(self.model)
+        """The LoRA deltas merged for generation (`sampling.merge_lora`), kept between calls."""
         self.greedy = False
         """Decode greedily (argmax, seeds ignored) instead of sampling: what held-out evaluation sets."""
         self.pointer: PointerHead | None = None
@@ -343,9 +348,25 @@ class VLMPolicy:
             return None
         if self._lean is False:
             self._lean = LeanDecoder.for_model(self.model)
+            if self._lean is not None:
+                self._lean.cache.capacity = int(self.sampling.prompt_cache_mb * (1 << 20))
         if self._lean is not None and self._lean.disabled_because:
             return None
         return self._lean
+
+    @property
+    def prompts_reused(self) -> int:
+        """Prompts so far whose prefill came from the lean loop's prompt cache (`sampling.prompt_cache_mb`)."""
+        return self._lean.cache.hits if isinstance(self._lean, LeanDecoder) else 0
+
+    def _weights_key(self) -> tuple[int, ...]:
+        """What the weights a prefill runs with are, for the prompt cache: merged or not (peft merges in place,
+        unseen by version counters) and the version counter of every trainable weight (optimizer steps and loads
+        bump them)."""
+        if self._parameters is None:  # walking the modules costs ~2 ms a call; the set of weights never changes
+            head = list(self.pointer.parameters()) if self.pointer is not None else []
+            self._parameters = list(self.model.parameters()) + head
+        return (self._merge.merged, *(p._version for p in self._parameters if p.requires_grad))
 
     def _prefill_apart(self) -> bool:
         """Prefill each prompt of a batch on its own: on a CPU that is cheaper than attention over the padding; a
@@ -366,7 +387,7 @@ class VLMPolicy:
             self.model.eval()
         processors: list[Any] = [SeededSampling(generators, self.sampling.temperature, self.suppressed_ids)]
         lean = self._lean_decoder()
-        with merged_lora(self.model) if self._merge_for_generation() else contextlib.nullcontext():
+        with self._merge.generating(self._merge_for_generation()):
             with final_states(self._norm) if any(tables) else contextlib.nullcontext([]) as captured:
                 pointer = None
                 if any(tables):
@@ -380,7 +401,8 @@ class VLMPolicy:
                 if lean is not None:
                     rows = [self._batch([e]) for e in encodings] if len(encodings) > 1 and self._prefill_apart() else None
                     decoded = lean.decode(batch, self.sampling.max_new_tokens, LogitsProcessorList(processors),
-                                          self.eos_ids, self.pad_id, rows=rows, states=captured if any(tables) else None)
+                                          self.eos_ids, self.pad_id, rows=rows, states=captured if any(tables) else None,
+                                          cache_key=self._weights_key())
                     new_tokens, raw_logits = decoded.tokens.cpu(), decoded.logits
                 else:
                     config = GenerationConfig(do_sample=False, max_new_tokens=self.sampling.max_new_tokens,
@@ -488,6 +510,11 @@ class VLMPolicy:
         with self.model.disable_adapter():
             yield
 
+    def restore_weights(self) -> None:
+        """Undo the merge generation keeps (`sampling.merge_lora`): the base weights exactly as loaded or trained.
+        Any other forward pass does it by itself; call it before reading or saving the base weights."""
+        self._merge.restore()
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """The adapters (every weight in full fine-tuning) and the pointer head's."""
         head = list(self.pointer.parameters()) if self.pointer is not None else []
@@ -510,34 +537,13 @@ class VLMPolicy:
         from safetensors.torch import load_file
 
         state = load_file(str(Path(directory) / "adapter_model.safetensors"))
+        self.restore_weights()
         result = set_peft_model_state_dict(self.model, state)
         if getattr(result, "unexpected_keys", None):
             raise ValueError(f"adapter at {directory} does not fit this model: {result.unexpected_keys[:5]}")
         if self.pointer is not None and not load_head(self.pointer, directory):
             raise FileNotFoundError(f"{directory} has no pointer head weights, which this model (model.pointer_head) "
                                     "needs to resume")
-
-
-@contextlib.contextmanager
-def merged_lora(model: torch.nn.Module) -> Iterator[None]:
-    """The LoRA deltas folded into their base weights for the duration (a forward pass without the adapters' extra
-    matmuls: 30-40 % of a small model's generation time on a CPU), then the base weights restored bit for bit
-    from a copy, so no rounding of merge and unmerge ever reaches them."""
-    from peft.tuners.lora import LoraLayer
-
-    layers = [m for m in model.modules() if isinstance(m, LoraLayer) and not m.merged and m.active_adapters]
-    saved = [(layer, layer.get_base_layer().weight.detach().clone()) for layer in layers]
-    try:
-        with torch.no_grad():
-            for layer in layers:
-                layer.merge()
-        yield
-    finally:
-        with torch.no_grad():
-            for layer, weight in saved:
-                if layer.merged:
-                    layer.unmerge()
-                layer.get_base_layer().weight.copy_(weight)
 
 
 def _join_rows(values: torch.Tensor, lengths: Sequence[int], sizes: Sequence[int]) -> torch.Tensor:
