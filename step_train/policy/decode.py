@@ -23,7 +23,7 @@ logits differ beyond rounding, the policy logs why and goes back to `generate` f
 
 Repeated prompts: a group's copies of a task all start from the same prompt, and copies that act alike keep
 meeting the same one (a third of a warm start's prompts in a training round). With `cache_key` (what the weights
-are: the caller's merge epoch and the adapters' version counters) the prefills of text-only prompts prefilled on
+are: whether LoRA is merged and the trainable weights' version counters) the prefills of text-only prompts prefilled on
 their own are kept in a `PromptCache`, and a prompt seen before under the same weights is not run again: its
 logits, keys, values and final-norm states are the stored ones, the very numbers a new prefill would give.
 """
@@ -197,8 +197,8 @@ class LeanDecoder:
         cache = self.cache if cache_key is not None and self.cache.capacity > 0 else None
         for r, row in enumerate(rows):
             key = cache.key(cache_key, row) if cache is not None else None
-            hit = cache.get(key) if key is not None else None
-            if hit is not None and (states is None or hit.state is not None):
+            hit = cache.get(key, with_state=states is not None) if key is not None else None
+            if hit is not None:
                 row_logits, row_start, pairs = hit.logits, hit.start, hit.pairs
                 if states is not None:
                     states.append(hit.state)  # what the final norm's hook would have captured
@@ -348,9 +348,10 @@ class PromptCache:
             self.weights = weights
         return row["input_ids"].cpu().numpy().tobytes()
 
-    def get(self, key: bytes) -> Prefill | None:
+    def get(self, key: bytes, *, with_state: bool = False) -> Prefill | None:
+        """The prompt's prefill (None: not kept, or kept without the final-norm states `with_state` asks for)."""
         entry = self.entries.get(key)
-        if entry is None:
+        if entry is None or (with_state and entry.state is None):
             self.misses += 1
             return None
         self.entries.move_to_end(key)
