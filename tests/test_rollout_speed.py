@@ -1,6 +1,6 @@
 """The rollout fast paths and the round bookkeeping of issue 24: generation with the LoRA deltas merged (same
-replies, kept merged between calls, base weights restored bit for bit), torch's thread count from the config, evaluation episodes capped at
-what a task needs, and the copies adaptive resampling moves, counted per round."""
+replies, kept merged between calls, base weights restored bit for bit), torch's thread count from the config,
+evaluation episodes capped at what a task needs, and the copies adaptive resampling moves, counted per round."""
 
 from __future__ import annotations
 
