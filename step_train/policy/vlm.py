@@ -95,7 +95,7 @@ class VLMPolicy:
         self._lean: LeanDecoder | None | bool = False
         """The decode loop once looked up (`_lean_decoder`); False: not yet."""
         self._parameters: list[torch.nn.Parameter] | None = None
-        """Every weight of the model and pointer head, listed once (`_weights_key`)."""
+        """Every weight of the model and pointer head, listed once (`trainable_parameters`)."""
         self._merge = LoraMerge(self.model)
         """The LoRA deltas merged for generation (`sampling.merge_lora`), kept between calls."""
         self.greedy = False
@@ -363,10 +363,7 @@ class VLMPolicy:
         """What the weights a prefill runs with are, for the prompt cache: merged or not (peft merges in place,
         unseen by version counters) and the version counter of every trainable weight (optimizer steps and loads
         bump them)."""
-        if self._parameters is None:  # walking the modules costs ~2 ms a call; the set of weights never changes
-            head = list(self.pointer.parameters()) if self.pointer is not None else []
-            self._parameters = list(self.model.parameters()) + head
-        return (self._merge.merged, *(p._version for p in self._parameters if p.requires_grad))
+        return (self._merge.merged, *(p._version for p in self.trainable_parameters()))
 
     def _prefill_apart(self) -> bool:
         """Prefill each prompt of a batch on its own: on a CPU that is cheaper than attention over the padding; a
@@ -517,8 +514,10 @@ class VLMPolicy:
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """The adapters (every weight in full fine-tuning) and the pointer head's."""
-        head = list(self.pointer.parameters()) if self.pointer is not None else []
-        return [p for p in self.model.parameters() if p.requires_grad] + head
+        if self._parameters is None:  # walking the modules costs ~2 ms a call; the set of weights never changes
+            head = list(self.pointer.parameters()) if self.pointer is not None else []
+            self._parameters = list(self.model.parameters()) + head
+        return [p for p in self._parameters if p.requires_grad]
 
     def save_adapter(self, directory: str | Path) -> None:
         """The LoRA adapters in peft's format (`adapter_config.json` + `adapter_model.safetensors`), and the
